@@ -1,0 +1,171 @@
+//! The command line (DESIGN §2). Exit codes: 0 ok, 2 usage or configuration
+//! error (naming the offending key), 1 anything else.
+
+use crate::config::Config;
+use crate::startup::{self, App};
+use crate::token::keys::{self, Alg, KeySet};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "appauth", version, about = "OAuth 2.0 client-credentials token server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// TOML configuration file (see config/appauth.toml); embedded defaults when absent
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Override one setting, e.g. --set server.listen=127.0.0.1:0 (repeatable)
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (initialises an empty store on first start)
+    Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Listen address, e.g. 127.0.0.1:8080 (same as --set server.listen=…)
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Create the store, pepper, a signing key and the admin application
+    Init {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Print the admin credentials as {"clientId": …, "secret": …}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage signing keys
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a signing key; it is published now and signs after keys.publish_ahead_seconds
+    Generate {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long, default_value = "ES256", value_parser = ["ES256", "EdDSA"])]
+        alg: String,
+    },
+    /// List keys with their algorithm, state and dates
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+enum Failure {
+    Usage(String),
+    Other(String),
+}
+
+fn load(args: &ConfigArgs, extra: Vec<String>) -> Result<Config, Failure> {
+    let mut set = args.set.clone();
+    set.extend(extra);
+    Config::load(args.config.as_deref(), std::env::vars(), &set).map_err(|e| Failure::Usage(e.to_string()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start the async runtime: {e}")))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config, listen } => serve(&config, listen),
+        Command::Init { config, json } => init(&config, json),
+        Command::Keys { command } => match command {
+            KeysCommand::Generate { config, alg } => keys_generate(&config, &alg),
+            KeysCommand::List { config } => keys_list(&config),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("appauth: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(m)) => {
+            eprintln!("appauth: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(args: &ConfigArgs, listen: Option<String>) -> Result<(), Failure> {
+    let config = load(args, listen.map(|l| format!("server.listen={l}")).into_iter().collect())?;
+    let _guard = crate::telemetry::init(&config.log);
+    runtime()?.block_on(async {
+        let app = App::build(config).await.map_err(|e| Failure::Other(e.to_string()))?;
+        app.run_until_stopped().await.map_err(|e| Failure::Other(e.to_string()))
+    })
+}
+
+fn init(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
+    let config = load(args, Vec::new())?;
+    runtime()?.block_on(async {
+        let boot = startup::bootstrap(&config, true).await.map_err(|e| Failure::Other(e.to_string()))?;
+        let Some((app, secret)) = boot.created_admin else {
+            return Err(Failure::Other(format!(
+                "the store at {} is already initialised; nothing was changed. Use the admin credentials you saved at init (or initial-admin.json), or regenerate the admin secret through the API.",
+                config.store.path.display()
+            )));
+        };
+        if json {
+            println!("{}", startup::admin_credentials_json(&app, &secret));
+        } else {
+            println!("Initialised the store at {}.", config.store.path.display());
+            println!("Admin application (System administrator on the tenant):");
+            println!("  client ID:     {}", app.client_id);
+            println!("  client secret: {}", secret.expose());
+            println!("The secret is shown only now and cannot be recovered; store it securely.");
+        }
+        Ok(())
+    })
+}
+
+fn keys_generate(args: &ConfigArgs, alg: &str) -> Result<(), Failure> {
+    let config = load(args, Vec::new())?;
+    let alg = Alg::parse(alg).ok_or_else(|| Failure::Usage(format!("unknown algorithm {alg}")))?;
+    let existing = KeySet::load(&config.keys.dir, config.issuer.token_ttl_seconds).map_err(|e| Failure::Other(e.to_string()))?;
+    let now = crate::domain::now_ms() / 1000;
+    // The first key signs at once; later ones wait until verifiers have
+    // had time to fetch them from the JWKS.
+    let activates = if existing.is_empty() { now } else { now + config.keys.publish_ahead_seconds };
+    let kid = keys::generate(&config.keys.dir, alg, activates).map_err(|e| Failure::Other(e.to_string()))?;
+    println!("{kid}\t{}\tsigns from {}", alg.as_str(), crate::domain::format_ms(activates * 1000));
+    Ok(())
+}
+
+fn keys_list(args: &ConfigArgs) -> Result<(), Failure> {
+    let config = load(args, Vec::new())?;
+    let set = KeySet::load(&config.keys.dir, config.issuer.token_ttl_seconds).map_err(|e| Failure::Other(e.to_string()))?;
+    let now = crate::domain::now_ms() / 1000;
+    println!("KID\tALG\tSTATE\tCREATED\tSIGNS FROM");
+    for (i, k) in set.all().iter().enumerate() {
+        println!(
+            "{}\t{}\t{}\t{}\t{}",
+            k.kid,
+            k.alg().as_str(),
+            set.state(i, now),
+            crate::domain::format_ms(k.meta.created_at * 1000),
+            crate::domain::format_ms(k.meta.activates_at * 1000)
+        );
+    }
+    Ok(())
+}

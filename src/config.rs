@@ -1,0 +1,434 @@
+//! Typed settings and their layered loading (DESIGN §3).
+//!
+//! Precedence: defaults < config file < `APPAUTH_<SECTION>_<KEY>` environment
+//! < command-line `--set section.key=value`. Every key is parsed by hand so an
+//! error names the key and where the bad value came from; unknown keys are
+//! errors, never ignored. Secret-valued keys accept a `*_file` variant.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use toml::Value;
+
+#[derive(Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub issuer: IssuerConfig,
+    pub store: StoreConfig,
+    pub keys: KeysConfig,
+    pub redis: RedisConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    /// `None`: `http(s)://<bound address>`, known once the port is bound.
+    pub url: Option<String>,
+    pub audiences: Vec<String>,
+    pub token_ttl_seconds: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeysConfig {
+    pub dir: PathBuf,
+    pub publish_ahead_seconds: i64,
+}
+
+#[derive(Clone, Default)]
+pub struct RedisConfig {
+    /// May carry a password, so `Debug` shows only scheme and host.
+    pub url: Option<String>,
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = self.url.as_deref().map(redact_url);
+        f.debug_struct("RedisConfig").field("url", &shown).finish()
+    }
+}
+
+/// `redis://user:pw@host:6379/0` → `redis://***@host:6379/0`.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        },
+        None => "***".into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("server", &self.server)
+            .field("issuer", &self.issuer)
+            .field("store", &self.store)
+            .field("keys", &self.keys)
+            .field("redis", &self.redis)
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                tls_cert: None,
+                tls_key: None,
+                max_body_bytes: 16384,
+            },
+            issuer: IssuerConfig {
+                url: None,
+                audiences: vec!["urn:appauth:api".into()],
+                token_ttl_seconds: 3600,
+            },
+            store: StoreConfig { path: "data".into() },
+            keys: KeysConfig {
+                dir: "keys".into(),
+                publish_ahead_seconds: 600,
+            },
+            redis: RedisConfig::default(),
+            log: LogConfig {
+                level: "info".into(),
+                format: LogFormat::Text,
+            },
+        }
+    }
+}
+
+/// A configuration error: which key, from where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error in `{key}` (from {origin}): {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub origin: String,
+    pub message: String,
+}
+
+/// Every key the file, environment and flags may set.
+pub const KEYS: &[&str] = &[
+    "server.listen",
+    "server.tls_cert",
+    "server.tls_key",
+    "server.max_body_bytes",
+    "issuer.url",
+    "issuer.audiences",
+    "issuer.token_ttl_seconds",
+    "store.path",
+    "keys.dir",
+    "keys.publish_ahead_seconds",
+    "redis.url",
+    "redis.url_file",
+    "log.level",
+    "log.format",
+];
+
+struct Setting {
+    key: String,
+    origin: String,
+    value: Value,
+}
+
+impl Config {
+    /// Loads the layered configuration. `env` is the process environment (or
+    /// a test's stand-in); `overrides` are `section.key=value` flags.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[String],
+    ) -> Result<Config, ConfigError> {
+        let mut settings = Vec::new();
+        if let Some(path) = file {
+            settings.extend(file_settings(path)?);
+        }
+        let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("APPAUTH_")).collect();
+        env.sort();
+        for (name, value) in env {
+            let rest = &name["APPAUTH_".len()..];
+            let key = match rest.split_once('_') {
+                Some((section, key)) => format!("{}.{}", section.to_ascii_lowercase(), key.to_ascii_lowercase()),
+                None => rest.to_ascii_lowercase(),
+            };
+            settings.push(Setting {
+                key,
+                origin: format!("environment variable {name}"),
+                value: Value::String(value),
+            });
+        }
+        for o in overrides {
+            let (key, value) = o.split_once('=').ok_or_else(|| ConfigError {
+                key: o.clone(),
+                origin: "--set".into(),
+                message: "expected section.key=value".into(),
+            })?;
+            settings.push(Setting {
+                key: key.trim().to_owned(),
+                origin: "--set".into(),
+                value: Value::String(value.to_owned()),
+            });
+        }
+        let mut config = Config::default();
+        let mut url_file: Option<(PathBuf, String)> = None;
+        for s in &settings {
+            if s.key == "redis.url_file" {
+                url_file = Some((PathBuf::from(string(s)?), s.origin.clone()));
+                config.redis.url = None;
+            } else {
+                if s.key == "redis.url" {
+                    url_file = None;
+                }
+                config.set(s)?;
+            }
+        }
+        if let Some((path, origin)) = url_file {
+            let url = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                key: "redis.url_file".into(),
+                origin,
+                message: format!("cannot read {}: {e}", path.display()),
+            })?;
+            config.redis.url = Some(url.trim().to_owned());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn set(&mut self, s: &Setting) -> Result<(), ConfigError> {
+        match s.key.as_str() {
+            "server.listen" => {
+                self.server.listen = string(s)?
+                    .parse()
+                    .map_err(|_| err(s, "expected an address like 127.0.0.1:8080"))?
+            }
+            "server.tls_cert" => self.server.tls_cert = optional_path(s)?,
+            "server.tls_key" => self.server.tls_key = optional_path(s)?,
+            "server.max_body_bytes" => self.server.max_body_bytes = integer(s, 1024, 1 << 20)? as usize,
+            "issuer.url" => {
+                let u = string(s)?;
+                self.issuer.url = if u.is_empty() { None } else { Some(u) }
+            }
+            "issuer.audiences" => self.issuer.audiences = list(s)?,
+            "issuer.token_ttl_seconds" => self.issuer.token_ttl_seconds = integer(s, 60, 86_400)?,
+            "store.path" => self.store.path = PathBuf::from(string(s)?),
+            "keys.dir" => self.keys.dir = PathBuf::from(string(s)?),
+            "keys.publish_ahead_seconds" => self.keys.publish_ahead_seconds = integer(s, 0, 30 * 86_400)?,
+            "redis.url" => {
+                let u = string(s)?;
+                self.redis.url = if u.is_empty() { None } else { Some(u) }
+            }
+            "log.level" => {
+                let l = string(s)?.to_ascii_lowercase();
+                if !["trace", "debug", "info", "warn", "error"].contains(&l.as_str()) {
+                    return Err(err(s, "expected one of trace, debug, info, warn, error"));
+                }
+                self.log.level = l;
+            }
+            "log.format" => {
+                self.log.format = match string(s)?.as_str() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => return Err(err(s, "expected `text` or `json`")),
+                }
+            }
+            _ => return Err(err(s, &format!("unknown key; known keys: {}", KEYS.join(", ")))),
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: &str| ConfigError {
+            key: key.into(),
+            origin: "validation".into(),
+            message: message.into(),
+        };
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(fail("server.tls_cert", "server.tls_cert and server.tls_key must be set together"));
+        }
+        if self.issuer.audiences.is_empty() || self.issuer.audiences.iter().any(|a| a.is_empty()) {
+            return Err(fail("issuer.audiences", "at least one non-empty audience is required"));
+        }
+        if self.issuer.audiences.iter().any(|a| a.chars().any(|c| c.is_control() || c == ' ')) {
+            return Err(fail("issuer.audiences", "audiences must not contain spaces or control characters"));
+        }
+        if let Some(u) = &self.issuer.url {
+            let parsed = url::Url::parse(u).map_err(|e| fail("issuer.url", &format!("not an absolute URL: {e}")))?;
+            if !["http", "https"].contains(&parsed.scheme()) || parsed.query().is_some() || parsed.fragment().is_some() {
+                return Err(fail("issuer.url", "must be an http(s) URL without query or fragment (RFC 8414 §2)"));
+            }
+        }
+        if let Some(u) = &self.redis.url {
+            let parsed = url::Url::parse(u).map_err(|_| fail("redis.url", "not a URL (expected redis://host:port)"))?;
+            if !["redis", "rediss"].contains(&parsed.scheme()) {
+                return Err(fail("redis.url", "scheme must be redis:// or rediss://"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.server.tls_cert.is_some()
+    }
+}
+
+fn file_settings(path: &Path) -> Result<Vec<Setting>, ConfigError> {
+    let origin = format!("file {}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        key: "--config".into(),
+        origin: origin.clone(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+        key: "--config".into(),
+        origin: origin.clone(),
+        message: format!("not valid TOML: {}", e.message()),
+    })?;
+    let mut out = Vec::new();
+    for (section, body) in table {
+        let Value::Table(body) = body else {
+            return Err(ConfigError {
+                key: section,
+                origin,
+                message: "expected a [section] table".into(),
+            });
+        };
+        for (key, value) in body {
+            out.push(Setting {
+                key: format!("{section}.{key}"),
+                origin: origin.clone(),
+                value,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn err(s: &Setting, message: &str) -> ConfigError {
+    ConfigError {
+        key: s.key.clone(),
+        origin: s.origin.clone(),
+        message: message.into(),
+    }
+}
+
+fn string(s: &Setting) -> Result<String, ConfigError> {
+    match &s.value {
+        Value::String(v) => Ok(v.clone()),
+        _ => Err(err(s, "expected a string")),
+    }
+}
+
+fn optional_path(s: &Setting) -> Result<Option<PathBuf>, ConfigError> {
+    let v = string(s)?;
+    Ok(if v.is_empty() { None } else { Some(PathBuf::from(v)) })
+}
+
+fn integer(s: &Setting, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let n = match &s.value {
+        Value::Integer(n) => *n,
+        Value::String(v) => v.trim().parse().map_err(|_| err(s, "expected an integer"))?,
+        _ => return Err(err(s, "expected an integer")),
+    };
+    if !(min..=max).contains(&n) {
+        return Err(err(s, &format!("must be between {min} and {max}")));
+    }
+    Ok(n)
+}
+
+/// A TOML array of strings, or (from the environment) a comma-separated list.
+fn list(s: &Setting) -> Result<Vec<String>, ConfigError> {
+    match &s.value {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| err(s, "expected an array of strings")))
+            .collect(),
+        Value::String(v) => Ok(v.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect()),
+        _ => Err(err(s, "expected an array of strings")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let c = Config::load(None, env(&[]), &[]).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.server.max_body_bytes, 16384);
+        assert_eq!(c.issuer.audiences, ["urn:appauth:api"]);
+        assert_eq!(c.issuer.token_ttl_seconds, 3600);
+        assert_eq!(c.store.path, PathBuf::from("data"));
+        assert!(c.redis.url.is_none());
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.toml");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1\"\nmax_body_bytes = 2048\n[log]\nlevel = \"warn\"\n").unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[("APPAUTH_SERVER_LISTEN", "127.0.0.1:2"), ("APPAUTH_ISSUER_AUDIENCES", "a, b")]),
+            &["server.listen=127.0.0.1:3".into()],
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 3);
+        assert_eq!(c.server.max_body_bytes, 2048);
+        assert_eq!(c.log.level, "warn");
+        assert_eq!(c.issuer.audiences, ["a", "b"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key_and_origin() {
+        let e = Config::load(None, env(&[("APPAUTH_SERVER_LISTN", "x")]), &[]).unwrap_err();
+        assert_eq!(e.key, "server.listn");
+        assert!(e.origin.contains("APPAUTH_SERVER_LISTN"));
+        let e = Config::load(None, env(&[("APPAUTH_SERVER_MAX_BODY_BYTES", "lots")]), &[]).unwrap_err();
+        assert_eq!(e.key, "server.max_body_bytes");
+        let e = Config::load(None, env(&[("APPAUTH_REDIS_URL", "http://x")]), &[]).unwrap_err();
+        assert_eq!(e.key, "redis.url");
+        let e = Config::load(None, env(&[("APPAUTH_SERVER_TLS_CERT", "c.pem")]), &[]).unwrap_err();
+        assert_eq!(e.key, "server.tls_cert");
+    }
+
+    #[test]
+    fn redis_url_file_is_read_and_never_debug_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("url");
+        std::fs::write(&f, "redis://:hunter2@127.0.0.1:6379\n").unwrap();
+        let c = Config::load(None, env(&[("APPAUTH_REDIS_URL_FILE", f.to_str().unwrap())]), &[]).unwrap();
+        assert_eq!(c.redis.url.as_deref(), Some("redis://:hunter2@127.0.0.1:6379"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

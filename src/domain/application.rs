@@ -1,0 +1,121 @@
+//! Applications: machine identities that exchange a client ID and secret for
+//! tokens (RFC 6749 §2: confidential clients).
+
+use super::secret::SecretHash;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An application name: `^[a-z][-_a-z0-9]*[a-z0-9]$`, at most 63 characters
+/// (fits a DNS label, so names can be reused in hostnames and paths).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AppName(String);
+
+pub const APP_NAME_RULE: &str = "a name is 2–63 characters of lowercase letters, digits, `-` and `_`, starting with a letter and ending with a letter or digit";
+
+impl AppName {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let b = s.as_bytes();
+        let ok = (2..=63).contains(&b.len())
+            && b[0].is_ascii_lowercase()
+            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
+            && b.last().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!("invalid name {s:?}: {APP_NAME_RULE}"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AppName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<AppName> for String {
+    fn from(n: AppName) -> String {
+        n.0
+    }
+}
+
+impl fmt::Display for AppName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The public half of an application's credentials (RFC 6749 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn generate() -> Self {
+        Self(super::new_id())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The stored application record. Timestamps are Unix milliseconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    pub id: String,
+    pub name: AppName,
+    pub client_id: ClientId,
+    #[serde(with = "hash_hex")]
+    pub secret_hash: SecretHash,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+mod hash_hex {
+    use super::SecretHash;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &SecretHash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&h.to_hex())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretHash, D::Error> {
+        let s = String::deserialize(d)?;
+        SecretHash::from_hex(&s).ok_or_else(|| serde::de::Error::custom("bad secret hash"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_documented_rule() {
+        for ok in ["ci-pipeline-prod", "a1", "x_y", &"a".repeat(63)] {
+            assert!(AppName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "A1", "1abc", "ab-", "a b", "héllo", &"a".repeat(64), "ab/../c"] {
+            assert!(AppName::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

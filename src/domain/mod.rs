@@ -1,0 +1,38 @@
+//! Domain types: the things appauth manages and the rules they obey.
+//!
+//! Everything here is parsed, not validated: a value of one of these types is
+//! known to be well-formed, so the rest of the crate never re-checks it.
+
+pub mod access_rule;
+pub mod application;
+pub mod role;
+pub mod scope;
+pub mod secret;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Milliseconds since the Unix epoch, the store's unit of time.
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Formats a stored instant as RFC 3339 UTC with milliseconds, the API's time format.
+pub fn format_ms(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// A fresh random identifier (UUID v4) for stored records.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// True when `s` has the shape of an id this server hands out (a hyphenated
+/// UUID), so that hostile path segments are refused before any lookup.
+pub fn is_id(s: &str) -> bool {
+    uuid::Uuid::try_parse(s).is_ok() && s.len() == 36
+}

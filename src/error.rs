@@ -1,0 +1,210 @@
+//! The two error surfaces: [`OAuthError`] for the OAuth endpoints (RFC 6749
+//! §5.2, RFC 7009 §2.2.1, RFC 8707 §2) and [`ApiError`] for the admin API.
+//! Both render JSON with a message that says what to fix; 5xx bodies are
+//! generic and the details go to tracing only.
+
+use crate::directory::DirectoryError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// `challenge`: the client tried HTTP Basic (or sent no credentials), so
+    /// the 401 carries `WWW-Authenticate: Basic` (RFC 6749 §5.2).
+    #[error("invalid_client: {description}")]
+    InvalidClient { description: String, challenge: bool },
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(String),
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
+    #[error("unsupported_token_type: {0}")]
+    UnsupportedTokenType(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("server_error")]
+    ServerError,
+}
+
+impl OAuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::UnsupportedTokenType(_) => "unsupported_token_type",
+            Self::ServerError => "server_error",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn description(&self) -> String {
+        match self {
+            Self::InvalidRequest(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::InvalidScope(d)
+            | Self::InvalidTarget(d)
+            | Self::UnsupportedTokenType(d) => d.clone(),
+            Self::InvalidClient { description, .. } => description.clone(),
+            Self::MethodNotAllowed => "this endpoint accepts POST only".into(),
+            Self::PayloadTooLarge(n) => format!("request body is larger than {n} bytes"),
+            Self::ServerError => "the server could not complete the request".into(),
+        }
+    }
+
+    pub fn invalid_client(description: impl Into<String>, challenge: bool) -> Self {
+        Self::InvalidClient {
+            description: description.into(),
+            challenge,
+        }
+    }
+}
+
+/// Headers every OAuth response carries (RFC 6749 §5.1): never cached.
+pub fn no_store(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.code(), "error_description": self.description()});
+        let mut resp = (self.status(), axum::Json(body)).into_response();
+        no_store(&mut resp);
+        match &self {
+            Self::InvalidClient { challenge: true, .. } => {
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"appauth\", charset=\"UTF-8\""),
+                );
+            }
+            Self::MethodNotAllowed => {
+                resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+/// Admin API errors: `{"code": <status>, "message": …, "details": …}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String, Option<serde_json::Value>),
+    /// No or unusable bearer token; `invalid_token` when one was sent (RFC 6750 §3).
+    #[error("{message}")]
+    Unauthorized { message: String, token_sent: bool },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    #[error("body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into(), None)
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(..) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            Self::MethodNotAllowed(allow) => format!("method not allowed here; allowed: {allow}"),
+            Self::PayloadTooLarge(n) => format!("request body is larger than {n} bytes"),
+            Self::Internal => "internal error; the server log has the details".into(),
+            other => other.to_string(),
+        };
+        let details = match &self {
+            Self::BadRequest(_, d) => d.clone(),
+            _ => None,
+        };
+        let body = json!({"code": status.as_u16(), "message": message, "details": details});
+        let mut resp = (status, axum::Json(body)).into_response();
+        match &self {
+            Self::Unauthorized { token_sent, .. } => {
+                let v = if *token_sent {
+                    "Bearer realm=\"appauth\", error=\"invalid_token\""
+                } else {
+                    "Bearer realm=\"appauth\""
+                };
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
+            }
+            Self::Forbidden(_) => {
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"appauth\", error=\"insufficient_scope\""),
+                );
+            }
+            Self::MethodNotAllowed(allow) => {
+                resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            DirectoryError::Conflict(m) => ApiError::Conflict(m),
+            DirectoryError::Invalid(m) => ApiError::bad_request(m),
+            DirectoryError::Store(s) => {
+                tracing::error!(error = %s, "store write failed");
+                ApiError::Internal
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! appauth: an OAuth 2.0 client-credentials authorization server.
+//!
+//! Applications exchange a client ID and secret for a signed JWT access
+//! token (RFC 6749 §4.4, RFC 9068); resource servers verify it offline with
+//! the published JWKS. See DESIGN.md for the architecture and contract.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod directory;
+pub mod domain;
+pub mod error;
+pub mod grant;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod token;
+
+pub use config::Config;
+pub use startup::App;

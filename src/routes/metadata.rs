@@ -1,0 +1,52 @@
+//! Discovery: RFC 8414 authorization server metadata (also served at the
+//! OpenID path) and the RFC 7517 JWKS of every published key.
+
+use super::SharedState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+pub fn router() -> Router<SharedState> {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+/// The metadata document. `response_types_supported` is omitted rather than
+/// empty: there is no authorization endpoint (RFC 8414 §3.2).
+pub fn render(issuer: &str, scopes: &[&str]) -> String {
+    serde_json::json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": scopes,
+        "service_documentation": format!("{issuer}/api/openapi.json"),
+    })
+    .to_string()
+}
+
+fn json(body: String, cache: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn metadata(State(state): State<SharedState>) -> Response {
+    json(state.metadata_json.clone(), "public, max-age=3600")
+}
+
+async fn jwks(State(state): State<SharedState>) -> Response {
+    let now = crate::domain::now_ms() / 1000;
+    // Short caching: verifiers must see a new key before it starts signing.
+    json(state.issuer.keys().jwks_json(now), "public, max-age=60")
+}

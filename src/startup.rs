@@ -1,0 +1,320 @@
+//! Building and running the server: `App::build(config)` → `.port()` →
+//! `.run_until_stopped()`, the router, TLS, background tasks and graceful
+//! shutdown (stop accepting, finish in-flight requests, flush the store).
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::domain::application::Application;
+use crate::domain::secret::ClientSecret;
+use crate::grant::Grants;
+use crate::routes::{self, AppState, SharedState};
+use crate::store::{SledStore, Store};
+use crate::telemetry::{self, Metrics};
+use crate::token::keys::{self, Alg, KeySet};
+use crate::token::TokenIssuer;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error(transparent)]
+    Directory(#[from] crate::directory::DirectoryError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The store, pepper and keys, opened (and created when missing).
+pub struct Bootstrap {
+    pub directory: Arc<Directory>,
+    pub keys: KeySet,
+    pub store: Arc<SledStore>,
+    /// Set when this run initialised an empty store.
+    pub created_admin: Option<(Application, ClientSecret)>,
+}
+
+/// Opens the store and key directory, creating the pepper and a first
+/// ES256 key when missing; initialises an empty store when `initialize`.
+pub async fn bootstrap(config: &Config, initialize: bool) -> Result<Bootstrap, StartupError> {
+    std::fs::create_dir_all(&config.store.path)
+        .map_err(|e| StartupError::Other(format!("cannot create store directory {}: {e}", config.store.path.display())))?;
+    let store = Arc::new(SledStore::open(&config.store.path)?);
+    let initialized = store.get(crate::store::keys::INITIALIZED)?.is_some();
+    let pepper = match keys::load_pepper(&config.keys.dir)? {
+        Some(p) => p,
+        None if initialized => {
+            return Err(StartupError::Other(format!(
+                "the store at {} is initialised but {} has no pepper file: every stored secret hash is unusable without it. Restore keys/pepper from backup.",
+                config.store.path.display(),
+                config.keys.dir.display()
+            )));
+        }
+        None => keys::create_pepper(&config.keys.dir)?,
+    };
+    let ttl = config.issuer.token_ttl_seconds;
+    let mut keyset = KeySet::load(&config.keys.dir, ttl)?;
+    if keyset.is_empty() {
+        let kid = keys::generate(&config.keys.dir, Alg::ES256, crate::domain::now_ms() / 1000)?;
+        tracing::info!(kid, dir = %config.keys.dir.display(), "generated the first signing key (ES256)");
+        keyset = KeySet::load(&config.keys.dir, ttl)?;
+    }
+    let directory = Arc::new(Directory::load(store.clone(), pepper, ttl)?);
+    let created_admin = if initialize { directory.initialize().await? } else { None };
+    Ok(Bootstrap {
+        directory,
+        keys: keyset,
+        store,
+        created_admin,
+    })
+}
+
+/// `{"clientId": …, "secret": …}`, the form of `initial-admin.json` and `init --json`.
+pub fn admin_credentials_json(app: &Application, secret: &ClientSecret) -> String {
+    serde_json::json!({"clientId": app.client_id.as_str(), "secret": secret.expose()}).to_string()
+}
+
+pub struct App {
+    listener: TcpListener,
+    address: SocketAddr,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    state: SharedState,
+    store: Arc<SledStore>,
+    initial_admin: Option<PathBuf>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<App, StartupError> {
+        let boot = bootstrap(&config, true).await?;
+        let initial_admin = match &boot.created_admin {
+            Some((app, secret)) => {
+                let path = config.store.path.join("initial-admin.json");
+                keys::write_private(&path, admin_credentials_json(app, secret).as_bytes())
+                    .map_err(|e| StartupError::Other(format!("cannot write {}: {e}", path.display())))?;
+                tracing::info!(path = %path.display(), client_id = %app.client_id, "initialised an empty store; the admin credentials are in this file (mode 0600)");
+                Some(path)
+            }
+            None => None,
+        };
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", config.server.listen)))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(format!("cannot read the bound address: {e}")))?;
+        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let issuer_url = config
+            .issuer
+            .url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("{scheme}://{address}"));
+        let issuer = Arc::new(TokenIssuer::new(
+            boot.keys,
+            &issuer_url,
+            &config.issuer.audiences,
+            config.issuer.token_ttl_seconds,
+        ));
+        let role_ids: Vec<&str> = crate::domain::role::ROLES.iter().map(|r| r.id).collect();
+        let metrics = Arc::new(Metrics::default());
+        let state = Arc::new(AppState {
+            metadata_json: routes::metadata::render(&issuer_url, &role_ids),
+            issuer_url,
+            grants: Grants {
+                directory: boot.directory.clone(),
+                issuer: issuer.clone(),
+            },
+            directory: boot.directory,
+            issuer,
+            metrics,
+            config,
+        });
+        let router = router(state.clone());
+        tracing::info!(address = %address, issuer = %state.issuer_url, tls = state.config.tls_enabled(), "listening");
+        Ok(App {
+            listener,
+            address,
+            router,
+            tls,
+            state,
+            store: boot.store,
+            initial_admin,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn issuer_url(&self) -> &str {
+        &self.state.issuer_url
+    }
+
+    /// Where this start wrote the admin credentials, when it initialised the store.
+    pub fn initial_admin_path(&self) -> Option<&PathBuf> {
+        self.initial_admin.as_ref()
+    }
+
+    /// Runs until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `shutdown` completes, then drains connections and flushes.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let background = tokio::spawn(background_tasks(self.state.clone(), stop_rx));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off, keep serving.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let service = TowerToHyperService::new(self.router.clone());
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
+                    match &self.tls {
+                        None => {
+                            tokio::spawn(async move {
+                                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                                let _ = watcher.watch(conn.into_owned()).await;
+                            });
+                        }
+                        Some(acceptor) => {
+                            let acceptor = acceptor.clone();
+                            tokio::spawn(async move {
+                                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                                let Ok(Ok(tls)) = handshake else { return };
+                                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                                let _ = watcher.watch(conn.into_owned()).await;
+                            });
+                        }
+                    }
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: finishing in-flight requests");
+        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
+            tracing::warn!("connections still open after 30 s; closing them");
+        }
+        let _ = stop_tx.send(true);
+        let _ = background.await;
+        if let Err(e) = self.state.directory.flush_logins().await {
+            tracing::error!(error = %e, "could not save last-login times at shutdown");
+        }
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.flush()).await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Periodic work: last-login write-back and purging of stale revocation records.
+async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut logins = tokio::time::interval(Duration::from_secs(5));
+    let mut purge = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = logins.tick() => {
+                if let Err(e) = state.directory.flush_logins().await {
+                    tracing::error!(error = %e, "could not save last-login times");
+                }
+            }
+            _ = purge.tick() => {
+                let now = crate::domain::now_ms() / 1000;
+                if let Err(e) = state.directory.purge_cutoffs(now).await {
+                    tracing::error!(error = %e, "could not purge expired revocation records");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .merge(routes::token::router())
+        .merge(routes::metadata::router())
+        .merge(routes::health::router())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(telemetry::access_log))
+        .with_state(state)
+}
+
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {
+    let body = serde_json::json!({"code": 404, "message": format!("no route for {method} {}", uri.path()), "details": null});
+    (StatusCode::NOT_FOUND, axum::Json(body))
+}
+
+fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor, StartupError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| StartupError::Other(format!("server.tls_cert {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(StartupError::Other(format!("server.tls_cert {}: no certificate found", cert.display())));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| StartupError::Other(format!("server.tls_key {}: {e}", key.display())))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartupError::Other(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartupError::Other(format!("server.tls_cert/server.tls_key do not match or are unusable: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

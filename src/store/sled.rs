@@ -1,0 +1,61 @@
+//! The sled backend: one tree, atomic batches, flushed before returning.
+
+use super::{Store, StoreError, Write};
+use std::path::Path;
+
+pub struct SledStore {
+    db: sled::Db,
+}
+
+impl SledStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            // Durability comes from the explicit flush in `apply`, so sled's
+            // own periodic flush only adds background I/O.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| StoreError::Io(format!("cannot open store at {}: {e}", path.display())))?;
+        Ok(Self { db })
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+impl Store for SledStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|r| {
+                let (k, v) = r.map_err(io)?;
+                let key = String::from_utf8(k.to_vec()).map_err(|_| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    reason: "key is not UTF-8".into(),
+                })?;
+                Ok((key, v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for w in writes {
+            match w {
+                Write::Put(k, v) => batch.insert(k.as_bytes(), v.as_slice()),
+                Write::Delete(k) => batch.remove(k.as_bytes()),
+            }
+        }
+        self.db.apply_batch(batch).map_err(io)?;
+        self.flush()
+    }
+}

@@ -1,0 +1,116 @@
+//! Logging (tracing) and Prometheus metrics.
+//!
+//! One access line per request (method, path, status, latency, client ID when
+//! known) and never a secret, an `Authorization` header, a token or a body:
+//! handlers only ever hand the logger a client ID, via [`LoggedClient`].
+
+use crate::config::{LogConfig, LogFormat};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the process-wide subscriber (binary only; tests read the
+/// binary's output). Returns the guard that flushes the log writer on drop.
+pub fn init(log: &LogConfig) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(std::io::stdout());
+    let filter = EnvFilter::new(format!("{},sled=warn,hyper=warn,rustls=warn,redis=warn", log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match log.format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+    guard
+}
+
+/// Response extension carrying the client ID a request authenticated as (or
+/// claimed, when it has an ID's shape) for the access log.
+#[derive(Clone)]
+pub struct LoggedClient(pub String);
+
+pub async fn access_log(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = next.run(req).await;
+    let client = resp.extensions().get::<LoggedClient>().map_or("-", |c| c.0.as_str());
+    tracing::info!(
+        target: "appauth::access",
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        latency_us = start.elapsed().as_micros() as u64,
+        client_id = client,
+        "request"
+    );
+    resp
+}
+
+/// OAuth error codes counted separately (RFC 6749 §5.2 and extensions).
+pub const TOKEN_ERROR_CODES: [&str; 9] = [
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "invalid_target",
+    "unsupported_token_type",
+    "server_error",
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    pub tokens_issued: AtomicU64,
+    token_errors: [AtomicU64; TOKEN_ERROR_CODES.len()],
+    pub revocations: AtomicU64,
+    pub redis_errors: AtomicU64,
+    pub redis_fallbacks: AtomicU64,
+    pub admin_writes: AtomicU64,
+}
+
+impl Metrics {
+    pub fn count_token(&self, outcome: Result<(), &crate::error::OAuthError>) {
+        match outcome {
+            Ok(()) => {
+                self.tokens_issued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => self.token_error(e.code()),
+        }
+    }
+
+    pub fn token_error(&self, code: &str) {
+        if let Some(i) = TOKEN_ERROR_CODES.iter().position(|c| *c == code) {
+            self.token_errors[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn render(&self, applications: usize) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n");
+        };
+        counter("appauth_tokens_issued_total", "Access tokens issued.", self.tokens_issued.load(Ordering::Relaxed));
+        counter("appauth_revocations_total", "Tokens revoked by jti.", self.revocations.load(Ordering::Relaxed));
+        counter("appauth_redis_errors_total", "Failed Redis operations.", self.redis_errors.load(Ordering::Relaxed));
+        counter("appauth_redis_fallbacks_total", "Revocation checks answered from the store because Redis failed.", self.redis_fallbacks.load(Ordering::Relaxed));
+        counter("appauth_admin_writes_total", "Acknowledged admin writes.", self.admin_writes.load(Ordering::Relaxed));
+        let _ = write!(
+            out,
+            "# HELP appauth_token_errors_total Token endpoint errors by OAuth error code.\n# TYPE appauth_token_errors_total counter\n"
+        );
+        for (code, n) in TOKEN_ERROR_CODES.iter().zip(&self.token_errors) {
+            let _ = writeln!(out, "appauth_token_errors_total{{error=\"{code}\"}} {}", n.load(Ordering::Relaxed));
+        }
+        let _ = write!(
+            out,
+            "# HELP appauth_applications Registered applications.\n# TYPE appauth_applications gauge\nappauth_applications {applications}\n"
+        );
+        out
+    }
+}

@@ -1,0 +1,144 @@
+//! Compact JWS decoding and checking for access tokens (RFC 7515, RFC 9068
+//! §4, RFC 8725). Shared by admin authentication, introspection and the
+//! resource-server verifier so there is one implementation of the checks.
+//!
+//! The algorithm is pinned to the key (RFC 8725 §3.1): the header's `alg`
+//! must be one this server signs with *and* equal to the key's own algorithm,
+//! so `none`, HMAC-with-a-public-key and algorithm substitution all fail.
+
+use super::claims::AccessTokenClaims;
+use super::keys::Alg;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::{ECDSA_P256_SHA256_FIXED, ED25519, UnparsedPublicKey};
+use serde::Deserialize;
+
+/// Tokens longer than this are refused before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 8192;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub alg: Alg,
+    pub bytes: Vec<u8>,
+}
+
+impl PublicKey {
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        let alg: &'static dyn ring::signature::VerificationAlgorithm = match self.alg {
+            Alg::ES256 => &ECDSA_P256_SHA256_FIXED,
+            Alg::EdDSA => &ED25519,
+        };
+        UnparsedPublicKey::new(alg, &self.bytes).verify(msg, sig).is_ok()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    #[error("token is larger than {MAX_TOKEN_BYTES} bytes")]
+    TooLarge,
+    #[error("token is not a compact JWS: {0}")]
+    Malformed(&'static str),
+    #[error("token header is invalid: {0}")]
+    Header(String),
+    #[error("token algorithm {0:?} is not accepted")]
+    UnsupportedAlg(String),
+    #[error("token type must be at+jwt (RFC 9068)")]
+    WrongType,
+    #[error("token was signed with an unknown key")]
+    UnknownKey,
+    #[error("token algorithm does not match its key")]
+    AlgMismatch,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token claims are invalid: {0}")]
+    Claims(String),
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not valid yet")]
+    NotYetValid,
+    #[error("token issuer is not the expected one")]
+    WrongIssuer,
+    #[error("token audience is not the expected one")]
+    WrongAudience,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    typ: Option<String>,
+    kid: Option<String>,
+}
+
+/// What a valid token must satisfy besides its signature.
+#[derive(Debug, Clone)]
+pub struct Expectations<'a> {
+    pub issuer: &'a str,
+    /// `None` accepts any audience (the issuer introspecting its own tokens).
+    pub audience: Option<&'a str>,
+    pub now: i64,
+    pub leeway: i64,
+}
+
+fn b64(part: &str, what: &'static str) -> Result<Vec<u8>, JwtError> {
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed(what))
+}
+
+/// The header's `kid` and `alg` without checking anything else, for callers
+/// that must fetch the key before verifying.
+pub fn peek_kid(token: &str) -> Result<String, JwtError> {
+    let head = token.split('.').next().unwrap_or_default();
+    let header: Header = serde_json::from_slice(&b64(head, "header is not base64url")?)
+        .map_err(|e| JwtError::Header(e.to_string()))?;
+    header.kid.ok_or_else(|| JwtError::Header("missing kid".into()))
+}
+
+pub fn decode(
+    token: &str,
+    lookup: impl FnOnce(&str) -> Option<PublicKey>,
+    expect: &Expectations<'_>,
+) -> Result<AccessTokenClaims, JwtError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(JwtError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(JwtError::Malformed("expected three dot-separated parts"));
+    };
+    let header: Header = serde_json::from_slice(&b64(h, "header is not base64url")?)
+        .map_err(|e| JwtError::Header(e.to_string()))?;
+    let alg = Alg::parse(&header.alg).ok_or_else(|| JwtError::UnsupportedAlg(header.alg.clone()))?;
+    let typ_ok = header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+    if !typ_ok {
+        return Err(JwtError::WrongType);
+    }
+    let kid = header.kid.ok_or_else(|| JwtError::Header("missing kid".into()))?;
+    let key = lookup(&kid).ok_or(JwtError::UnknownKey)?;
+    if key.alg != alg {
+        return Err(JwtError::AlgMismatch);
+    }
+    let sig = b64(s, "signature is not base64url")?;
+    let signed_len = h.len() + 1 + p.len();
+    if !key.verify(&token.as_bytes()[..signed_len], &sig) {
+        return Err(JwtError::BadSignature);
+    }
+    let claims: AccessTokenClaims = serde_json::from_slice(&b64(p, "payload is not base64url")?)
+        .map_err(|e| JwtError::Claims(e.to_string()))?;
+    if claims.iss != expect.issuer {
+        return Err(JwtError::WrongIssuer);
+    }
+    if let Some(aud) = expect.audience
+        && !claims.aud.contains(aud)
+    {
+        return Err(JwtError::WrongAudience);
+    }
+    if claims.exp + expect.leeway <= expect.now {
+        return Err(JwtError::Expired);
+    }
+    if claims.nbf - expect.leeway > expect.now {
+        return Err(JwtError::NotYetValid);
+    }
+    Ok(claims)
+}

@@ -1,0 +1,442 @@
+//! Signing keys (DESIGN §1, §5): PKCS#8 PEM files in `keys/` named by their
+//! RFC 7638 thumbprint (`<kid>.pem`), each with a `<kid>.json` sidecar that
+//! records its algorithm and when it starts signing; the published JWKS
+//! (RFC 7517); and the pepper for secret hashes.
+//!
+//! Rotation: a key is *next* before its activation instant (already in the
+//! JWKS, so verifiers learn it ahead of time), *active* while it is the newest
+//! activated key, *retiring* after a newer key activated and until every
+//! token it signed has expired, then *expired* (no longer published).
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::domain::secret::Pepper;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Alg {
+    ES256,
+    EdDSA,
+}
+
+impl Alg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::ES256 => "ES256",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ES256" => Some(Alg::ES256),
+            "EdDSA" => Some(Alg::EdDSA),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Next,
+    Active,
+    Retiring,
+    Expired,
+}
+
+impl fmt::Display for KeyState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyState::Next => "next",
+            KeyState::Active => "active",
+            KeyState::Retiring => "retiring",
+            KeyState::Expired => "expired",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyMeta {
+    pub alg: Alg,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds from which this key signs new tokens.
+    pub activates_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("no signing key in {0} (run `appauth init` or `appauth keys generate`)")]
+    NoKey(PathBuf),
+}
+
+fn file_err(path: &Path, reason: impl fmt::Display) -> KeyError {
+    KeyError::File {
+        path: path.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+enum Signer {
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
+
+/// A parsed private key, ready to sign; parsed once at load.
+pub struct SigningKey {
+    pub kid: String,
+    pub meta: KeyMeta,
+    signer: Signer,
+    public: Vec<u8>,
+    /// `base64url({"alg":…,"typ":"at+jwt","kid":…})`, encoded once.
+    pub header_b64: String,
+    pub jwk: serde_json::Value,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    fn from_pkcs8(der: &[u8], meta_alg: Option<Alg>, path: &Path) -> Result<(Self, Alg), KeyError> {
+        let rng = SystemRandom::new();
+        let ecdsa = || {
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
+                .map(Signer::Ecdsa)
+        };
+        let ed = || Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map(Signer::Ed25519);
+        let (signer, alg) = match meta_alg {
+            Some(Alg::ES256) => (ecdsa().map_err(|e| file_err(path, format!("not a P-256 PKCS#8 key: {e}")))?, Alg::ES256),
+            Some(Alg::EdDSA) => (ed().map_err(|e| file_err(path, format!("not an Ed25519 PKCS#8 key: {e}")))?, Alg::EdDSA),
+            None => match ecdsa() {
+                Ok(s) => (s, Alg::ES256),
+                Err(_) => (
+                    ed().map_err(|_| file_err(path, "neither a P-256 nor an Ed25519 PKCS#8 key"))?,
+                    Alg::EdDSA,
+                ),
+            },
+        };
+        let public = match &signer {
+            Signer::Ecdsa(k) => k.public_key().as_ref().to_vec(),
+            Signer::Ed25519(k) => k.public_key().as_ref().to_vec(),
+        };
+        let (kid, jwk) = jwk_for(alg, &public);
+        let header = format!(r#"{{"alg":"{}","typ":"at+jwt","kid":"{kid}"}}"#, alg.as_str());
+        let key = SigningKey {
+            header_b64: URL_SAFE_NO_PAD.encode(header),
+            kid,
+            meta: KeyMeta {
+                alg,
+                created_at: 0,
+                activates_at: 0,
+            },
+            signer,
+            public,
+            jwk,
+        };
+        Ok((key, alg))
+    }
+
+    pub fn alg(&self) -> Alg {
+        self.meta.alg
+    }
+
+    pub fn sign(&self, rng: &SystemRandom, msg: &[u8]) -> Result<Vec<u8>, ring::error::Unspecified> {
+        match &self.signer {
+            Signer::Ecdsa(k) => Ok(k.sign(rng, msg)?.as_ref().to_vec()),
+            Signer::Ed25519(k) => Ok(k.sign(msg).as_ref().to_vec()),
+        }
+    }
+
+    pub fn verifying_key(&self) -> crate::token::jwt::PublicKey {
+        crate::token::jwt::PublicKey {
+            alg: self.meta.alg,
+            bytes: self.public.clone(),
+        }
+    }
+}
+
+/// The RFC 7638 thumbprint (used as `kid`) and the public JWK.
+fn jwk_for(alg: Alg, public: &[u8]) -> (String, serde_json::Value) {
+    let (canonical, mut jwk) = match alg {
+        Alg::ES256 => {
+            let x = URL_SAFE_NO_PAD.encode(&public[1..33]);
+            let y = URL_SAFE_NO_PAD.encode(&public[33..65]);
+            (
+                format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
+                serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}),
+            )
+        }
+        Alg::EdDSA => {
+            let x = URL_SAFE_NO_PAD.encode(public);
+            (
+                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#),
+                serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x}),
+            )
+        }
+    };
+    let kid = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()));
+    jwk["kid"] = kid.clone().into();
+    jwk["use"] = "sig".into();
+    jwk["alg"] = alg.as_str().into();
+    (kid, jwk)
+}
+
+/// All keys found in `keys/`, oldest activation first.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<Arc<SigningKey>>,
+    /// Tokens live this long, so a replaced key stays published this long.
+    token_ttl: i64,
+}
+
+impl KeySet {
+    pub fn load(dir: &Path, token_ttl: i64) -> Result<Self, KeyError> {
+        let mut keys = Vec::new();
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self { keys, token_ttl });
+            }
+            Err(e) => return Err(file_err(dir, e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(|e| file_err(dir, e))?.path();
+            if path.extension().is_some_and(|e| e == "pem") {
+                keys.push(Arc::new(load_key(&path)?));
+            }
+        }
+        keys.sort_by(|a, b| (a.meta.activates_at, &a.kid).cmp(&(b.meta.activates_at, &b.kid)));
+        Ok(Self { keys, token_ttl })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn all(&self) -> &[Arc<SigningKey>] {
+        &self.keys
+    }
+
+    /// The key that signs tokens at `now`: the newest one already activated.
+    pub fn signing_key(&self, now: i64) -> Option<&Arc<SigningKey>> {
+        self.keys.iter().rev().find(|k| k.meta.activates_at <= now)
+    }
+
+    pub fn state(&self, index: usize, now: i64) -> KeyState {
+        let key = &self.keys[index];
+        if key.meta.activates_at > now {
+            return KeyState::Next;
+        }
+        // Keys are sorted by activation, so the next one is the successor.
+        match self.keys.get(index + 1) {
+            Some(successor) if successor.meta.activates_at <= now => {
+                // One minute of grace covers verifiers' clock leeway.
+                if now < successor.meta.activates_at + self.token_ttl + 60 {
+                    KeyState::Retiring
+                } else {
+                    KeyState::Expired
+                }
+            }
+            _ => KeyState::Active,
+        }
+    }
+
+    /// Keys that belong in the JWKS at `now` (next, active, retiring).
+    pub fn published(&self, now: i64) -> impl Iterator<Item = &Arc<SigningKey>> {
+        (0..self.keys.len())
+            .filter(move |&i| self.state(i, now) != KeyState::Expired)
+            .map(|i| &self.keys[i])
+    }
+
+    /// A key that may have signed a token still valid at `now`.
+    pub fn find_published(&self, kid: &str, now: i64) -> Option<&Arc<SigningKey>> {
+        self.published(now).find(|k| k.kid == kid)
+    }
+
+    pub fn jwks_json(&self, now: i64) -> String {
+        let keys: Vec<&serde_json::Value> = self.published(now).map(|k| &k.jwk).collect();
+        serde_json::json!({ "keys": keys }).to_string()
+    }
+}
+
+fn load_key(path: &Path) -> Result<SigningKey, KeyError> {
+    let text = fs::read_to_string(path).map_err(|e| file_err(path, e))?;
+    let block = pem::parse(text.as_bytes()).map_err(|e| file_err(path, format!("not PEM: {e}")))?;
+    if block.tag() != "PRIVATE KEY" {
+        return Err(file_err(path, format!("expected a PKCS#8 `PRIVATE KEY` block, found `{}`", block.tag())));
+    }
+    let meta_path = path.with_extension("json");
+    let meta: Option<KeyMeta> = match fs::read(&meta_path) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| file_err(&meta_path, e))?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(file_err(&meta_path, e)),
+    };
+    let (mut key, alg) = SigningKey::from_pkcs8(block.contents(), meta.as_ref().map(|m| m.alg), path)?;
+    key.meta = match meta {
+        Some(m) => m,
+        None => {
+            // A key dropped in by hand without metadata: treat it as having
+            // been active since the file was written.
+            let mtime = fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64);
+            KeyMeta {
+                alg,
+                created_at: mtime,
+                activates_at: mtime,
+            }
+        }
+    };
+    if path.file_stem().is_some_and(|s| s != key.kid.as_str()) {
+        tracing::warn!(path = %path.display(), kid = %key.kid, "key file is not named by its thumbprint; using the thumbprint as kid");
+    }
+    Ok(key)
+}
+
+/// Writes `bytes` to `path` with mode 0600, atomically (temp file + rename).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| file_err(dir, e))
+}
+
+/// Creates a key in `dir` that starts signing at `activates_at`; returns its kid.
+pub fn generate(dir: &Path, alg: Alg, activates_at: i64) -> Result<String, KeyError> {
+    ensure_dir(dir)?;
+    let rng = SystemRandom::new();
+    let der = match alg {
+        Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
+        Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng),
+    }
+    .map_err(|_| file_err(dir, "key generation failed"))?;
+    let (key, _) = SigningKey::from_pkcs8(der.as_ref(), Some(alg), dir)?;
+    let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()));
+    let now = crate::domain::now_ms() / 1000;
+    let meta = KeyMeta {
+        alg,
+        created_at: now,
+        activates_at,
+    };
+    let meta_json = serde_json::to_vec_pretty(&meta).map_err(|e| file_err(dir, e))?;
+    // Metadata first: a PEM without its sidecar would be taken as active now.
+    let meta_path = dir.join(format!("{}.json", key.kid));
+    write_private(&meta_path, &meta_json).map_err(|e| file_err(&meta_path, e))?;
+    let pem_path = dir.join(format!("{}.pem", key.kid));
+    write_private(&pem_path, pem.as_bytes()).map_err(|e| file_err(&pem_path, e))?;
+    Ok(key.kid)
+}
+
+const PEPPER_FILE: &str = "pepper";
+
+/// Loads `keys/pepper`; `None` when it does not exist yet.
+pub fn load_pepper(dir: &Path) -> Result<Option<Pepper>, KeyError> {
+    let path = dir.join(PEPPER_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let bytes = STANDARD
+                .decode(text.trim())
+                .map_err(|_| file_err(&path, "pepper is not base64"))?;
+            if bytes.len() < 32 {
+                return Err(file_err(&path, "pepper must be at least 32 bytes"));
+            }
+            Ok(Some(Pepper::from_bytes(&bytes)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(file_err(&path, e)),
+    }
+}
+
+pub fn create_pepper(dir: &Path) -> Result<Pepper, KeyError> {
+    ensure_dir(dir)?;
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| file_err(dir, "random source failed"))?;
+    let path = dir.join(PEPPER_FILE);
+    write_private(&path, STANDARD.encode(bytes).as_bytes()).map_err(|e| file_err(&path, e))?;
+    Ok(Pepper::from_bytes(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_load_with_their_thumbprint_as_kid() {
+        let dir = tempfile::tempdir().unwrap();
+        let es = generate(dir.path(), Alg::ES256, 0).unwrap();
+        let ed = generate(dir.path(), Alg::EdDSA, 10).unwrap();
+        let set = KeySet::load(dir.path(), 3600).unwrap();
+        assert_eq!(set.all().len(), 2);
+        assert_eq!(set.all()[0].kid, es);
+        assert_eq!(set.all()[1].kid, ed);
+        assert_eq!(set.all()[0].jwk["alg"], "ES256");
+        assert_eq!(set.all()[1].jwk["kty"], "OKP");
+    }
+
+    #[test]
+    fn key_states_follow_activation_and_token_lifetime() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), Alg::ES256, 100).unwrap();
+        let second = generate(dir.path(), Alg::ES256, 1000).unwrap();
+        let set = KeySet::load(dir.path(), 3600).unwrap();
+        assert_eq!(set.state(0, 500), KeyState::Active);
+        assert_eq!(set.state(1, 500), KeyState::Next);
+        assert_eq!(set.signing_key(500).unwrap().kid, set.all()[0].kid);
+        assert_eq!(set.state(0, 2000), KeyState::Retiring);
+        assert_eq!(set.signing_key(2000).unwrap().kid, second);
+        assert_eq!(set.state(0, 1000 + 3600 + 61), KeyState::Expired);
+        assert_eq!(set.published(1000 + 3600 + 61).count(), 1);
+    }
+
+    #[test]
+    fn pepper_round_trips_through_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load_pepper(dir.path()).unwrap().is_none());
+        let p = create_pepper(dir.path()).unwrap();
+        let q = load_pepper(dir.path()).unwrap().unwrap();
+        let s = crate::domain::secret::ClientSecret::generate(&SystemRandom::new());
+        assert_eq!(p.hash(&s), q.hash(&s));
+    }
+}

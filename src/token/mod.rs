@@ -1,0 +1,15 @@
+//! Access tokens: signing keys and JWKS (RFC 7517, RFC 7638), the JWT
+//! profile for OAuth 2.0 access tokens (RFC 9068), and their issuance.
+//!
+//! Signing uses ring directly rather than jsonwebtoken: jsonwebtoken re-parses
+//! the private key on every `encode` and its pure-Rust ES256 backend signs at
+//! ~3k tokens/s per core, against ~70k/s for ring with a key parsed once.
+
+pub mod claims;
+pub mod issuer;
+pub mod jwt;
+pub mod keys;
+
+pub use claims::AccessTokenClaims;
+pub use issuer::{IssueRequest, IssuedToken, TokenIssuer};
+pub use keys::{Alg, KeySet, KeyState};
