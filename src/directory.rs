@@ -39,7 +39,10 @@ pub enum DirectoryError {
 }
 
 fn not_found(what: &'static str, id: &str) -> DirectoryError {
-    DirectoryError::NotFound { what, id: id.to_owned() }
+    DirectoryError::NotFound {
+        what,
+        id: id.to_owned(),
+    }
 }
 
 /// Last successful token request, in Unix ms (0 = never); `saved` is what
@@ -99,7 +102,11 @@ impl HotEntry {
 
     /// The `access_rules` claim restricted to the given role ids.
     pub fn rules_json_for(&self, role_ids: &[&str]) -> String {
-        let narrowed: Vec<&RuleClaim> = self.rules.iter().filter(|r| role_ids.contains(&r.role_id.as_str())).collect();
+        let narrowed: Vec<&RuleClaim> = self
+            .rules
+            .iter()
+            .filter(|r| role_ids.contains(&r.role_id.as_str()))
+            .collect();
         serde_json::to_string(&narrowed).unwrap_or_else(|_| "[]".into())
     }
 }
@@ -134,7 +141,11 @@ impl Catalog {
             role_id: r.role_id.clone(),
             scope_type: r.scope_type,
             scope_id: r.scope_id.clone(),
-            scope_name: self.scopes.get(&r.scope_id).map(|s| s.name.clone()).unwrap_or_default(),
+            scope_name: self
+                .scopes
+                .get(&r.scope_id)
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -155,13 +166,19 @@ impl Catalog {
             rules_json: serde_json::to_string(&rules).unwrap_or_else(|_| "[]".into()),
             rules,
             all_roles,
-            min_iat: self.cutoffs.get(row.app.client_id.as_str()).map_or(0, |c| c.before),
+            min_iat: self
+                .cutoffs
+                .get(row.app.client_id.as_str())
+                .map_or(0, |c| c.before),
             login: row.login.clone(),
         }
     }
 
     fn insert_rule(&mut self, rule: AccessRule) {
-        let ids = self.rules_by_app.entry(rule.subject_id.clone()).or_default();
+        let ids = self
+            .rules_by_app
+            .entry(rule.subject_id.clone())
+            .or_default();
         ids.push(rule.id.clone());
         self.rules.insert(rule.id.clone(), rule);
     }
@@ -229,7 +246,8 @@ impl Directory {
                 login.seen.store(t, Ordering::Relaxed);
                 login.saved.store(t, Ordering::Relaxed);
             }
-            cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
+            cat.names
+                .insert(app.name.as_str().to_owned(), app.id.clone());
             cat.apps.insert(app.id.clone(), AppRow { app, login });
         }
         for (k, v) in store.scan_prefix(keys::RULE)? {
@@ -237,12 +255,18 @@ impl Directory {
         }
         cat.sort_rules();
         for (k, v) in store.scan_prefix(keys::CUTOFF)? {
-            cat.cutoffs.insert(k[keys::CUTOFF.len()..].to_owned(), decode(&k, &v)?);
+            cat.cutoffs
+                .insert(k[keys::CUTOFF.len()..].to_owned(), decode(&k, &v)?);
         }
         let hot = cat
             .apps
             .values()
-            .map(|row| (Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row))))
+            .map(|row| {
+                (
+                    Box::from(row.app.client_id.as_str()),
+                    Arc::new(cat.hot_entry(row)),
+                )
+            })
             .collect();
         Ok(Self {
             store,
@@ -277,14 +301,25 @@ impl Directory {
     /// secret; disabled clients are checked only after the secret, so all
     /// three failures take the same path and time.
     pub fn authenticate(&self, client_id: &str, secret: &str) -> Option<Arc<HotEntry>> {
-        let entry = self.hot.read().unwrap_or_else(|p| p.into_inner()).get(client_id).cloned();
-        let ok = self.pepper.verify(secret, entry.as_ref().map(|e| &e.secret_hash));
+        let entry = self
+            .hot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(client_id)
+            .cloned();
+        let ok = self
+            .pepper
+            .verify(secret, entry.as_ref().map(|e| &e.secret_hash));
         entry.filter(|e| ok && e.enabled)
     }
 
     /// The hot entry for a client, if it exists (enabled or not).
     pub fn entry(&self, client_id: &str) -> Option<Arc<HotEntry>> {
-        self.hot.read().unwrap_or_else(|p| p.into_inner()).get(client_id).cloned()
+        self.hot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(client_id)
+            .cloned()
     }
 
     /// Tokens of `client_id` with `iat` before the returned instant are revoked.
@@ -303,7 +338,10 @@ impl Directory {
         let mut hot = self.hot.write().unwrap_or_else(|p| p.into_inner());
         for id in app_ids {
             if let Some(row) = cat.apps.get(*id) {
-                hot.insert(Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row)));
+                hot.insert(
+                    Box::from(row.app.client_id.as_str()),
+                    Arc::new(cat.hot_entry(row)),
+                );
             }
         }
     }
@@ -363,7 +401,8 @@ impl Directory {
         let mut cat = self.write_catalog();
         cat.tenant_id = Some(tenant.id.clone());
         cat.scopes.insert(tenant.id.clone(), tenant);
-        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
+        cat.names
+            .insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps.insert(
             app.id.clone(),
             AppRow {
@@ -376,15 +415,23 @@ impl Directory {
         Ok(Some((app, secret)))
     }
 
-    pub async fn create_app(&self, name: AppName, by: &str) -> Result<(Application, ClientSecret), DirectoryError> {
+    pub async fn create_app(
+        &self,
+        name: AppName,
+        by: &str,
+    ) -> Result<(Application, ClientSecret), DirectoryError> {
         let _w = self.writes.lock().await;
         if self.read().names.contains_key(name.as_str()) {
-            return Err(DirectoryError::Conflict(format!("an application named {name:?} already exists")));
+            return Err(DirectoryError::Conflict(format!(
+                "an application named {name:?} already exists"
+            )));
         }
         let (app, secret) = self.new_app(name, by);
-        self.persist(vec![Write::Put(keys::app(&app.id), encode(&app))]).await?;
+        self.persist(vec![Write::Put(keys::app(&app.id), encode(&app))])
+            .await?;
         let mut cat = self.write_catalog();
-        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
+        cat.names
+            .insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps.insert(
             app.id.clone(),
             AppRow {
@@ -397,12 +444,20 @@ impl Directory {
     }
 
     fn app(&self, id: &str) -> Result<Application, DirectoryError> {
-        self.read().apps.get(id).map(|r| r.app.clone()).ok_or_else(|| not_found("application", id))
+        self.read()
+            .apps
+            .get(id)
+            .map(|r| r.app.clone())
+            .ok_or_else(|| not_found("application", id))
     }
 
     /// Enables or disables an application. Disabling revokes every token
     /// issued so far; re-enabling does not bring them back.
-    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<Application, DirectoryError> {
+    pub async fn set_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+    ) -> Result<Application, DirectoryError> {
         let _w = self.writes.lock().await;
         let mut app = self.app(id)?;
         if app.enabled == enabled {
@@ -428,7 +483,10 @@ impl Directory {
     }
 
     /// A new secret; the old one stops working and every earlier token is revoked.
-    pub async fn regenerate_secret(&self, id: &str) -> Result<(Application, ClientSecret), DirectoryError> {
+    pub async fn regenerate_secret(
+        &self,
+        id: &str,
+    ) -> Result<(Application, ClientSecret), DirectoryError> {
         let _w = self.writes.lock().await;
         let mut app = self.app(id)?;
         let secret = ClientSecret::generate(&self.rng);
@@ -441,7 +499,8 @@ impl Directory {
         ])
         .await?;
         let mut cat = self.write_catalog();
-        cat.cutoffs.insert(app.client_id.as_str().to_owned(), cutoff);
+        cat.cutoffs
+            .insert(app.client_id.as_str().to_owned(), cutoff);
         if let Some(row) = cat.apps.get_mut(id) {
             row.app = app.clone();
         }
@@ -464,18 +523,26 @@ impl Directory {
         writes.extend(rule_ids.iter().map(|r| Write::Delete(keys::rule(r))));
         self.persist(writes).await?;
         let mut cat = self.write_catalog();
-        cat.cutoffs.insert(app.client_id.as_str().to_owned(), cutoff);
+        cat.cutoffs
+            .insert(app.client_id.as_str().to_owned(), cutoff);
         cat.apps.remove(id);
         cat.names.remove(app.name.as_str());
         cat.rules_by_app.remove(id);
         for r in &rule_ids {
             cat.rules.remove(r);
         }
-        self.hot.write().unwrap_or_else(|p| p.into_inner()).remove(app.client_id.as_str());
+        self.hot
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(app.client_id.as_str());
         Ok(app)
     }
 
-    pub async fn create_rule(&self, input: NewRule, by: &str) -> Result<AccessRule, DirectoryError> {
+    pub async fn create_rule(
+        &self,
+        input: NewRule,
+        by: &str,
+    ) -> Result<AccessRule, DirectoryError> {
         let _w = self.writes.lock().await;
         let rule = {
             let cat = self.read();
@@ -491,7 +558,10 @@ impl Directory {
             if role::find(&input.role_id).is_none() {
                 return Err(not_found("role", &input.role_id));
             }
-            let scope = cat.scopes.get(&input.scope_id).ok_or_else(|| not_found("scope", &input.scope_id))?;
+            let scope = cat
+                .scopes
+                .get(&input.scope_id)
+                .ok_or_else(|| not_found("scope", &input.scope_id))?;
             if scope.scope_type != input.scope_type {
                 return Err(DirectoryError::Invalid(format!(
                     "scope {:?} is a {}, not a {}",
@@ -517,7 +587,8 @@ impl Directory {
                 created_at: now_ms(),
             }
         };
-        self.persist(vec![Write::Put(keys::rule(&rule.id), encode(&rule))]).await?;
+        self.persist(vec![Write::Put(keys::rule(&rule.id), encode(&rule))])
+            .await?;
         let mut cat = self.write_catalog();
         cat.insert_rule(rule.clone());
         self.refresh_hot(&cat, &[&rule.subject_id]);
@@ -526,7 +597,12 @@ impl Directory {
 
     pub async fn delete_rule(&self, id: &str) -> Result<AccessRule, DirectoryError> {
         let _w = self.writes.lock().await;
-        let rule = self.read().rules.get(id).cloned().ok_or_else(|| not_found("access rule", id))?;
+        let rule = self
+            .read()
+            .rules
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found("access rule", id))?;
         self.persist(vec![Write::Delete(keys::rule(id))]).await?;
         let mut cat = self.write_catalog();
         cat.rules.remove(id);
@@ -548,12 +624,19 @@ impl Directory {
         let scope = {
             let cat = self.read();
             let Some(parent_type) = scope_type.parent() else {
-                return Err(DirectoryError::Conflict("the tenant scope already exists; there is only one".into()));
+                return Err(DirectoryError::Conflict(
+                    "the tenant scope already exists; there is only one".into(),
+                ));
             };
             let parent_id = parent_id.ok_or_else(|| {
-                DirectoryError::Invalid(format!("a {scope_type} needs a parentId of a {parent_type}"))
+                DirectoryError::Invalid(format!(
+                    "a {scope_type} needs a parentId of a {parent_type}"
+                ))
             })?;
-            let parent = cat.scopes.get(&parent_id).ok_or_else(|| not_found("parent scope", &parent_id))?;
+            let parent = cat
+                .scopes
+                .get(&parent_id)
+                .ok_or_else(|| not_found("parent scope", &parent_id))?;
             if parent.scope_type != parent_type {
                 return Err(DirectoryError::Invalid(format!(
                     "a {scope_type}'s parent must be a {parent_type}, and {parent_id:?} is a {}",
@@ -565,7 +648,9 @@ impl Directory {
                 .values()
                 .any(|s| s.parent_id.as_deref() == Some(parent_id.as_str()) && s.name == name);
             if sibling {
-                return Err(DirectoryError::Conflict(format!("{parent_id:?} already has a child named {name:?}")));
+                return Err(DirectoryError::Conflict(format!(
+                    "{parent_id:?} already has a child named {name:?}"
+                )));
             }
             Scope {
                 id: new_id(),
@@ -576,8 +661,11 @@ impl Directory {
                 created_at: now_ms(),
             }
         };
-        self.persist(vec![Write::Put(keys::scope(&scope.id), encode(&scope))]).await?;
-        self.write_catalog().scopes.insert(scope.id.clone(), scope.clone());
+        self.persist(vec![Write::Put(keys::scope(&scope.id), encode(&scope))])
+            .await?;
+        self.write_catalog()
+            .scopes
+            .insert(scope.id.clone(), scope.clone());
         Ok(scope)
     }
 
@@ -585,11 +673,21 @@ impl Directory {
         let _w = self.writes.lock().await;
         let scope = {
             let cat = self.read();
-            let scope = cat.scopes.get(id).cloned().ok_or_else(|| not_found("scope", id))?;
+            let scope = cat
+                .scopes
+                .get(id)
+                .cloned()
+                .ok_or_else(|| not_found("scope", id))?;
             if scope.scope_type == ScopeType::Tenant {
-                return Err(DirectoryError::Conflict("the tenant scope cannot be deleted".into()));
+                return Err(DirectoryError::Conflict(
+                    "the tenant scope cannot be deleted".into(),
+                ));
             }
-            if let Some(child) = cat.scopes.values().find(|s| s.parent_id.as_deref() == Some(id)) {
+            if let Some(child) = cat
+                .scopes
+                .values()
+                .find(|s| s.parent_id.as_deref() == Some(id))
+            {
                 return Err(DirectoryError::Conflict(format!(
                     "scope {id:?} still has children (e.g. {:?}); delete them first",
                     child.id
@@ -617,7 +715,8 @@ impl Directory {
             .values()
             .filter_map(|row| {
                 let seen = row.login.seen.load(Ordering::Relaxed);
-                (seen != row.login.saved.load(Ordering::Relaxed)).then(|| (row.app.id.clone(), row.login.clone(), seen))
+                (seen != row.login.saved.load(Ordering::Relaxed))
+                    .then(|| (row.app.id.clone(), row.login.clone(), seen))
             })
             .collect();
         if changed.is_empty() {
@@ -647,7 +746,13 @@ impl Directory {
         if stale.is_empty() {
             return Ok(0);
         }
-        self.persist(stale.iter().map(|(k, _)| Write::Delete(keys::cutoff(k))).collect()).await?;
+        self.persist(
+            stale
+                .iter()
+                .map(|(k, _)| Write::Delete(keys::cutoff(k)))
+                .collect(),
+        )
+        .await?;
         let mut cat = self.write_catalog();
         for (k, _) in &stale {
             cat.cutoffs.remove(k);

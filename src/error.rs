@@ -15,7 +15,10 @@ pub enum OAuthError {
     /// `challenge`: the client tried HTTP Basic (or sent no credentials), so
     /// the 401 carries `WWW-Authenticate: Basic` (RFC 6749 §5.2).
     #[error("invalid_client: {description}")]
-    InvalidClient { description: String, challenge: bool },
+    InvalidClient {
+        description: String,
+        challenge: bool,
+    },
     #[error("unauthorized_client: {0}")]
     UnauthorizedClient(String),
     #[error("unsupported_grant_type: {0}")]
@@ -37,7 +40,9 @@ pub enum OAuthError {
 impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) => "invalid_request",
+            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) => {
+                "invalid_request"
+            }
             Self::InvalidClient { .. } => "invalid_client",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
@@ -94,14 +99,17 @@ impl IntoResponse for OAuthError {
         let mut resp = (self.status(), axum::Json(body)).into_response();
         no_store(&mut resp);
         match &self {
-            Self::InvalidClient { challenge: true, .. } => {
+            Self::InvalidClient {
+                challenge: true, ..
+            } => {
                 resp.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"appauth\", charset=\"UTF-8\""),
                 );
             }
             Self::MethodNotAllowed => {
-                resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+                resp.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
             }
             _ => {}
         }
@@ -178,16 +186,20 @@ impl IntoResponse for ApiError {
                 } else {
                     "Bearer realm=\"appauth\""
                 };
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
             }
             Self::Forbidden(_) => {
                 resp.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"appauth\", error=\"insufficient_scope\""),
+                    HeaderValue::from_static(
+                        "Bearer realm=\"appauth\", error=\"insufficient_scope\"",
+                    ),
                 );
             }
             Self::MethodNotAllowed(allow) => {
-                resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+                resp.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
             }
             _ => {}
         }

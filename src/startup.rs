@@ -10,8 +10,8 @@ use crate::grant::Grants;
 use crate::routes::{self, AppState, SharedState};
 use crate::store::{SledStore, Store};
 use crate::telemetry::{self, Metrics};
-use crate::token::keys::{self, Alg, KeySet};
 use crate::token::TokenIssuer;
+use crate::token::keys::{self, Alg, KeySet};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -50,8 +50,12 @@ pub struct Bootstrap {
 /// Opens the store and key directory, creating the pepper and a first
 /// ES256 key when missing; initialises an empty store when `initialize`.
 pub async fn bootstrap(config: &Config, initialize: bool) -> Result<Bootstrap, StartupError> {
-    std::fs::create_dir_all(&config.store.path)
-        .map_err(|e| StartupError::Other(format!("cannot create store directory {}: {e}", config.store.path.display())))?;
+    std::fs::create_dir_all(&config.store.path).map_err(|e| {
+        StartupError::Other(format!(
+            "cannot create store directory {}: {e}",
+            config.store.path.display()
+        ))
+    })?;
     let store = Arc::new(SledStore::open(&config.store.path)?);
     let initialized = store.get(crate::store::keys::INITIALIZED)?.is_some();
     let pepper = match keys::load_pepper(&config.keys.dir)? {
@@ -73,7 +77,11 @@ pub async fn bootstrap(config: &Config, initialize: bool) -> Result<Bootstrap, S
         keyset = KeySet::load(&config.keys.dir, ttl)?;
     }
     let directory = Arc::new(Directory::load(store.clone(), pepper, ttl)?);
-    let created_admin = if initialize { directory.initialize().await? } else { None };
+    let created_admin = if initialize {
+        directory.initialize().await?
+    } else {
+        None
+    };
     Ok(Bootstrap {
         directory,
         keys: keyset,
@@ -104,15 +112,17 @@ impl App {
             Some((app, secret)) => {
                 let path = config.store.path.join("initial-admin.json");
                 keys::write_private(&path, admin_credentials_json(app, secret).as_bytes())
-                    .map_err(|e| StartupError::Other(format!("cannot write {}: {e}", path.display())))?;
+                    .map_err(|e| {
+                        StartupError::Other(format!("cannot write {}: {e}", path.display()))
+                    })?;
                 tracing::info!(path = %path.display(), client_id = %app.client_id, "initialised an empty store; the admin credentials are in this file (mode 0600)");
                 Some(path)
             }
             None => None,
         };
-        let listener = TcpListener::bind(config.server.listen)
-            .await
-            .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", config.server.listen)))?;
+        let listener = TcpListener::bind(config.server.listen).await.map_err(|e| {
+            StartupError::Other(format!("cannot listen on {}: {e}", config.server.listen))
+        })?;
         let address = listener
             .local_addr()
             .map_err(|e| StartupError::Other(format!("cannot read the bound address: {e}")))?;
@@ -228,7 +238,10 @@ impl App {
         }
         drop(self.listener);
         tracing::info!("shutting down: finishing in-flight requests");
-        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("connections still open after 30 s; closing them");
         }
         let _ = stop_tx.send(true);
@@ -287,16 +300,25 @@ fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor, StartupErr
         .and_then(|it| it.collect::<Result<_, _>>())
         .map_err(|e| StartupError::Other(format!("server.tls_cert {}: {e}", cert.display())))?;
     if certs.is_empty() {
-        return Err(StartupError::Other(format!("server.tls_cert {}: no certificate found", cert.display())));
+        return Err(StartupError::Other(format!(
+            "server.tls_cert {}: no certificate found",
+            cert.display()
+        )));
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| StartupError::Other(format!("server.tls_key {}: {e}", key.display())))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StartupError::Other(format!("TLS: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| StartupError::Other(format!("server.tls_cert/server.tls_key do not match or are unusable: {e}")))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StartupError::Other(format!("TLS: {e}")))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| {
+        StartupError::Other(format!(
+            "server.tls_cert/server.tls_key do not match or are unusable: {e}"
+        ))
+    })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

@@ -19,8 +19,13 @@ pub fn init(log: &LogConfig) -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
         .finish(std::io::stdout());
-    let filter = EnvFilter::new(format!("{},sled=warn,hyper=warn,rustls=warn,redis=warn", log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let filter = EnvFilter::new(format!(
+        "{},sled=warn,hyper=warn,rustls=warn,redis=warn",
+        log.level
+    ));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match log.format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.with_ansi(false).init(),
@@ -38,7 +43,10 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let resp = next.run(req).await;
-    let client = resp.extensions().get::<LoggedClient>().map_or("-", |c| c.0.as_str());
+    let client = resp
+        .extensions()
+        .get::<LoggedClient>()
+        .map_or("-", |c| c.0.as_str());
     tracing::info!(
         target: "appauth::access",
         method = %method,
@@ -93,19 +101,46 @@ impl Metrics {
     pub fn render(&self, applications: usize) -> String {
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n");
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+            );
         };
-        counter("appauth_tokens_issued_total", "Access tokens issued.", self.tokens_issued.load(Ordering::Relaxed));
-        counter("appauth_revocations_total", "Tokens revoked by jti.", self.revocations.load(Ordering::Relaxed));
-        counter("appauth_redis_errors_total", "Failed Redis operations.", self.redis_errors.load(Ordering::Relaxed));
-        counter("appauth_redis_fallbacks_total", "Revocation checks answered from the store because Redis failed.", self.redis_fallbacks.load(Ordering::Relaxed));
-        counter("appauth_admin_writes_total", "Acknowledged admin writes.", self.admin_writes.load(Ordering::Relaxed));
+        counter(
+            "appauth_tokens_issued_total",
+            "Access tokens issued.",
+            self.tokens_issued.load(Ordering::Relaxed),
+        );
+        counter(
+            "appauth_revocations_total",
+            "Tokens revoked by jti.",
+            self.revocations.load(Ordering::Relaxed),
+        );
+        counter(
+            "appauth_redis_errors_total",
+            "Failed Redis operations.",
+            self.redis_errors.load(Ordering::Relaxed),
+        );
+        counter(
+            "appauth_redis_fallbacks_total",
+            "Revocation checks answered from the store because Redis failed.",
+            self.redis_fallbacks.load(Ordering::Relaxed),
+        );
+        counter(
+            "appauth_admin_writes_total",
+            "Acknowledged admin writes.",
+            self.admin_writes.load(Ordering::Relaxed),
+        );
         let _ = write!(
             out,
             "# HELP appauth_token_errors_total Token endpoint errors by OAuth error code.\n# TYPE appauth_token_errors_total counter\n"
         );
         for (code, n) in TOKEN_ERROR_CODES.iter().zip(&self.token_errors) {
-            let _ = writeln!(out, "appauth_token_errors_total{{error=\"{code}\"}} {}", n.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "appauth_token_errors_total{{error=\"{code}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
         }
         let _ = write!(
             out,

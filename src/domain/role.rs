@@ -18,20 +18,98 @@ pub const SYSTEM_ADMINISTRATOR: &str = "system-administrator";
 pub const APPLICATION_ADMINISTRATOR: &str = "application-administrator";
 
 const ADMIN_ALL: &[&str] = &[
-    "apps:read", "apps:write", "access-rules:read", "access-rules:write", "roles:read",
-    "scopes:read", "scopes:write", "workloads:read", "workloads:write", "clusters:read",
-    "clusters:write", "projects:read", "projects:write",
+    "apps:read",
+    "apps:write",
+    "access-rules:read",
+    "access-rules:write",
+    "roles:read",
+    "scopes:read",
+    "scopes:write",
+    "workloads:read",
+    "workloads:write",
+    "clusters:read",
+    "clusters:write",
+    "projects:read",
+    "projects:write",
 ];
 
 pub const ROLES: &[Role] = &[
-    Role { id: SYSTEM_ADMINISTRATOR, name: "System administrator", description: "Full control of the tenant, including applications, access rules and scopes", permissions: ADMIN_ALL },
-    Role { id: APPLICATION_ADMINISTRATOR, name: "Application administrator", description: "Manages applications and their access rules", permissions: &["apps:read", "apps:write", "access-rules:read", "access-rules:write", "roles:read", "scopes:read"] },
-    Role { id: "editor", name: "Editor", description: "Manages projects and workloads in its scope", permissions: &["projects:read", "projects:write", "workloads:read", "workloads:write", "clusters:read", "scopes:read"] },
-    Role { id: "viewer", name: "Viewer", description: "Reads everything in its scope", permissions: &["apps:read", "access-rules:read", "roles:read", "scopes:read", "projects:read", "workloads:read", "clusters:read"] },
-    Role { id: "research-manager", name: "Research manager", description: "Manages researchers' projects and workloads", permissions: &["projects:read", "projects:write", "workloads:read", "workloads:write", "scopes:read"] },
-    Role { id: "l1-researcher", name: "L1 researcher", description: "Submits and manages workloads, creates assets", permissions: &["workloads:read", "workloads:write", "projects:read"] },
-    Role { id: "l2-researcher", name: "L2 researcher", description: "Submits and manages own workloads", permissions: &["workloads:read", "workloads:write"] },
-    Role { id: "ml-engineer", name: "ML engineer", description: "Deploys and manages inference workloads", permissions: &["workloads:read", "workloads:write", "projects:read"] },
+    Role {
+        id: SYSTEM_ADMINISTRATOR,
+        name: "System administrator",
+        description: "Full control of the tenant, including applications, access rules and scopes",
+        permissions: ADMIN_ALL,
+    },
+    Role {
+        id: APPLICATION_ADMINISTRATOR,
+        name: "Application administrator",
+        description: "Manages applications and their access rules",
+        permissions: &[
+            "apps:read",
+            "apps:write",
+            "access-rules:read",
+            "access-rules:write",
+            "roles:read",
+            "scopes:read",
+        ],
+    },
+    Role {
+        id: "editor",
+        name: "Editor",
+        description: "Manages projects and workloads in its scope",
+        permissions: &[
+            "projects:read",
+            "projects:write",
+            "workloads:read",
+            "workloads:write",
+            "clusters:read",
+            "scopes:read",
+        ],
+    },
+    Role {
+        id: "viewer",
+        name: "Viewer",
+        description: "Reads everything in its scope",
+        permissions: &[
+            "apps:read",
+            "access-rules:read",
+            "roles:read",
+            "scopes:read",
+            "projects:read",
+            "workloads:read",
+            "clusters:read",
+        ],
+    },
+    Role {
+        id: "research-manager",
+        name: "Research manager",
+        description: "Manages researchers' projects and workloads",
+        permissions: &[
+            "projects:read",
+            "projects:write",
+            "workloads:read",
+            "workloads:write",
+            "scopes:read",
+        ],
+    },
+    Role {
+        id: "l1-researcher",
+        name: "L1 researcher",
+        description: "Submits and manages workloads, creates assets",
+        permissions: &["workloads:read", "workloads:write", "projects:read"],
+    },
+    Role {
+        id: "l2-researcher",
+        name: "L2 researcher",
+        description: "Submits and manages own workloads",
+        permissions: &["workloads:read", "workloads:write"],
+    },
+    Role {
+        id: "ml-engineer",
+        name: "ML engineer",
+        description: "Deploys and manages inference workloads",
+        permissions: &["workloads:read", "workloads:write", "projects:read"],
+    },
 ];
 
 pub fn find(id: &str) -> Option<&'static Role> {

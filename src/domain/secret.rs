@@ -43,7 +43,8 @@ impl ClientSecret {
         let mut raw = [0u8; 32];
         // SystemRandom only fails when the OS has no entropy source at all,
         // in which case no secret can be issued safely.
-        rng.fill(&mut raw).expect("operating system random source failed");
+        rng.fill(&mut raw)
+            .expect("operating system random source failed");
         let body = URL_SAFE_NO_PAD.encode(raw);
         let mut s = String::with_capacity(SECRET_LEN);
         s.push_str(SECRET_PREFIX);
@@ -53,11 +54,16 @@ impl ClientSecret {
     }
 
     pub fn parse(s: &str) -> Result<Self, SecretFormatError> {
-        let rest = s.strip_prefix(SECRET_PREFIX).ok_or(SecretFormatError::Prefix)?;
+        let rest = s
+            .strip_prefix(SECRET_PREFIX)
+            .ok_or(SecretFormatError::Prefix)?;
         if s.len() != SECRET_LEN {
             return Err(SecretFormatError::Length);
         }
-        if !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(SecretFormatError::Alphabet);
         }
         let (body, check) = rest.split_at(BODY_LEN);
@@ -177,7 +183,10 @@ mod tests {
     #[test]
     fn malformed_secrets_name_their_defect() {
         assert_eq!(ClientSecret::parse("nope"), Err(SecretFormatError::Prefix));
-        assert_eq!(ClientSecret::parse("aas_short"), Err(SecretFormatError::Length));
+        assert_eq!(
+            ClientSecret::parse("aas_short"),
+            Err(SecretFormatError::Length)
+        );
         let bad = format!("aas_{}", "!".repeat(BODY_LEN + CHECK_LEN));
         assert_eq!(ClientSecret::parse(&bad), Err(SecretFormatError::Alphabet));
     }

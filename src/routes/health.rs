@@ -10,7 +10,10 @@ use serde_json::json;
 
 pub fn router() -> Router<SharedState> {
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
 }
@@ -24,7 +27,11 @@ async fn readyz(State(state): State<SharedState>) -> Response {
     let now = crate::domain::now_ms() / 1000;
     let keys_ok = state.issuer.keys().signing_key(now).is_some();
     let ready = store_ok && keys_ok;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let word = |ok: bool| if ok { "ok" } else { "failing" };
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },

@@ -40,7 +40,8 @@ impl AccessTokenClaims {
     /// from which administrative roles apply to the whole admin API.
     pub fn has_tenant_role(&self, role_ids: &[&str]) -> bool {
         self.access_rules.iter().any(|r| {
-            r.scope_type == crate::domain::scope::ScopeType::Tenant && role_ids.contains(&r.role_id.as_str())
+            r.scope_type == crate::domain::scope::ScopeType::Tenant
+                && role_ids.contains(&r.role_id.as_str())
         })
     }
 }

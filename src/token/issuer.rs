@@ -99,7 +99,10 @@ impl TokenIssuer {
         URL_SAFE_NO_PAD.encode_string(jti_raw, &mut jti);
 
         let mut payload = String::with_capacity(256 + req.access_rules_json.len());
-        let aud = self.audiences_json.get(req.audience).map_or("\"\"", String::as_str);
+        let aud = self
+            .audiences_json
+            .get(req.audience)
+            .map_or("\"\"", String::as_str);
         // client IDs are server-generated UUIDs and scope values are role ids
         // (checked slugs), so neither needs escaping.
         let _ = write!(
@@ -117,7 +120,9 @@ impl TokenIssuer {
         token.push_str(&key.header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload.as_bytes(), &mut token);
-        let sig = key.sign(&self.rng, token.as_bytes()).map_err(|_| IssueError::Sign)?;
+        let sig = key
+            .sign(&self.rng, token.as_bytes())
+            .map_err(|_| IssueError::Sign)?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(sig, &mut token);
         Ok(IssuedToken {
@@ -136,7 +141,11 @@ impl TokenIssuer {
             now,
             leeway: 0,
         };
-        let claims = jwt::decode(token, |kid| keys.find_published(kid, now).map(|k| k.verifying_key()), &expect)?;
+        let claims = jwt::decode(
+            token,
+            |kid| keys.find_published(kid, now).map(|k| k.verifying_key()),
+            &expect,
+        )?;
         if !self.audiences.iter().any(|a| claims.aud.contains(a)) {
             return Err(JwtError::WrongAudience);
         }
@@ -153,7 +162,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         generate(dir.path(), alg, 0).unwrap();
         let keys = KeySet::load(dir.path(), 3600).unwrap();
-        let iss = TokenIssuer::new(keys, "https://auth.example/\"x", &["urn:a".into(), "urn:b".into()], 3600);
+        let iss = TokenIssuer::new(
+            keys,
+            "https://auth.example/\"x",
+            &["urn:a".into(), "urn:b".into()],
+            3600,
+        );
         (dir, iss)
     }
 
@@ -191,7 +205,10 @@ mod tests {
         req.min_iat = 1_001;
         let t = iss.issue(&req, 1_000).unwrap();
         assert_eq!(t.expires_in, 3601);
-        assert!(matches!(iss.verify_own(&t.access_token, 1_000), Err(JwtError::NotYetValid)));
+        assert!(matches!(
+            iss.verify_own(&t.access_token, 1_000),
+            Err(JwtError::NotYetValid)
+        ));
         assert!(iss.verify_own(&t.access_token, 1_001).is_ok());
     }
 
@@ -206,8 +223,18 @@ mod tests {
         let mut parts: Vec<&str> = t.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(br#"{"iss":"x"}"#);
         parts[1] = &forged;
-        assert_eq!(iss.verify_own(&parts.join("."), 1_000), Err(JwtError::BadSignature));
-        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt"}"#), parts[1]);
-        assert!(matches!(iss.verify_own(&none, 1_000), Err(JwtError::UnsupportedAlg(_))));
+        assert_eq!(
+            iss.verify_own(&parts.join("."), 1_000),
+            Err(JwtError::BadSignature)
+        );
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt"}"#),
+            parts[1]
+        );
+        assert!(matches!(
+            iss.verify_own(&none, 1_000),
+            Err(JwtError::UnsupportedAlg(_))
+        ));
     }
 }

@@ -1,0 +1,234 @@
+//! The `appauth` binary itself: CLI, exit codes, logs.
+
+use crate::helpers::{basic, http_client};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn appauth(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_appauth"));
+    c.current_dir(dir);
+    c.env_remove("RUST_LOG");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("APPAUTH_")) {
+        c.env_remove(k);
+    }
+    c
+}
+
+#[tokio::test]
+async fn serve_on_embedded_defaults_initialises_itself_and_never_logs_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = appauth(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let address = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("server logs that it listens");
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let creds_path = dir.path().join("data/initial-admin.json");
+    assert_eq!(
+        std::fs::metadata(&creds_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let creds: Value = serde_json::from_slice(&std::fs::read(&creds_path).unwrap()).unwrap();
+    let (id, secret) = (
+        creds["clientId"].as_str().unwrap(),
+        creds["secret"].as_str().unwrap(),
+    );
+    assert!(
+        log.contains("initial-admin.json"),
+        "the log names the credentials file"
+    );
+
+    let client = http_client();
+    let url = format!("http://{address}/oauth/token");
+    let ok: Value = client
+        .post(&url)
+        .header("Authorization", basic(id, secret))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = ok["access_token"].as_str().unwrap().to_owned();
+    let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}x");
+    let refused = client
+        .post(&url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "SIGTERM is a clean shutdown: {status}");
+    reader.join().unwrap();
+    log.extend(rx.try_iter().map(|l| l + "\n"));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    log.push_str(&stderr);
+
+    assert!(
+        log.contains("path=/oauth/token status=200"),
+        "one access line per request:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("client_id=\"{id}\"")) || log.contains(&format!("client_id={id}")),
+        "{log}"
+    );
+    assert!(
+        log.contains("stopped"),
+        "graceful shutdown is logged:\n{log}"
+    );
+    assert!(
+        !log.contains(&secret[4..]),
+        "the secret reached the log:\n{log}"
+    );
+    assert!(!log.contains(&token[..40]), "a token reached the log");
+    assert!(
+        !log.contains("Basic "),
+        "an Authorization header reached the log"
+    );
+}
+
+#[test]
+fn init_prints_the_admin_credentials_once_and_then_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = appauth(dir.path())
+        .args(["init", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(creds["clientId"].is_string() && creds["secret"].as_str().unwrap().starts_with("aas_"));
+    let again = appauth(dir.path()).args(["init"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already initialised"));
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("aas_"));
+}
+
+#[test]
+fn a_bad_configuration_value_exits_with_2_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = appauth(dir.path())
+        .args(["serve"])
+        .env("APPAUTH_SERVER_MAX_BODY_BYTES", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.max_body_bytes") && err.contains("APPAUTH_SERVER_MAX_BODY_BYTES"),
+        "{err}"
+    );
+
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[server]\nlisen = \"127.0.0.1:1\"\n").unwrap();
+    let out = appauth(dir.path())
+        .args(["serve", "--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.lisen"));
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created on a configuration error"
+    );
+}
+
+#[test]
+fn the_shipped_config_file_documents_a_valid_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/appauth.toml");
+    let config =
+        appauth::Config::load(Some(std::path::Path::new(shipped)), Vec::new(), &[]).unwrap();
+    assert_eq!(config.server.max_body_bytes, 16384);
+    let text = std::fs::read_to_string(shipped).unwrap();
+    for key in appauth::config::KEYS {
+        let name = key.split('.').nth(1).unwrap();
+        assert!(
+            text.contains(name),
+            "config/appauth.toml does not document {key}"
+        );
+    }
+    let _ = dir;
+}
+
+#[test]
+fn keys_generate_adds_a_next_key_and_keys_list_shows_states() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        appauth(dir.path())
+            .args(["init", "--json"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = appauth(dir.path())
+        .args(["keys", "generate", "--alg", "EdDSA"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_kid = String::from_utf8_lossy(&out.stdout)
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+    let list = appauth(dir.path()).args(["keys", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&new_kid))
+        .expect("new key listed");
+    assert!(line.contains("EdDSA") && line.contains("next"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("ES256") && l.contains("active")),
+        "{text}"
+    );
+    let bad = appauth(dir.path())
+        .args(["keys", "generate", "--alg", "RS256"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -1,0 +1,167 @@
+use appauth::{App, Config};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub dir: TempDir,
+    pub client: reqwest::Client,
+    pub admin_id: String,
+    pub admin_secret: String,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn test_config(dir: &Path, extra: &[String]) -> Config {
+    let mut set = vec![
+        "server.listen=127.0.0.1:0".to_string(),
+        format!("store.path={}", dir.join("data").display()),
+        format!("keys.dir={}", dir.join("keys").display()),
+    ];
+    set.extend_from_slice(extra);
+    Config::load(None, Vec::new(), &set).expect("test configuration is valid")
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra: &[String]) -> TestApp {
+    spawn_in(tempfile::tempdir().unwrap(), extra).await
+}
+
+/// Starts the server on an existing directory (e.g. after a restart).
+pub async fn spawn_in(dir: TempDir, extra: &[String]) -> TestApp {
+    let config = test_config(dir.path(), extra);
+    let app = App::build(config).await.expect("app builds");
+    let port = app.port();
+    let base = app.issuer_url().to_owned();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let creds: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap())
+            .unwrap();
+    TestApp {
+        base,
+        port,
+        client: http_client(),
+        admin_id: creds["clientId"].as_str().unwrap().to_owned(),
+        admin_secret: creds["secret"].as_str().unwrap().to_owned(),
+        dir,
+        stop: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
+pub fn basic(id: &str, secret: &str) -> String {
+    let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+    )
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops the server gracefully and hands back its directory.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+        self.dir
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub async fn post_form(
+        &self,
+        path: &str,
+        body: &str,
+        auth: Option<String>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn token_request(&self, id: &str, secret: &str, extra: &str) -> reqwest::Response {
+        let body = format!("grant_type=client_credentials{extra}");
+        self.post_form("/oauth/token", &body, Some(basic(id, secret)))
+            .await
+    }
+
+    /// A token for (id, secret), panicking with the server's answer if refused.
+    pub async fn token_for(&self, id: &str, secret: &str) -> String {
+        let resp = self.token_request(id, secret, "").await;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 200, "token request refused: {body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token_for(&self.admin_id, &self.admin_secret).await
+    }
+}
+
+/// Asserts an RFC 6749 §5.2 error: status, `error` code, a non-empty
+/// description and `Cache-Control: no-store`. Returns the body.
+pub async fn assert_oauth_error(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status(), status, "status");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["pragma"], "no-cache");
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], code, "body: {body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "body: {body}"
+    );
+    body
+}
+
+/// The decoded payload of a JWT, without verification.
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+pub fn header_of(token: &str) -> Value {
+    let header = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+}

@@ -1,0 +1,129 @@
+//! Discovery (RFC 8414), JWKS (RFC 7517), health and metrics.
+
+use crate::helpers::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn metadata_is_served_at_both_well_known_paths_and_matches_the_issuer() {
+    let app = spawn_app().await;
+    let get = |p: &str| app.client.get(app.url(p)).send();
+    let a: Value = get("/.well-known/oauth-authorization-server")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b: Value = get("/.well-known/openid-configuration")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a["issuer"], app.base);
+    assert_eq!(a["token_endpoint"], app.url("/oauth/token"));
+    assert_eq!(a["jwks_uri"], app.url("/.well-known/jwks.json"));
+    assert_eq!(
+        a["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert!(
+        a.get("response_types_supported").is_none(),
+        "RFC 8414 §3.2: omit, never empty"
+    );
+    let methods = a["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap();
+    assert!(
+        methods.contains(&"client_secret_basic".into())
+            && methods.contains(&"client_secret_post".into())
+    );
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_signing_key_with_its_algorithm() {
+    let app = spawn_app().await;
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["alg"], "ES256");
+    assert_eq!(keys[0]["kty"], "EC");
+    assert_eq!(keys[0]["use"], "sig");
+    assert!(keys[0].get("d").is_none(), "no private part");
+    let token = app.admin_token().await;
+    assert_eq!(header_of(&token)["kid"], keys[0]["kid"]);
+}
+
+#[tokio::test]
+async fn an_eddsa_key_dropped_into_keys_signs_as_eddsa() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    appauth::token::keys::generate(
+        &dir.path().join("keys"),
+        appauth::token::Alg::EdDSA,
+        now - 10,
+    )
+    .unwrap();
+    let app = spawn_in(dir, &[]).await;
+    let token = app.admin_token().await;
+    assert_eq!(header_of(&token)["alg"], "EdDSA");
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer() {
+    let app = spawn_app().await;
+    let get = |p: &str| app.client.get(app.url(p)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["checks"]["store"], "ok");
+    app.admin_token().await;
+    let _ = app.token_request(&app.admin_id, "aas_bad", "").await;
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("appauth_tokens_issued_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("appauth_token_errors_total{error=\"invalid_client\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("appauth_applications 1"));
+}
+
+#[tokio::test]
+async fn unknown_paths_get_a_json_404() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .get(app.url("/nope/../../etc/passwd"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], 404);
+}
