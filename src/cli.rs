@@ -9,11 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "appauth",
-    version,
-    about = "OAuth 2.0 client-credentials token server"
-)]
+#[command(name = "appauth", version, about = "OAuth 2.0 client-credentials token server")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,8 +74,7 @@ enum Failure {
 fn load(args: &ConfigArgs, extra: Vec<String>) -> Result<Config, Failure> {
     let mut set = args.set.clone();
     set.extend(extra);
-    Config::load(args.config.as_deref(), std::env::vars(), &set)
-        .map_err(|e| Failure::Usage(e.to_string()))
+    Config::load(args.config.as_deref(), std::env::vars(), &set).map_err(|e| Failure::Usage(e.to_string()))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -113,21 +108,11 @@ pub fn main() -> ExitCode {
 }
 
 fn serve(args: &ConfigArgs, listen: Option<String>) -> Result<(), Failure> {
-    let config = load(
-        args,
-        listen
-            .map(|l| format!("server.listen={l}"))
-            .into_iter()
-            .collect(),
-    )?;
+    let config = load(args, listen.map(|l| format!("server.listen={l}")).into_iter().collect())?;
     let _guard = crate::telemetry::init(&config.log);
     runtime()?.block_on(async {
-        let app = App::build(config)
-            .await
-            .map_err(|e| Failure::Other(e.to_string()))?;
-        app.run_until_stopped()
-            .await
-            .map_err(|e| Failure::Other(e.to_string()))
+        let app = App::build(config).await.map_err(|e| Failure::Other(e.to_string()))?;
+        app.run_until_stopped().await.map_err(|e| Failure::Other(e.to_string()))
     })
 }
 
@@ -157,8 +142,8 @@ fn init(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
 fn keys_generate(args: &ConfigArgs, alg: &str) -> Result<(), Failure> {
     let config = load(args, Vec::new())?;
     let alg = Alg::parse(alg).ok_or_else(|| Failure::Usage(format!("unknown algorithm {alg}")))?;
-    let existing = KeySet::load(&config.keys.dir, config.issuer.token_ttl_seconds)
-        .map_err(|e| Failure::Other(e.to_string()))?;
+    let existing =
+        KeySet::load(&config.keys.dir, config.issuer.token_ttl_seconds).map_err(|e| Failure::Other(e.to_string()))?;
     let now = crate::domain::now_ms() / 1000;
     // The first key signs at once; later ones wait until verifiers have
     // had time to fetch them from the JWKS.
@@ -167,8 +152,7 @@ fn keys_generate(args: &ConfigArgs, alg: &str) -> Result<(), Failure> {
     } else {
         now + config.keys.publish_ahead_seconds
     };
-    let kid = keys::generate(&config.keys.dir, alg, activates)
-        .map_err(|e| Failure::Other(e.to_string()))?;
+    let kid = keys::generate(&config.keys.dir, alg, activates).map_err(|e| Failure::Other(e.to_string()))?;
     println!(
         "{kid}\t{}\tsigns from {}",
         alg.as_str(),
@@ -179,8 +163,8 @@ fn keys_generate(args: &ConfigArgs, alg: &str) -> Result<(), Failure> {
 
 fn keys_list(args: &ConfigArgs) -> Result<(), Failure> {
     let config = load(args, Vec::new())?;
-    let set = KeySet::load(&config.keys.dir, config.issuer.token_ttl_seconds)
-        .map_err(|e| Failure::Other(e.to_string()))?;
+    let set =
+        KeySet::load(&config.keys.dir, config.issuer.token_ttl_seconds).map_err(|e| Failure::Other(e.to_string()))?;
     let now = crate::domain::now_ms() / 1000;
     println!("KID\tALG\tSTATE\tCREATED\tSIGNS FROM");
     for (i, k) in set.all().iter().enumerate() {

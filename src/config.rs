@@ -110,9 +110,7 @@ impl Default for Config {
                 audiences: vec!["urn:appauth:api".into()],
                 token_ttl_seconds: 3600,
             },
-            store: StoreConfig {
-                path: "data".into(),
-            },
+            store: StoreConfig { path: "data".into() },
             keys: KeysConfig {
                 dir: "keys".into(),
                 publish_ahead_seconds: 600,
@@ -171,19 +169,12 @@ impl Config {
         if let Some(path) = file {
             settings.extend(file_settings(path)?);
         }
-        let mut env: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("APPAUTH_"))
-            .collect();
+        let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("APPAUTH_")).collect();
         env.sort();
         for (name, value) in env {
             let rest = &name["APPAUTH_".len()..];
             let key = match rest.split_once('_') {
-                Some((section, key)) => format!(
-                    "{}.{}",
-                    section.to_ascii_lowercase(),
-                    key.to_ascii_lowercase()
-                ),
+                Some((section, key)) => format!("{}.{}", section.to_ascii_lowercase(), key.to_ascii_lowercase()),
                 None => rest.to_ascii_lowercase(),
             };
             settings.push(Setting {
@@ -238,9 +229,7 @@ impl Config {
             }
             "server.tls_cert" => self.server.tls_cert = optional_path(s)?,
             "server.tls_key" => self.server.tls_key = optional_path(s)?,
-            "server.max_body_bytes" => {
-                self.server.max_body_bytes = integer(s, 1024, 1 << 20)? as usize
-            }
+            "server.max_body_bytes" => self.server.max_body_bytes = integer(s, 1024, 1 << 20)? as usize,
             "issuer.url" => {
                 let u = string(s)?;
                 self.issuer.url = if u.is_empty() { None } else { Some(u) }
@@ -249,9 +238,7 @@ impl Config {
             "issuer.token_ttl_seconds" => self.issuer.token_ttl_seconds = integer(s, 60, 86_400)?,
             "store.path" => self.store.path = PathBuf::from(string(s)?),
             "keys.dir" => self.keys.dir = PathBuf::from(string(s)?),
-            "keys.publish_ahead_seconds" => {
-                self.keys.publish_ahead_seconds = integer(s, 0, 30 * 86_400)?
-            }
+            "keys.publish_ahead_seconds" => self.keys.publish_ahead_seconds = integer(s, 0, 30 * 86_400)?,
             "redis.url" => {
                 let u = string(s)?;
                 self.redis.url = if u.is_empty() { None } else { Some(u) }
@@ -271,10 +258,7 @@ impl Config {
                 }
             }
             _ => {
-                return Err(err(
-                    s,
-                    &format!("unknown key; known keys: {}", KEYS.join(", ")),
-                ));
+                return Err(err(s, &format!("unknown key; known keys: {}", KEYS.join(", "))));
             }
         }
         Ok(())
@@ -293,10 +277,7 @@ impl Config {
             ));
         }
         if self.issuer.audiences.is_empty() || self.issuer.audiences.iter().any(|a| a.is_empty()) {
-            return Err(fail(
-                "issuer.audiences",
-                "at least one non-empty audience is required",
-            ));
+            return Err(fail("issuer.audiences", "at least one non-empty audience is required"));
         }
         if self
             .issuer
@@ -310,11 +291,8 @@ impl Config {
             ));
         }
         if let Some(u) = &self.issuer.url {
-            let parsed = url::Url::parse(u)
-                .map_err(|e| fail("issuer.url", &format!("not an absolute URL: {e}")))?;
-            if !["http", "https"].contains(&parsed.scheme())
-                || parsed.query().is_some()
-                || parsed.fragment().is_some()
+            let parsed = url::Url::parse(u).map_err(|e| fail("issuer.url", &format!("not an absolute URL: {e}")))?;
+            if !["http", "https"].contains(&parsed.scheme()) || parsed.query().is_some() || parsed.fragment().is_some()
             {
                 return Err(fail(
                     "issuer.url",
@@ -323,8 +301,7 @@ impl Config {
             }
         }
         if let Some(u) = &self.redis.url {
-            let parsed = url::Url::parse(u)
-                .map_err(|_| fail("redis.url", "not a URL (expected redis://host:port)"))?;
+            let parsed = url::Url::parse(u).map_err(|_| fail("redis.url", "not a URL (expected redis://host:port)"))?;
             if !["redis", "rediss"].contains(&parsed.scheme()) {
                 return Err(fail("redis.url", "scheme must be redis:// or rediss://"));
             }
@@ -386,20 +363,13 @@ fn string(s: &Setting) -> Result<String, ConfigError> {
 
 fn optional_path(s: &Setting) -> Result<Option<PathBuf>, ConfigError> {
     let v = string(s)?;
-    Ok(if v.is_empty() {
-        None
-    } else {
-        Some(PathBuf::from(v))
-    })
+    Ok(if v.is_empty() { None } else { Some(PathBuf::from(v)) })
 }
 
 fn integer(s: &Setting, min: i64, max: i64) -> Result<i64, ConfigError> {
     let n = match &s.value {
         Value::Integer(n) => *n,
-        Value::String(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| err(s, "expected an integer"))?,
+        Value::String(v) => v.trim().parse().map_err(|_| err(s, "expected an integer"))?,
         _ => return Err(err(s, "expected an integer")),
     };
     if !(min..=max).contains(&n) {
@@ -433,10 +403,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -479,8 +446,7 @@ mod tests {
         let e = Config::load(None, env(&[("APPAUTH_SERVER_LISTN", "x")]), &[]).unwrap_err();
         assert_eq!(e.key, "server.listn");
         assert!(e.origin.contains("APPAUTH_SERVER_LISTN"));
-        let e =
-            Config::load(None, env(&[("APPAUTH_SERVER_MAX_BODY_BYTES", "lots")]), &[]).unwrap_err();
+        let e = Config::load(None, env(&[("APPAUTH_SERVER_MAX_BODY_BYTES", "lots")]), &[]).unwrap_err();
         assert_eq!(e.key, "server.max_body_bytes");
         let e = Config::load(None, env(&[("APPAUTH_REDIS_URL", "http://x")]), &[]).unwrap_err();
         assert_eq!(e.key, "redis.url");
@@ -493,16 +459,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("url");
         std::fs::write(&f, "redis://:hunter2@127.0.0.1:6379\n").unwrap();
-        let c = Config::load(
-            None,
-            env(&[("APPAUTH_REDIS_URL_FILE", f.to_str().unwrap())]),
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            c.redis.url.as_deref(),
-            Some("redis://:hunter2@127.0.0.1:6379")
-        );
+        let c = Config::load(None, env(&[("APPAUTH_REDIS_URL_FILE", f.to_str().unwrap())]), &[]).unwrap();
+        assert_eq!(c.redis.url.as_deref(), Some("redis://:hunter2@127.0.0.1:6379"));
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

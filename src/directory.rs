@@ -141,11 +141,7 @@ impl Catalog {
             role_id: r.role_id.clone(),
             scope_type: r.scope_type,
             scope_id: r.scope_id.clone(),
-            scope_name: self
-                .scopes
-                .get(&r.scope_id)
-                .map(|s| s.name.clone())
-                .unwrap_or_default(),
+            scope_name: self.scopes.get(&r.scope_id).map(|s| s.name.clone()).unwrap_or_default(),
         }
     }
 
@@ -166,19 +162,13 @@ impl Catalog {
             rules_json: serde_json::to_string(&rules).unwrap_or_else(|_| "[]".into()),
             rules,
             all_roles,
-            min_iat: self
-                .cutoffs
-                .get(row.app.client_id.as_str())
-                .map_or(0, |c| c.before),
+            min_iat: self.cutoffs.get(row.app.client_id.as_str()).map_or(0, |c| c.before),
             login: row.login.clone(),
         }
     }
 
     fn insert_rule(&mut self, rule: AccessRule) {
-        let ids = self
-            .rules_by_app
-            .entry(rule.subject_id.clone())
-            .or_default();
+        let ids = self.rules_by_app.entry(rule.subject_id.clone()).or_default();
         ids.push(rule.id.clone());
         self.rules.insert(rule.id.clone(), rule);
     }
@@ -246,8 +236,7 @@ impl Directory {
                 login.seen.store(t, Ordering::Relaxed);
                 login.saved.store(t, Ordering::Relaxed);
             }
-            cat.names
-                .insert(app.name.as_str().to_owned(), app.id.clone());
+            cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
             cat.apps.insert(app.id.clone(), AppRow { app, login });
         }
         for (k, v) in store.scan_prefix(keys::RULE)? {
@@ -255,18 +244,12 @@ impl Directory {
         }
         cat.sort_rules();
         for (k, v) in store.scan_prefix(keys::CUTOFF)? {
-            cat.cutoffs
-                .insert(k[keys::CUTOFF.len()..].to_owned(), decode(&k, &v)?);
+            cat.cutoffs.insert(k[keys::CUTOFF.len()..].to_owned(), decode(&k, &v)?);
         }
         let hot = cat
             .apps
             .values()
-            .map(|row| {
-                (
-                    Box::from(row.app.client_id.as_str()),
-                    Arc::new(cat.hot_entry(row)),
-                )
-            })
+            .map(|row| (Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row))))
             .collect();
         Ok(Self {
             store,
@@ -307,9 +290,7 @@ impl Directory {
             .unwrap_or_else(|p| p.into_inner())
             .get(client_id)
             .cloned();
-        let ok = self
-            .pepper
-            .verify(secret, entry.as_ref().map(|e| &e.secret_hash));
+        let ok = self.pepper.verify(secret, entry.as_ref().map(|e| &e.secret_hash));
         entry.filter(|e| ok && e.enabled)
     }
 
@@ -338,10 +319,7 @@ impl Directory {
         let mut hot = self.hot.write().unwrap_or_else(|p| p.into_inner());
         for id in app_ids {
             if let Some(row) = cat.apps.get(*id) {
-                hot.insert(
-                    Box::from(row.app.client_id.as_str()),
-                    Arc::new(cat.hot_entry(row)),
-                );
+                hot.insert(Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row)));
             }
         }
     }
@@ -401,8 +379,7 @@ impl Directory {
         let mut cat = self.write_catalog();
         cat.tenant_id = Some(tenant.id.clone());
         cat.scopes.insert(tenant.id.clone(), tenant);
-        cat.names
-            .insert(app.name.as_str().to_owned(), app.id.clone());
+        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps.insert(
             app.id.clone(),
             AppRow {
@@ -415,11 +392,7 @@ impl Directory {
         Ok(Some((app, secret)))
     }
 
-    pub async fn create_app(
-        &self,
-        name: AppName,
-        by: &str,
-    ) -> Result<(Application, ClientSecret), DirectoryError> {
+    pub async fn create_app(&self, name: AppName, by: &str) -> Result<(Application, ClientSecret), DirectoryError> {
         let _w = self.writes.lock().await;
         if self.read().names.contains_key(name.as_str()) {
             return Err(DirectoryError::Conflict(format!(
@@ -427,11 +400,9 @@ impl Directory {
             )));
         }
         let (app, secret) = self.new_app(name, by);
-        self.persist(vec![Write::Put(keys::app(&app.id), encode(&app))])
-            .await?;
+        self.persist(vec![Write::Put(keys::app(&app.id), encode(&app))]).await?;
         let mut cat = self.write_catalog();
-        cat.names
-            .insert(app.name.as_str().to_owned(), app.id.clone());
+        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps.insert(
             app.id.clone(),
             AppRow {
@@ -453,11 +424,7 @@ impl Directory {
 
     /// Enables or disables an application. Disabling revokes every token
     /// issued so far; re-enabling does not bring them back.
-    pub async fn set_enabled(
-        &self,
-        id: &str,
-        enabled: bool,
-    ) -> Result<Application, DirectoryError> {
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<Application, DirectoryError> {
         let _w = self.writes.lock().await;
         let mut app = self.app(id)?;
         if app.enabled == enabled {
@@ -483,10 +450,7 @@ impl Directory {
     }
 
     /// A new secret; the old one stops working and every earlier token is revoked.
-    pub async fn regenerate_secret(
-        &self,
-        id: &str,
-    ) -> Result<(Application, ClientSecret), DirectoryError> {
+    pub async fn regenerate_secret(&self, id: &str) -> Result<(Application, ClientSecret), DirectoryError> {
         let _w = self.writes.lock().await;
         let mut app = self.app(id)?;
         let secret = ClientSecret::generate(&self.rng);
@@ -499,8 +463,7 @@ impl Directory {
         ])
         .await?;
         let mut cat = self.write_catalog();
-        cat.cutoffs
-            .insert(app.client_id.as_str().to_owned(), cutoff);
+        cat.cutoffs.insert(app.client_id.as_str().to_owned(), cutoff);
         if let Some(row) = cat.apps.get_mut(id) {
             row.app = app.clone();
         }
@@ -523,8 +486,7 @@ impl Directory {
         writes.extend(rule_ids.iter().map(|r| Write::Delete(keys::rule(r))));
         self.persist(writes).await?;
         let mut cat = self.write_catalog();
-        cat.cutoffs
-            .insert(app.client_id.as_str().to_owned(), cutoff);
+        cat.cutoffs.insert(app.client_id.as_str().to_owned(), cutoff);
         cat.apps.remove(id);
         cat.names.remove(app.name.as_str());
         cat.rules_by_app.remove(id);
@@ -538,11 +500,7 @@ impl Directory {
         Ok(app)
     }
 
-    pub async fn create_rule(
-        &self,
-        input: NewRule,
-        by: &str,
-    ) -> Result<AccessRule, DirectoryError> {
+    pub async fn create_rule(&self, input: NewRule, by: &str) -> Result<AccessRule, DirectoryError> {
         let _w = self.writes.lock().await;
         let rule = {
             let cat = self.read();
@@ -629,9 +587,7 @@ impl Directory {
                 ));
             };
             let parent_id = parent_id.ok_or_else(|| {
-                DirectoryError::Invalid(format!(
-                    "a {scope_type} needs a parentId of a {parent_type}"
-                ))
+                DirectoryError::Invalid(format!("a {scope_type} needs a parentId of a {parent_type}"))
             })?;
             let parent = cat
                 .scopes
@@ -663,9 +619,7 @@ impl Directory {
         };
         self.persist(vec![Write::Put(keys::scope(&scope.id), encode(&scope))])
             .await?;
-        self.write_catalog()
-            .scopes
-            .insert(scope.id.clone(), scope.clone());
+        self.write_catalog().scopes.insert(scope.id.clone(), scope.clone());
         Ok(scope)
     }
 
@@ -673,21 +627,11 @@ impl Directory {
         let _w = self.writes.lock().await;
         let scope = {
             let cat = self.read();
-            let scope = cat
-                .scopes
-                .get(id)
-                .cloned()
-                .ok_or_else(|| not_found("scope", id))?;
+            let scope = cat.scopes.get(id).cloned().ok_or_else(|| not_found("scope", id))?;
             if scope.scope_type == ScopeType::Tenant {
-                return Err(DirectoryError::Conflict(
-                    "the tenant scope cannot be deleted".into(),
-                ));
+                return Err(DirectoryError::Conflict("the tenant scope cannot be deleted".into()));
             }
-            if let Some(child) = cat
-                .scopes
-                .values()
-                .find(|s| s.parent_id.as_deref() == Some(id))
-            {
+            if let Some(child) = cat.scopes.values().find(|s| s.parent_id.as_deref() == Some(id)) {
                 return Err(DirectoryError::Conflict(format!(
                     "scope {id:?} still has children (e.g. {:?}); delete them first",
                     child.id
@@ -715,8 +659,7 @@ impl Directory {
             .values()
             .filter_map(|row| {
                 let seen = row.login.seen.load(Ordering::Relaxed);
-                (seen != row.login.saved.load(Ordering::Relaxed))
-                    .then(|| (row.app.id.clone(), row.login.clone(), seen))
+                (seen != row.login.saved.load(Ordering::Relaxed)).then(|| (row.app.id.clone(), row.login.clone(), seen))
             })
             .collect();
         if changed.is_empty() {
@@ -746,13 +689,8 @@ impl Directory {
         if stale.is_empty() {
             return Ok(0);
         }
-        self.persist(
-            stale
-                .iter()
-                .map(|(k, _)| Write::Delete(keys::cutoff(k)))
-                .collect(),
-        )
-        .await?;
+        self.persist(stale.iter().map(|(k, _)| Write::Delete(keys::cutoff(k))).collect())
+            .await?;
         let mut cat = self.write_catalog();
         for (k, _) in &stale {
             cat.cutoffs.remove(k);

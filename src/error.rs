@@ -15,10 +15,7 @@ pub enum OAuthError {
     /// `challenge`: the client tried HTTP Basic (or sent no credentials), so
     /// the 401 carries `WWW-Authenticate: Basic` (RFC 6749 §5.2).
     #[error("invalid_client: {description}")]
-    InvalidClient {
-        description: String,
-        challenge: bool,
-    },
+    InvalidClient { description: String, challenge: bool },
     #[error("unauthorized_client: {0}")]
     UnauthorizedClient(String),
     #[error("unsupported_grant_type: {0}")]
@@ -40,9 +37,7 @@ pub enum OAuthError {
 impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) => {
-                "invalid_request"
-            }
+            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) => "invalid_request",
             Self::InvalidClient { .. } => "invalid_client",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
@@ -99,9 +94,7 @@ impl IntoResponse for OAuthError {
         let mut resp = (self.status(), axum::Json(body)).into_response();
         no_store(&mut resp);
         match &self {
-            Self::InvalidClient {
-                challenge: true, ..
-            } => {
+            Self::InvalidClient { challenge: true, .. } => {
                 resp.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"appauth\", charset=\"UTF-8\""),
@@ -132,7 +125,7 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     #[error("method not allowed")]
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
     #[error("body larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -192,18 +185,24 @@ impl IntoResponse for ApiError {
             Self::Forbidden(_) => {
                 resp.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(
-                        "Bearer realm=\"appauth\", error=\"insufficient_scope\"",
-                    ),
+                    HeaderValue::from_static("Bearer realm=\"appauth\", error=\"insufficient_scope\""),
                 );
             }
             Self::MethodNotAllowed(allow) => {
-                resp.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+                if let Ok(v) = HeaderValue::from_str(allow) {
+                    resp.headers_mut().insert(header::ALLOW, v);
+                }
             }
             _ => {}
         }
         resp
+    }
+}
+
+impl From<crate::query::QueryError> for ApiError {
+    fn from(e: crate::query::QueryError) -> Self {
+        let details = (!e.valid.is_empty()).then(|| json!({"valid": e.valid}));
+        ApiError::BadRequest(e.message, details)
     }
 }
 

@@ -43,9 +43,8 @@ impl Grants {
         let challenge = req.method == AuthMethod::Basic;
         // A malformed secret cannot belong to any client; rejecting it before
         // the lookup tells the caller nothing about which clients exist.
-        ClientSecret::parse(req.client_secret).map_err(|e| {
-            OAuthError::invalid_client(format!("client authentication failed: {e}"), challenge)
-        })?;
+        ClientSecret::parse(req.client_secret)
+            .map_err(|e| OAuthError::invalid_client(format!("client authentication failed: {e}"), challenge))?;
         let entry = self
             .directory
             .authenticate(req.client_id, req.client_secret)
@@ -104,11 +103,7 @@ impl Grants {
 
     /// The index of the requested audience (RFC 8707 `resource`, or the
     /// `audience` parameter), or the default (first) one.
-    fn audience(
-        &self,
-        resource: Option<&str>,
-        audience: Option<&str>,
-    ) -> Result<usize, OAuthError> {
+    fn audience(&self, resource: Option<&str>, audience: Option<&str>) -> Result<usize, OAuthError> {
         let allowed = self.issuer.audiences();
         let find = |a: &str| allowed.iter().position(|x| x == a);
         match (resource, audience) {
@@ -122,15 +117,11 @@ impl Grants {
                         "resource {r:?} must be an absolute URI without a fragment (RFC 8707 §2)"
                     )));
                 }
-                find(r).ok_or_else(|| {
-                    OAuthError::InvalidTarget(format!(
-                        "resource {r:?} is not served by this issuer"
-                    ))
-                })
+                find(r).ok_or_else(|| OAuthError::InvalidTarget(format!("resource {r:?} is not served by this issuer")))
             }
-            (None, Some(a)) => find(a).ok_or_else(|| {
-                OAuthError::InvalidTarget(format!("audience {a:?} is not served by this issuer"))
-            }),
+            (None, Some(a)) => {
+                find(a).ok_or_else(|| OAuthError::InvalidTarget(format!("audience {a:?} is not served by this issuer")))
+            }
             (None, None) => Ok(0),
         }
     }

@@ -12,6 +12,8 @@ pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod grant;
+pub mod listing;
+pub mod query;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -112,17 +112,15 @@ impl App {
             Some((app, secret)) => {
                 let path = config.store.path.join("initial-admin.json");
                 keys::write_private(&path, admin_credentials_json(app, secret).as_bytes())
-                    .map_err(|e| {
-                        StartupError::Other(format!("cannot write {}: {e}", path.display()))
-                    })?;
+                    .map_err(|e| StartupError::Other(format!("cannot write {}: {e}", path.display())))?;
                 tracing::info!(path = %path.display(), client_id = %app.client_id, "initialised an empty store; the admin credentials are in this file (mode 0600)");
                 Some(path)
             }
             None => None,
         };
-        let listener = TcpListener::bind(config.server.listen).await.map_err(|e| {
-            StartupError::Other(format!("cannot listen on {}: {e}", config.server.listen))
-        })?;
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", config.server.listen)))?;
         let address = listener
             .local_addr()
             .map_err(|e| StartupError::Other(format!("cannot read the bound address: {e}")))?;
@@ -279,7 +277,12 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
 }
 
 pub fn router(state: SharedState) -> Router {
+    let admin = Router::new()
+        .merge(routes::apps::router())
+        .merge(routes::access_rules::router())
+        .merge(routes::scopes::router());
     Router::new()
+        .merge(admin)
         .merge(routes::token::router())
         .merge(routes::metadata::router())
         .merge(routes::health::router())
@@ -289,7 +292,8 @@ pub fn router(state: SharedState) -> Router {
 }
 
 async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {
-    let body = serde_json::json!({"code": 404, "message": format!("no route for {method} {}", uri.path()), "details": null});
+    let body =
+        serde_json::json!({"code": 404, "message": format!("no route for {method} {}", uri.path()), "details": null});
     (StatusCode::NOT_FOUND, axum::Json(body))
 }
 
@@ -307,18 +311,16 @@ fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor, StartupErr
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| StartupError::Other(format!("server.tls_key {}: {e}", key.display())))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| StartupError::Other(format!("TLS: {e}")))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| {
-        StartupError::Other(format!(
-            "server.tls_cert/server.tls_key do not match or are unusable: {e}"
-        ))
-    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartupError::Other(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            StartupError::Other(format!(
+                "server.tls_cert/server.tls_key do not match or are unusable: {e}"
+            ))
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

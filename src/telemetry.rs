@@ -19,13 +19,8 @@ pub fn init(log: &LogConfig) -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
         .finish(std::io::stdout());
-    let filter = EnvFilter::new(format!(
-        "{},sled=warn,hyper=warn,rustls=warn,redis=warn",
-        log.level
-    ));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
+    let filter = EnvFilter::new(format!("{},sled=warn,hyper=warn,rustls=warn,redis=warn", log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match log.format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.with_ansi(false).init(),
@@ -43,10 +38,7 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let resp = next.run(req).await;
-    let client = resp
-        .extensions()
-        .get::<LoggedClient>()
-        .map_or("-", |c| c.0.as_str());
+    let client = resp.extensions().get::<LoggedClient>().map_or("-", |c| c.0.as_str());
     tracing::info!(
         target: "appauth::access",
         method = %method,
@@ -101,10 +93,7 @@ impl Metrics {
     pub fn render(&self, applications: usize) -> String {
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
-            );
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n");
         };
         counter(
             "appauth_tokens_issued_total",

@@ -20,8 +20,7 @@ impl AppName {
             && b[0].is_ascii_lowercase()
             && b.iter()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
-            && b.last()
-                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            && b.last().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -116,17 +115,7 @@ mod tests {
         for ok in ["ci-pipeline-prod", "a1", "x_y", &"a".repeat(63)] {
             assert!(AppName::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "a",
-            "A1",
-            "1abc",
-            "ab-",
-            "a b",
-            "héllo",
-            &"a".repeat(64),
-            "ab/../c",
-        ] {
+        for bad in ["", "a", "A1", "1abc", "ab-", "a b", "héllo", &"a".repeat(64), "ab/../c"] {
             assert!(AppName::parse(bad).is_err(), "{bad}");
         }
     }

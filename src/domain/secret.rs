@@ -43,8 +43,7 @@ impl ClientSecret {
         let mut raw = [0u8; 32];
         // SystemRandom only fails when the OS has no entropy source at all,
         // in which case no secret can be issued safely.
-        rng.fill(&mut raw)
-            .expect("operating system random source failed");
+        rng.fill(&mut raw).expect("operating system random source failed");
         let body = URL_SAFE_NO_PAD.encode(raw);
         let mut s = String::with_capacity(SECRET_LEN);
         s.push_str(SECRET_PREFIX);
@@ -54,9 +53,7 @@ impl ClientSecret {
     }
 
     pub fn parse(s: &str) -> Result<Self, SecretFormatError> {
-        let rest = s
-            .strip_prefix(SECRET_PREFIX)
-            .ok_or(SecretFormatError::Prefix)?;
+        let rest = s.strip_prefix(SECRET_PREFIX).ok_or(SecretFormatError::Prefix)?;
         if s.len() != SECRET_LEN {
             return Err(SecretFormatError::Length);
         }
@@ -183,10 +180,7 @@ mod tests {
     #[test]
     fn malformed_secrets_name_their_defect() {
         assert_eq!(ClientSecret::parse("nope"), Err(SecretFormatError::Prefix));
-        assert_eq!(
-            ClientSecret::parse("aas_short"),
-            Err(SecretFormatError::Length)
-        );
+        assert_eq!(ClientSecret::parse("aas_short"), Err(SecretFormatError::Length));
         let bad = format!("aas_{}", "!".repeat(BODY_LEN + CHECK_LEN));
         assert_eq!(ClientSecret::parse(&bad), Err(SecretFormatError::Alphabet));
     }

@@ -26,11 +26,7 @@ impl FormError {
 /// Form-decodes one component: `+` is a space, then percent-decoding.
 pub fn decode_component(raw: &[u8]) -> Result<Cow<'_, str>, FormError> {
     let plus_free: Cow<'_, [u8]> = if raw.contains(&b'+') {
-        Cow::Owned(
-            raw.iter()
-                .map(|&b| if b == b'+' { b' ' } else { b })
-                .collect(),
-        )
+        Cow::Owned(raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect())
     } else {
         Cow::Borrowed(raw)
     };
@@ -43,10 +39,7 @@ pub fn decode_component(raw: &[u8]) -> Result<Cow<'_, str>, FormError> {
 
 /// Parses a form body, keeping only the `known` parameter names; returns
 /// their values in the order of `known`.
-pub fn parse<const N: usize>(
-    body: &[u8],
-    known: [&str; N],
-) -> Result<[Option<String>; N], FormError> {
+pub fn parse<const N: usize>(body: &[u8], known: [&str; N]) -> Result<[Option<String>; N], FormError> {
     let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         let (k, v) = match pair.iter().position(|&b| b == b'=') {
@@ -83,10 +76,7 @@ mod tests {
     fn empty_values_count_as_absent_and_duplicates_fail() {
         let [a] = parse(b"a=&a=1", ["a"]).unwrap();
         assert_eq!(a.as_deref(), Some("1"));
-        assert_eq!(
-            parse(b"a=1&a=2", ["a"]),
-            Err(FormError::Duplicate("a".into()))
-        );
+        assert_eq!(parse(b"a=1&a=2", ["a"]), Err(FormError::Duplicate("a".into())));
         assert_eq!(parse(b"a=%FF", ["a"]), Err(FormError::NotUtf8));
         assert_eq!(parse(b"a=\xff", ["a"]), Err(FormError::NotUtf8));
     }

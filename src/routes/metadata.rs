@@ -33,10 +33,7 @@ pub fn render(issuer: &str, scopes: &[&str]) -> String {
 fn json(body: String, cache: &'static str) -> Response {
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
         body,

@@ -1,9 +1,13 @@
 //! HTTP routes. Each module exposes `router()`; handlers parse, call the
 //! domain, and map the result — nothing else.
 
+pub mod access_rules;
+pub mod admin;
+pub mod apps;
 pub mod form;
 pub mod health;
 pub mod metadata;
+pub mod scopes;
 pub mod token;
 
 use crate::config::Config;
@@ -30,6 +34,16 @@ pub struct AppState {
 
 pub type SharedState = Arc<AppState>;
 
+impl AppState {
+    /// True when a token this server issued has been revoked: its
+    /// application's tokens were cut off after it was issued.
+    pub async fn is_revoked(&self, claims: &crate::token::AccessTokenClaims) -> bool {
+        self.directory
+            .cutoff(&claims.client_id)
+            .is_some_and(|c| claims.iat < c.before)
+    }
+}
+
 pub enum BodyError {
     TooLarge(usize),
     Read(String),
@@ -47,12 +61,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     }
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(BodyError::TooLarge(limit))
-        }
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(BodyError::TooLarge(limit)),
         Err(e) => Err(BodyError::Read(e.to_string())),
     }
 }
@@ -60,11 +69,5 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
 /// The media type of the request without parameters, lowercased.
 pub fn media_type(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(
-        v.split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase(),
-    )
+    Some(v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
 }

@@ -18,10 +18,7 @@ use serde::Deserialize;
 pub fn router() -> Router<SharedState> {
     Router::new()
         .route("/oauth/token", post(token).fallback(method_not_allowed))
-        .route(
-            "/api/v1/token",
-            post(compat_token).fallback(method_not_allowed),
-        )
+        .route("/api/v1/token", post(compat_token).fallback(method_not_allowed))
 }
 
 async fn method_not_allowed() -> OAuthError {
@@ -34,18 +31,12 @@ const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-async fn body_of(
-    state: &SharedState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<axum::body::Bytes, OAuthError> {
+async fn body_of(state: &SharedState, headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, OAuthError> {
     read_body(headers, body, state.config.server.max_body_bytes)
         .await
         .map_err(|e| match e {
             BodyError::TooLarge(n) => OAuthError::PayloadTooLarge(n),
-            BodyError::Read(m) => {
-                OAuthError::InvalidRequest(format!("could not read the request body: {m}"))
-            }
+            BodyError::Read(m) => OAuthError::InvalidRequest(format!("could not read the request body: {m}")),
         })
 }
 
@@ -72,25 +63,18 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(OAuthError::InvalidRequest(
-            "send a single Authorization header".into(),
-        ));
+        return Err(OAuthError::InvalidRequest("send a single Authorization header".into()));
     }
-    let bad =
-        |m: &str| OAuthError::InvalidRequest(format!("malformed HTTP Basic credentials: {m}"));
+    let bad = |m: &str| OAuthError::InvalidRequest(format!("malformed HTTP Basic credentials: {m}"));
     let value = value.to_str().map_err(|_| bad("header is not ASCII"))?;
     let (scheme, encoded) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(OAuthError::invalid_client(
-            format!(
-                "authentication scheme {scheme:?} is not supported; use HTTP Basic or client_secret_post"
-            ),
+            format!("authentication scheme {scheme:?} is not supported; use HTTP Basic or client_secret_post"),
             true,
         ));
     }
-    let decoded = BASIC_B64
-        .decode(encoded.trim())
-        .map_err(|_| bad("not valid base64"))?;
+    let decoded = BASIC_B64.decode(encoded.trim()).map_err(|_| bad("not valid base64"))?;
     let (id, secret) = match decoded.iter().position(|&b| b == b':') {
         Some(i) => (&decoded[..i], &decoded[i + 1..]),
         None => return Err(bad("expected client_id:client_secret")),
@@ -98,9 +82,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let decode = |part: &[u8]| {
         form::decode_component(part)
             .map(|c| c.into_owned())
-            .map_err(|_| {
-                bad("client_id and client_secret must be form-urlencoded UTF-8 (RFC 6749 §2.3.1)")
-            })
+            .map_err(|_| bad("client_id and client_secret must be form-urlencoded UTF-8 (RFC 6749 §2.3.1)"))
     };
     Ok(Some((decode(id)?, decode(secret)?)))
 }
@@ -164,10 +146,7 @@ fn granted_response(g: &Granted) -> Response {
     body.push('}');
     let mut resp = (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         body,
     )
         .into_response();
@@ -184,14 +163,7 @@ async fn token(State(state): State<SharedState>, headers: HeaderMap, body: Body)
             ));
         }
         let bytes = body_of(&state, &headers, body).await?;
-        let [
-            grant_type,
-            client_id,
-            client_secret,
-            scope,
-            resource,
-            audience,
-        ] = form::parse(
+        let [grant_type, client_id, client_secret, scope, resource, audience] = form::parse(
             &bytes,
             [
                 "grant_type",
@@ -231,15 +203,13 @@ struct CompatRequest {
     client_secret: String,
 }
 
-async fn compat_token(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn compat_token(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {
         if media_type(&headers).as_deref() != Some("application/json") {
-            return Err(OAuthError::InvalidRequest("Content-Type must be application/json".into()));
+            return Err(OAuthError::InvalidRequest(
+                "Content-Type must be application/json".into(),
+            ));
         }
         let bytes = body_of(&state, &headers, body).await?;
         let req: CompatRequest = serde_json::from_slice(&bytes).map_err(|e| {
@@ -262,7 +232,8 @@ async fn compat_token(
     state.metrics.count_token(result.as_ref().map(|_| ()));
     match result {
         Ok(g) => {
-            let body = serde_json::json!({"accessToken": g.access_token, "tokenType": "Bearer", "expiresIn": g.expires_in});
+            let body =
+                serde_json::json!({"accessToken": g.access_token, "tokenType": "Bearer", "expiresIn": g.expires_in});
             let mut resp = axum::Json(body).into_response();
             no_store(&mut resp);
             with_client(resp, Some(&g.client_id))

@@ -61,12 +61,7 @@ mod tests {
             Write::Put("rule/1".into(), b"c".to_vec()),
         ])
         .unwrap();
-        let keys: Vec<_> = s
-            .scan_prefix("app/")
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let keys: Vec<_> = s.scan_prefix("app/").unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["app/1", "app/2"]);
         s.apply(&[Write::Delete("app/1".into())]).unwrap();
         assert_eq!(s.get("app/1").unwrap(), None);

@@ -18,10 +18,7 @@ pub enum StoreError {
     #[error("stored record {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("store schema version {found} is not supported (expected {expected})")]
-    Schema {
-        found: String,
-        expected: &'static str,
-    },
+    Schema { found: String, expected: &'static str },
 }
 
 /// One change in an atomic batch.

@@ -39,9 +39,8 @@ impl AccessTokenClaims {
     /// True when a rule grants `role_id` on the tenant root, the only scope
     /// from which administrative roles apply to the whole admin API.
     pub fn has_tenant_role(&self, role_ids: &[&str]) -> bool {
-        self.access_rules.iter().any(|r| {
-            r.scope_type == crate::domain::scope::ScopeType::Tenant
-                && role_ids.contains(&r.role_id.as_str())
-        })
+        self.access_rules
+            .iter()
+            .any(|r| r.scope_type == crate::domain::scope::ScopeType::Tenant && role_ids.contains(&r.role_id.as_str()))
     }
 }

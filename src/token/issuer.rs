@@ -99,10 +99,7 @@ impl TokenIssuer {
         URL_SAFE_NO_PAD.encode_string(jti_raw, &mut jti);
 
         let mut payload = String::with_capacity(256 + req.access_rules_json.len());
-        let aud = self
-            .audiences_json
-            .get(req.audience)
-            .map_or("\"\"", String::as_str);
+        let aud = self.audiences_json.get(req.audience).map_or("\"\"", String::as_str);
         // client IDs are server-generated UUIDs and scope values are role ids
         // (checked slugs), so neither needs escaping.
         let _ = write!(
@@ -120,9 +117,7 @@ impl TokenIssuer {
         token.push_str(&key.header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload.as_bytes(), &mut token);
-        let sig = key
-            .sign(&self.rng, token.as_bytes())
-            .map_err(|_| IssueError::Sign)?;
+        let sig = key.sign(&self.rng, token.as_bytes()).map_err(|_| IssueError::Sign)?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(sig, &mut token);
         Ok(IssuedToken {
@@ -185,7 +180,8 @@ mod tests {
     fn issued_tokens_verify_and_carry_every_claim() {
         for alg in [Alg::ES256, Alg::EdDSA] {
             let (_d, iss) = issuer(alg);
-            let rules = r#"[{"role":"Viewer","role_id":"viewer","scope_type":"tenant","scope_id":"t","scope_name":"T"}]"#;
+            let rules =
+                r#"[{"role":"Viewer","role_id":"viewer","scope_type":"tenant","scope_id":"t","scope_name":"T"}]"#;
             let t = iss.issue(&request(rules), 1_000).unwrap();
             let c = iss.verify_own(&t.access_token, 1_001).unwrap();
             assert_eq!(c.iss, "https://auth.example/\"x");
@@ -223,18 +219,12 @@ mod tests {
         let mut parts: Vec<&str> = t.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(br#"{"iss":"x"}"#);
         parts[1] = &forged;
-        assert_eq!(
-            iss.verify_own(&parts.join("."), 1_000),
-            Err(JwtError::BadSignature)
-        );
+        assert_eq!(iss.verify_own(&parts.join("."), 1_000), Err(JwtError::BadSignature));
         let none = format!(
             "{}.{}.",
             URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt"}"#),
             parts[1]
         );
-        assert!(matches!(
-            iss.verify_own(&none, 1_000),
-            Err(JwtError::UnsupportedAlg(_))
-        ));
+        assert!(matches!(iss.verify_own(&none, 1_000), Err(JwtError::UnsupportedAlg(_))));
     }
 }

@@ -28,9 +28,7 @@ impl PublicKey {
             Alg::ES256 => &ECDSA_P256_SHA256_FIXED,
             Alg::EdDSA => &ED25519,
         };
-        UnparsedPublicKey::new(alg, &self.bytes)
-            .verify(msg, sig)
-            .is_ok()
+        UnparsedPublicKey::new(alg, &self.bytes).verify(msg, sig).is_ok()
     }
 }
 
@@ -82,20 +80,16 @@ pub struct Expectations<'a> {
 }
 
 fn b64(part: &str, what: &'static str) -> Result<Vec<u8>, JwtError> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| JwtError::Malformed(what))
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed(what))
 }
 
 /// The header's `kid` and `alg` without checking anything else, for callers
 /// that must fetch the key before verifying.
 pub fn peek_kid(token: &str) -> Result<String, JwtError> {
     let head = token.split('.').next().unwrap_or_default();
-    let header: Header = serde_json::from_slice(&b64(head, "header is not base64url")?)
-        .map_err(|e| JwtError::Header(e.to_string()))?;
-    header
-        .kid
-        .ok_or_else(|| JwtError::Header("missing kid".into()))
+    let header: Header =
+        serde_json::from_slice(&b64(head, "header is not base64url")?).map_err(|e| JwtError::Header(e.to_string()))?;
+    header.kid.ok_or_else(|| JwtError::Header("missing kid".into()))
 }
 
 pub fn decode(
@@ -107,24 +101,20 @@ pub fn decode(
         return Err(JwtError::TooLarge);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwtError::Malformed("expected three dot-separated parts"));
     };
-    let header: Header = serde_json::from_slice(&b64(h, "header is not base64url")?)
-        .map_err(|e| JwtError::Header(e.to_string()))?;
-    let alg =
-        Alg::parse(&header.alg).ok_or_else(|| JwtError::UnsupportedAlg(header.alg.clone()))?;
-    let typ_ok = header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-    });
+    let header: Header =
+        serde_json::from_slice(&b64(h, "header is not base64url")?).map_err(|e| JwtError::Header(e.to_string()))?;
+    let alg = Alg::parse(&header.alg).ok_or_else(|| JwtError::UnsupportedAlg(header.alg.clone()))?;
+    let typ_ok = header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
     if !typ_ok {
         return Err(JwtError::WrongType);
     }
-    let kid = header
-        .kid
-        .ok_or_else(|| JwtError::Header("missing kid".into()))?;
+    let kid = header.kid.ok_or_else(|| JwtError::Header("missing kid".into()))?;
     let key = lookup(&kid).ok_or(JwtError::UnknownKey)?;
     if key.alg != alg {
         return Err(JwtError::AlgMismatch);
@@ -134,8 +124,8 @@ pub fn decode(
     if !key.verify(&token.as_bytes()[..signed_len], &sig) {
         return Err(JwtError::BadSignature);
     }
-    let claims: AccessTokenClaims = serde_json::from_slice(&b64(p, "payload is not base64url")?)
-        .map_err(|e| JwtError::Claims(e.to_string()))?;
+    let claims: AccessTokenClaims =
+        serde_json::from_slice(&b64(p, "payload is not base64url")?).map_err(|e| JwtError::Claims(e.to_string()))?;
     if claims.iss != expect.issuer {
         return Err(JwtError::WrongIssuer);
     }

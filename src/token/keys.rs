@@ -117,10 +117,8 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     fn from_pkcs8(der: &[u8], meta_alg: Option<Alg>, path: &Path) -> Result<(Self, Alg), KeyError> {
         let rng = SystemRandom::new();
-        let ecdsa = || {
-            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
-                .map(Signer::Ecdsa)
-        };
+        let ecdsa =
+            || EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng).map(Signer::Ecdsa);
         let ed = || Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map(Signer::Ed25519);
         let (signer, alg) = match meta_alg {
             Some(Alg::ES256) => (
@@ -144,10 +142,7 @@ impl SigningKey {
             Signer::Ed25519(k) => k.public_key().as_ref().to_vec(),
         };
         let (kid, jwk) = jwk_for(alg, &public);
-        let header = format!(
-            r#"{{"alg":"{}","typ":"at+jwt","kid":"{kid}"}}"#,
-            alg.as_str()
-        );
+        let header = format!(r#"{{"alg":"{}","typ":"at+jwt","kid":"{kid}"}}"#, alg.as_str());
         let key = SigningKey {
             header_b64: URL_SAFE_NO_PAD.encode(header),
             kid,
@@ -167,11 +162,7 @@ impl SigningKey {
         self.meta.alg
     }
 
-    pub fn sign(
-        &self,
-        rng: &SystemRandom,
-        msg: &[u8],
-    ) -> Result<Vec<u8>, ring::error::Unspecified> {
+    pub fn sign(&self, rng: &SystemRandom, msg: &[u8]) -> Result<Vec<u8>, ring::error::Unspecified> {
         match &self.signer {
             Signer::Ecdsa(k) => Ok(k.sign(rng, msg)?.as_ref().to_vec()),
             Signer::Ed25519(k) => Ok(k.sign(msg).as_ref().to_vec()),
@@ -205,10 +196,7 @@ fn jwk_for(alg: Alg, public: &[u8]) -> (String, serde_json::Value) {
             )
         }
     };
-    let kid = URL_SAFE_NO_PAD.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        canonical.as_bytes(),
-    ));
+    let kid = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()));
     jwk["kid"] = kid.clone().into();
     jwk["use"] = "sig".into();
     jwk["alg"] = alg.as_str().into();
@@ -299,10 +287,7 @@ fn load_key(path: &Path) -> Result<SigningKey, KeyError> {
     if block.tag() != "PRIVATE KEY" {
         return Err(file_err(
             path,
-            format!(
-                "expected a PKCS#8 `PRIVATE KEY` block, found `{}`",
-                block.tag()
-            ),
+            format!("expected a PKCS#8 `PRIVATE KEY` block, found `{}`", block.tag()),
         ));
     }
     let meta_path = path.with_extension("json");
@@ -311,8 +296,7 @@ fn load_key(path: &Path) -> Result<SigningKey, KeyError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(file_err(&meta_path, e)),
     };
-    let (mut key, alg) =
-        SigningKey::from_pkcs8(block.contents(), meta.as_ref().map(|m| m.alg), path)?;
+    let (mut key, alg) = SigningKey::from_pkcs8(block.contents(), meta.as_ref().map(|m| m.alg), path)?;
     key.meta = match meta {
         Some(m) => m,
         None => {
@@ -369,9 +353,7 @@ pub fn generate(dir: &Path, alg: Alg, activates_at: i64) -> Result<String, KeyEr
     ensure_dir(dir)?;
     let rng = SystemRandom::new();
     let der = match alg {
-        Alg::ES256 => {
-            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-        }
+        Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
         Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng),
     }
     .map_err(|_| file_err(dir, "key generation failed"))?;

@@ -51,14 +51,8 @@ async fn serve_on_embedded_defaults_initialises_itself_and_never_logs_secrets() 
         0o600
     );
     let creds: Value = serde_json::from_slice(&std::fs::read(&creds_path).unwrap()).unwrap();
-    let (id, secret) = (
-        creds["clientId"].as_str().unwrap(),
-        creds["secret"].as_str().unwrap(),
-    );
-    assert!(
-        log.contains("initial-admin.json"),
-        "the log names the credentials file"
-    );
+    let (id, secret) = (creds["clientId"].as_str().unwrap(), creds["secret"].as_str().unwrap());
+    assert!(log.contains("initial-admin.json"), "the log names the credentials file");
 
     let client = http_client();
     let url = format!("http://{address}/oauth/token");
@@ -107,33 +101,17 @@ async fn serve_on_embedded_defaults_initialises_itself_and_never_logs_secrets() 
         log.contains(&format!("client_id=\"{id}\"")) || log.contains(&format!("client_id={id}")),
         "{log}"
     );
-    assert!(
-        log.contains("stopped"),
-        "graceful shutdown is logged:\n{log}"
-    );
-    assert!(
-        !log.contains(&secret[4..]),
-        "the secret reached the log:\n{log}"
-    );
+    assert!(log.contains("stopped"), "graceful shutdown is logged:\n{log}");
+    assert!(!log.contains(&secret[4..]), "the secret reached the log:\n{log}");
     assert!(!log.contains(&token[..40]), "a token reached the log");
-    assert!(
-        !log.contains("Basic "),
-        "an Authorization header reached the log"
-    );
+    assert!(!log.contains("Basic "), "an Authorization header reached the log");
 }
 
 #[test]
 fn init_prints_the_admin_credentials_once_and_then_refuses() {
     let dir = tempfile::tempdir().unwrap();
-    let out = appauth(dir.path())
-        .args(["init", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = appauth(dir.path()).args(["init", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(creds["clientId"].is_string() && creds["secret"].as_str().unwrap().starts_with("aas_"));
     let again = appauth(dir.path()).args(["init"]).output().unwrap();
@@ -175,16 +153,12 @@ fn a_bad_configuration_value_exits_with_2_and_names_the_key() {
 fn the_shipped_config_file_documents_a_valid_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/appauth.toml");
-    let config =
-        appauth::Config::load(Some(std::path::Path::new(shipped)), Vec::new(), &[]).unwrap();
+    let config = appauth::Config::load(Some(std::path::Path::new(shipped)), Vec::new(), &[]).unwrap();
     assert_eq!(config.server.max_body_bytes, 16384);
     let text = std::fs::read_to_string(shipped).unwrap();
     for key in appauth::config::KEYS {
         let name = key.split('.').nth(1).unwrap();
-        assert!(
-            text.contains(name),
-            "config/appauth.toml does not document {key}"
-        );
+        assert!(text.contains(name), "config/appauth.toml does not document {key}");
     }
     let _ = dir;
 }
@@ -204,11 +178,7 @@ fn keys_generate_adds_a_next_key_and_keys_list_shows_states() {
         .args(["keys", "generate", "--alg", "EdDSA"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let new_kid = String::from_utf8_lossy(&out.stdout)
         .split('\t')
         .next()
@@ -216,14 +186,10 @@ fn keys_generate_adds_a_next_key_and_keys_list_shows_states() {
         .to_owned();
     let list = appauth(dir.path()).args(["keys", "list"]).output().unwrap();
     let text = String::from_utf8_lossy(&list.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&new_kid))
-        .expect("new key listed");
+    let line = text.lines().find(|l| l.starts_with(&new_kid)).expect("new key listed");
     assert!(line.contains("EdDSA") && line.contains("next"), "{text}");
     assert!(
-        text.lines()
-            .any(|l| l.contains("ES256") && l.contains("active")),
+        text.lines().any(|l| l.contains("ES256") && l.contains("active")),
         "{text}"
     );
     let bad = appauth(dir.path())

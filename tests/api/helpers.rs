@@ -52,8 +52,7 @@ pub async fn spawn_in(dir: TempDir, extra: &[String]) -> TestApp {
         let _ = rx.await;
     }));
     let creds: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap()).unwrap();
     TestApp {
         base,
         port,
@@ -69,10 +68,7 @@ pub async fn spawn_in(dir: TempDir, extra: &[String]) -> TestApp {
 /// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
 pub fn basic(id: &str, secret: &str) -> String {
     let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
-    format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
+    format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(id), enc(secret))))
 }
 
 impl TestApp {
@@ -95,12 +91,7 @@ impl TestApp {
         self.dir.path().join("data")
     }
 
-    pub async fn post_form(
-        &self,
-        path: &str,
-        body: &str,
-        auth: Option<String>,
-    ) -> reqwest::Response {
+    pub async fn post_form(&self, path: &str, body: &str, auth: Option<String>) -> reqwest::Response {
         let mut req = self
             .client
             .post(self.url(path))
@@ -114,8 +105,7 @@ impl TestApp {
 
     pub async fn token_request(&self, id: &str, secret: &str, extra: &str) -> reqwest::Response {
         let body = format!("grant_type=client_credentials{extra}");
-        self.post_form("/oauth/token", &body, Some(basic(id, secret)))
-            .await
+        self.post_form("/oauth/token", &body, Some(basic(id, secret))).await
     }
 
     /// A token for (id, secret), panicking with the server's answer if refused.
@@ -147,9 +137,7 @@ pub async fn assert_oauth_error(resp: reqwest::Response, status: u16, code: &str
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], code, "body: {body}");
     assert!(
-        body["error_description"]
-            .as_str()
-            .is_some_and(|d| !d.is_empty()),
+        body["error_description"].as_str().is_some_and(|d| !d.is_empty()),
         "body: {body}"
     );
     body
@@ -164,4 +152,102 @@ pub fn claims_of(token: &str) -> Value {
 pub fn header_of(token: &str) -> Value {
     let header = token.split('.').next().unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+}
+
+/// A thin admin API client bound to one bearer token.
+pub struct Api<'a> {
+    pub app: &'a TestApp,
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn api(&self) -> Api<'_> {
+        Api {
+            app: self,
+            token: self.admin_token().await,
+        }
+    }
+}
+
+impl Api<'_> {
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.app
+            .client
+            .request(method, self.app.url(path))
+            .header("Authorization", format!("Bearer {}", self.token))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> reqwest::Response {
+        self.request(reqwest::Method::PATCH, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::DELETE, path).send().await.unwrap()
+    }
+
+    /// Creates an application and returns the 201 body (with its secret).
+    pub async fn create_app(&self, name: &str) -> Value {
+        let resp = self.post("/api/v1/apps", serde_json::json!({"name": name})).await;
+        assert_eq!(resp.status(), 201, "create {name}");
+        resp.json().await.unwrap()
+    }
+
+    pub async fn tenant_id(&self) -> String {
+        let scopes: Value = self.get("/api/v1/scopes").await.json().await.unwrap();
+        scopes["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["type"] == "tenant")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn create_scope(&self, kind: &str, name: &str, parent: &str) -> Value {
+        let resp = self
+            .post(
+                "/api/v1/scopes",
+                serde_json::json!({"type": kind, "name": name, "parentId": parent}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "create scope {name}");
+        resp.json().await.unwrap()
+    }
+
+    pub async fn grant(&self, app_id: &str, role: &str, scope_type: &str, scope_id: &str) -> reqwest::Response {
+        self.post(
+            "/api/v1/authorization/access-rules",
+            serde_json::json!({"subjectType": "app", "subjectId": app_id, "roleId": role, "scopeType": scope_type, "scopeId": scope_id}),
+        )
+        .await
+    }
+}
+
+/// Asserts an admin API error: status, `code` equal to it, and a message
+/// containing `needle`. Returns the body.
+pub async fn assert_api_error(resp: reqwest::Response, status: u16, needle: &str) -> Value {
+    assert_eq!(resp.status(), status, "status");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], status, "body: {body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(needle), "message {message:?} lacks {needle:?}");
+    body
 }

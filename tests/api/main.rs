@@ -1,8 +1,13 @@
 //! One integration-test binary: the real server on port 0, a real sled
 //! store in a temp dir, real HTTP over loopback.
 
+mod access_rules;
+mod admin_auth;
+mod apps;
 mod binary;
 mod helpers;
+mod listing;
 mod metadata;
+mod scopes;
 mod tls;
 mod token;

@@ -23,21 +23,13 @@ async fn metadata_is_served_at_both_well_known_paths_and_matches_the_issuer() {
     assert_eq!(a["issuer"], app.base);
     assert_eq!(a["token_endpoint"], app.url("/oauth/token"));
     assert_eq!(a["jwks_uri"], app.url("/.well-known/jwks.json"));
-    assert_eq!(
-        a["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
-    );
+    assert_eq!(a["grant_types_supported"], serde_json::json!(["client_credentials"]));
     assert!(
         a.get("response_types_supported").is_none(),
         "RFC 8414 §3.2: omit, never empty"
     );
-    let methods = a["token_endpoint_auth_methods_supported"]
-        .as_array()
-        .unwrap();
-    assert!(
-        methods.contains(&"client_secret_basic".into())
-            && methods.contains(&"client_secret_post".into())
-    );
+    let methods = a["token_endpoint_auth_methods_supported"].as_array().unwrap();
+    assert!(methods.contains(&"client_secret_basic".into()) && methods.contains(&"client_secret_post".into()));
 }
 
 #[tokio::test]
@@ -69,12 +61,7 @@ async fn an_eddsa_key_dropped_into_keys_signs_as_eddsa() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    appauth::token::keys::generate(
-        &dir.path().join("keys"),
-        appauth::token::Alg::EdDSA,
-        now - 10,
-    )
-    .unwrap();
+    appauth::token::keys::generate(&dir.path().join("keys"), appauth::token::Alg::EdDSA, now - 10).unwrap();
     let app = spawn_in(dir, &[]).await;
     let token = app.admin_token().await;
     assert_eq!(header_of(&token)["alg"], "EdDSA");
@@ -103,10 +90,7 @@ async fn health_readiness_and_metrics_answer() {
     app.admin_token().await;
     let _ = app.token_request(&app.admin_id, "aas_bad", "").await;
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    assert!(
-        metrics.contains("appauth_tokens_issued_total 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("appauth_tokens_issued_total 1"), "{metrics}");
     assert!(
         metrics.contains("appauth_token_errors_total{error=\"invalid_client\"} 1"),
         "{metrics}"
@@ -117,12 +101,7 @@ async fn health_readiness_and_metrics_answer() {
 #[tokio::test]
 async fn unknown_paths_get_a_json_404() {
     let app = spawn_app().await;
-    let resp = app
-        .client
-        .get(app.url("/nope/../../etc/passwd"))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.client.get(app.url("/nope/../../etc/passwd")).send().await.unwrap();
     assert_eq!(resp.status(), 404);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["code"], 404);

@@ -15,10 +15,7 @@ async fn the_server_speaks_https_with_a_configured_certificate() {
         format!("server.tls_key={}", key_path.display()),
     ];
     let app = spawn_in(dir, &extra).await;
-    assert!(
-        app.base.starts_with("https://"),
-        "the issuer URL follows the scheme"
-    );
+    assert!(app.base.starts_with("https://"), "the issuer URL follows the scheme");
     let client = reqwest::Client::builder()
         .no_proxy()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())

@@ -6,9 +6,7 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn token_request_with_basic_credentials_returns_a_bearer_jwt() {
     let app = spawn_app().await;
-    let resp = app
-        .token_request(&app.admin_id, &app.admin_secret, "")
-        .await;
+    let resp = app.token_request(&app.admin_id, &app.admin_secret, "").await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     assert_eq!(resp.headers()["pragma"], "no-cache");
@@ -37,12 +35,7 @@ async fn token_claims_are_exactly_the_documented_set() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     let claims = claims_of(&token);
-    let mut names: Vec<&str> = claims
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut names: Vec<&str> = claims.as_object().unwrap().keys().map(String::as_str).collect();
     names.sort();
     assert_eq!(
         names,
@@ -63,10 +56,7 @@ async fn token_claims_are_exactly_the_documented_set() {
     assert_eq!(claims["sub"], app.admin_id);
     assert_eq!(claims["client_id"], app.admin_id);
     assert_eq!(claims["aud"], "urn:appauth:api");
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        3600
-    );
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
     assert_eq!(claims["nbf"], claims["iat"]);
     // ≥ 128 random bits: 22 base64url characters.
     assert!(claims["jti"].as_str().unwrap().len() >= 22);
@@ -75,10 +65,7 @@ async fn token_claims_are_exactly_the_documented_set() {
     let rule = rules[0].as_object().unwrap();
     let mut rule_keys: Vec<&str> = rule.keys().map(String::as_str).collect();
     rule_keys.sort();
-    assert_eq!(
-        rule_keys,
-        ["role", "role_id", "scope_id", "scope_name", "scope_type"]
-    );
+    assert_eq!(rule_keys, ["role", "role_id", "scope_id", "scope_name", "scope_type"]);
     assert_eq!(rule["role"], "System administrator");
     assert_eq!(rule["scope_type"], "tenant");
     let second = claims_of(&app.admin_token().await);
@@ -100,9 +87,7 @@ async fn token_verifies_against_the_published_jwks_with_an_independent_library()
         .unwrap();
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let jwk = jwks
-        .find(header.kid.as_deref().unwrap())
-        .expect("kid is published");
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid is published");
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_issuer(&[&app.base]);
@@ -119,11 +104,7 @@ async fn token_verifies_against_the_published_jwks_with_an_independent_library()
 async fn token_request_with_allowed_scope_narrows_and_unknown_scope_is_invalid_scope() {
     let app = spawn_app().await;
     let resp = app
-        .token_request(
-            &app.admin_id,
-            &app.admin_secret,
-            "&scope=system-administrator",
-        )
+        .token_request(&app.admin_id, &app.admin_secret, "&scope=system-administrator")
         .await;
     assert_eq!(resp.status(), 200);
     let resp = app
@@ -153,11 +134,7 @@ async fn token_request_for_a_configured_audience_or_resource_gets_that_aud() {
         "https://api.example.com"
     );
     let resp = app
-        .token_request(
-            &app.admin_id,
-            &app.admin_secret,
-            "&audience=urn:appauth:api",
-        )
+        .token_request(&app.admin_id, &app.admin_secret, "&audience=urn:appauth:api")
         .await;
     let body: Value = resp.json().await.unwrap();
     assert_eq!(
@@ -170,11 +147,7 @@ async fn token_request_for_a_configured_audience_or_resource_gets_that_aud() {
 async fn token_request_for_a_resource_not_served_is_invalid_target() {
     let app = spawn_app().await;
     let resp = app
-        .token_request(
-            &app.admin_id,
-            &app.admin_secret,
-            "&resource=https%3A%2F%2Fevil.example",
-        )
+        .token_request(&app.admin_id, &app.admin_secret, "&resource=https%3A%2F%2Fevil.example")
         .await;
     assert_oauth_error(resp, 400, "invalid_target").await;
     // RFC 8707 §2: resource must be an absolute URI.
@@ -191,11 +164,7 @@ async fn token_request_for_a_resource_not_served_is_invalid_target() {
 #[tokio::test]
 async fn token_endpoint_rejects_other_methods_with_405() {
     let app = spawn_app().await;
-    for method in [
-        reqwest::Method::GET,
-        reqwest::Method::PUT,
-        reqwest::Method::DELETE,
-    ] {
+    for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE] {
         let resp = app
             .client
             .request(method, app.url("/oauth/token"))
@@ -220,12 +189,7 @@ async fn token_request_without_form_content_type_is_rejected() {
         .await
         .unwrap();
     let body = assert_oauth_error(resp, 400, "invalid_request").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("Content-Type")
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("Content-Type"));
     let resp = app
         .client
         .post(app.url("/oauth/token"))
@@ -244,10 +208,7 @@ async fn token_request_with_form_content_type_and_charset_is_accepted() {
         .client
         .post(app.url("/oauth/token"))
         .header("Authorization", basic(&app.admin_id, &app.admin_secret))
-        .header(
-            "Content-Type",
-            "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
-        )
+        .header("Content-Type", "Application/X-WWW-Form-Urlencoded; charset=UTF-8")
         .body("grant_type=client_credentials")
         .send()
         .await
@@ -260,11 +221,7 @@ async fn token_request_with_a_body_over_the_limit_gets_413() {
     let app = spawn_app().await;
     let body = format!("grant_type=client_credentials&pad={}", "x".repeat(20_000));
     let resp = app
-        .post_form(
-            "/oauth/token",
-            &body,
-            Some(basic(&app.admin_id, &app.admin_secret)),
-        )
+        .post_form("/oauth/token", &body, Some(basic(&app.admin_id, &app.admin_secret)))
         .await;
     assert_oauth_error(resp, 413, "invalid_request").await;
 }
@@ -275,9 +232,7 @@ async fn token_request_with_missing_unknown_or_repeated_grant_type_is_rejected()
     let auth = || Some(basic(&app.admin_id, &app.admin_secret));
     let resp = app.post_form("/oauth/token", "scope=x", auth()).await;
     assert_oauth_error(resp, 400, "invalid_request").await;
-    let resp = app
-        .post_form("/oauth/token", "grant_type=password", auth())
-        .await;
+    let resp = app.post_form("/oauth/token", "grant_type=password", auth()).await;
     assert_oauth_error(resp, 400, "unsupported_grant_type").await;
     let resp = app
         .post_form(
@@ -287,12 +242,7 @@ async fn token_request_with_missing_unknown_or_repeated_grant_type_is_rejected()
         )
         .await;
     let body = assert_oauth_error(resp, 400, "invalid_request").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("grant_type")
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("grant_type"));
 }
 
 #[tokio::test]
@@ -304,27 +254,15 @@ async fn token_request_with_repeated_client_id_is_rejected() {
     );
     let resp = app.post_form("/oauth/token", &body, None).await;
     let body = assert_oauth_error(resp, 400, "invalid_request").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("client_id")
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("client_id"));
 }
 
 #[tokio::test]
 async fn token_request_with_basic_and_body_credentials_together_is_rejected() {
     let app = spawn_app().await;
-    let body = format!(
-        "grant_type=client_credentials&client_secret={}",
-        app.admin_secret
-    );
+    let body = format!("grant_type=client_credentials&client_secret={}", app.admin_secret);
     let resp = app
-        .post_form(
-            "/oauth/token",
-            &body,
-            Some(basic(&app.admin_id, &app.admin_secret)),
-        )
+        .post_form("/oauth/token", &body, Some(basic(&app.admin_id, &app.admin_secret)))
         .await;
     assert_oauth_error(resp, 400, "invalid_request").await;
 }
@@ -337,24 +275,14 @@ async fn token_request_with_malformed_basic_headers_is_rejected() {
     for header in [
         "Basic !!!not-base64!!!".to_string(),
         format!("Basic {}", b64(b"no-colon-here")),
-        format!(
-            "Basic {}",
-            b64(format!("{}:%FF%FE", app.admin_id).as_bytes())
-        ),
+        format!("Basic {}", b64(format!("{}:%FF%FE", app.admin_id).as_bytes())),
     ] {
         let resp = app
-            .post_form(
-                "/oauth/token",
-                "grant_type=client_credentials",
-                Some(header.clone()),
-            )
+            .post_form("/oauth/token", "grant_type=client_credentials", Some(header.clone()))
             .await;
         let body = assert_oauth_error(resp, 400, "invalid_request").await;
         assert!(
-            body["error_description"]
-                .as_str()
-                .unwrap()
-                .contains("Basic"),
+            body["error_description"].as_str().unwrap().contains("Basic"),
             "{header}: {body}"
         );
     }
@@ -376,10 +304,7 @@ async fn token_request_with_fully_percent_encoded_credentials_succeeds() {
         app.admin_id.replace('-', "%2D"),
         app.admin_secret.replace('_', "%5F")
     );
-    assert_eq!(
-        app.post_form("/oauth/token", &body, None).await.status(),
-        200
-    );
+    assert_eq!(app.post_form("/oauth/token", &body, None).await.status(), 200);
 }
 
 fn basic_plain(id: &str, secret: &str) -> String {
@@ -399,11 +324,7 @@ async fn unknown_client_and_wrong_secret_get_identical_401_answers() {
         fresh.admin_secret.clone()
     };
     let unknown = app
-        .token_request(
-            "8a3c1d9e-0000-4000-8000-000000000000",
-            &app.admin_secret,
-            "",
-        )
+        .token_request("8a3c1d9e-0000-4000-8000-000000000000", &app.admin_secret, "")
         .await;
     assert_eq!(
         unknown.headers()["www-authenticate"],
@@ -437,12 +358,7 @@ async fn a_mistyped_secret_is_rejected_by_its_checksum() {
     let typo: String = typo.into_iter().collect();
     let resp = app.token_request(&app.admin_id, &typo, "").await;
     let body = assert_oauth_error(resp, 401, "invalid_client").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("checksum")
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("checksum"));
 }
 
 #[tokio::test]
@@ -470,12 +386,7 @@ async fn token_request_with_non_utf8_bytes_is_rejected() {
         .await
         .unwrap();
     let body = assert_oauth_error(resp, 400, "invalid_request").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("UTF-8")
-    );
+    assert!(body["error_description"].as_str().unwrap().contains("UTF-8"));
 }
 
 #[tokio::test]
@@ -524,18 +435,11 @@ async fn data_survives_a_restart_on_the_same_directory() {
     let dir = app.stop().await;
     let initial = std::fs::read(dir.path().join("data/initial-admin.json")).unwrap();
     let again = spawn_in(dir, &[]).await;
-    assert_eq!(
-        again.admin_id, id,
-        "initial-admin.json is not rewritten on restart"
-    );
+    assert_eq!(again.admin_id, id, "initial-admin.json is not rewritten on restart");
     assert_eq!(
         std::fs::read(again.data_dir().join("initial-admin.json")).unwrap(),
         initial
     );
     let token = again.token_for(&id, &secret).await;
-    assert_eq!(
-        header_of(&token)["kid"],
-        kid_before,
-        "the same key signs after restart"
-    );
+    assert_eq!(header_of(&token)["kid"], kid_before, "the same key signs after restart");
 }

@@ -1,0 +1,378 @@
+//! List queries shared by the admin API's collections (DESIGN §4):
+//! `filterBy` (repeatable, `field<op>value`), `search`, `sortBy` /
+//! `sortOrder`, `offset` / `limit`.
+//!
+//! Semantics, documented in the README and checked by a property test
+//! against a naive evaluator:
+//! - text: `==` `!=` exact; `=@` `!@` `=^` `=$` case-insensitive contains /
+//!   not-contains / starts / ends; `<=` `>=` by byte order.
+//! - times: the value is an RFC 3339 instant (or Unix milliseconds); `==`,
+//!   `!=`, `<=`, `>=` compare instants, the text operators apply to the
+//!   formatted RFC 3339 string. A missing time (`lastLogin` never set)
+//!   matches only `!=` and `!@`.
+//! - booleans: `==` / `!=` with `true` / `false`.
+//! - `search`: case-insensitive substring of any searchable column.
+//! - sort: by one column, then by `id` ascending, so pages are stable.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Time,
+    Bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub searchable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cell<'a> {
+    Text(Cow<'a, str>),
+    /// Unix ms; `None` when not set.
+    Time(Option<i64>),
+    Bool(bool),
+}
+
+/// Something a list query can run over.
+pub trait Row {
+    const COLUMNS: &'static [Column];
+    fn id(&self) -> &str;
+    fn cell(&self, column: usize) -> Cell<'_>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Le,
+    Ge,
+    Contains,
+    NotContains,
+    StartsWith,
+    EndsWith,
+}
+
+pub const OPS: [(&str, Op); 8] = [
+    ("==", Op::Eq),
+    ("!=", Op::Ne),
+    ("<=", Op::Le),
+    (">=", Op::Ge),
+    ("=@", Op::Contains),
+    ("!@", Op::NotContains),
+    ("=^", Op::StartsWith),
+    ("=$", Op::EndsWith),
+];
+
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub column: usize,
+    pub op: Op,
+    pub value: String,
+    /// The value as an instant, for time columns.
+    time: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+pub const MAX_LIMIT: usize = 500;
+pub const DEFAULT_LIMIT: usize = 50;
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filters: Vec<Filter>,
+    pub search: Option<String>,
+    pub sort: Option<(usize, Order)>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// A query parameter problem, with the valid choices for the 400's details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    pub message: String,
+    pub valid: Vec<String>,
+}
+
+fn qerr(message: String, valid: Vec<String>) -> QueryError {
+    QueryError { message, valid }
+}
+
+fn column_names<R: Row>() -> Vec<String> {
+    R::COLUMNS.iter().map(|c| c.name.to_owned()).collect()
+}
+
+pub fn column_index<R: Row>(name: &str) -> Result<usize, QueryError> {
+    R::COLUMNS.iter().position(|c| c.name == name).ok_or_else(|| {
+        qerr(
+            format!(
+                "unknown field {name:?}; valid fields: {}",
+                column_names::<R>().join(", ")
+            ),
+            column_names::<R>(),
+        )
+    })
+}
+
+/// Parses an instant: RFC 3339, or Unix milliseconds.
+pub fn parse_instant(s: &str) -> Option<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Some(ms);
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// Parses one `filterBy` value: `field`, then an operator, then the value
+/// (which may itself contain `=`, `,` or anything else).
+pub fn parse_filter<R: Row>(raw: &str) -> Result<Filter, QueryError> {
+    let name_len = raw.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(raw.len());
+    let (name, rest) = raw.split_at(name_len);
+    let ops: Vec<String> = OPS.iter().map(|(s, _)| s.to_string()).collect();
+    let column = column_index::<R>(name)?;
+    let (op_str, op) = OPS.iter().find(|(s, _)| rest.starts_with(s)).ok_or_else(|| {
+        qerr(
+            format!(
+                "filterBy {raw:?}: expected field, operator, value; operators: {}",
+                ops.join(" ")
+            ),
+            ops.clone(),
+        )
+    })?;
+    let value = rest[op_str.len()..].to_owned();
+    let kind = R::COLUMNS[column].kind;
+    let mut time = None;
+    match kind {
+        Kind::Bool => {
+            if !matches!(op, Op::Eq | Op::Ne) || !matches!(value.as_str(), "true" | "false") {
+                return Err(qerr(
+                    format!("filterBy {raw:?}: {name} is a boolean; use {name}==true or {name}!=true"),
+                    vec!["==".into(), "!=".into()],
+                ));
+            }
+        }
+        Kind::Time if matches!(op, Op::Eq | Op::Ne | Op::Le | Op::Ge) => {
+            time = Some(parse_instant(&value).ok_or_else(|| {
+                qerr(
+                    format!("filterBy {raw:?}: {name} is a time; give an RFC 3339 instant like 2026-01-31T12:00:00Z or Unix milliseconds"),
+                    Vec::new(),
+                )
+            })?);
+        }
+        _ => {}
+    }
+    Ok(Filter {
+        column,
+        op: *op,
+        value,
+        time,
+    })
+}
+
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    hay.to_lowercase().contains(&needle.to_lowercase())
+}
+
+fn text_matches(text: &str, op: Op, value: &str) -> bool {
+    match op {
+        Op::Eq => text == value,
+        Op::Ne => text != value,
+        Op::Le => text <= value,
+        Op::Ge => text >= value,
+        Op::Contains => contains_ci(text, value),
+        Op::NotContains => !contains_ci(text, value),
+        Op::StartsWith => text.to_lowercase().starts_with(&value.to_lowercase()),
+        Op::EndsWith => text.to_lowercase().ends_with(&value.to_lowercase()),
+    }
+}
+
+impl Filter {
+    pub fn matches<R: Row>(&self, row: &R) -> bool {
+        match row.cell(self.column) {
+            Cell::Text(t) => text_matches(&t, self.op, &self.value),
+            Cell::Bool(b) => (b.to_string() == self.value) == (self.op == Op::Eq),
+            Cell::Time(None) => matches!(self.op, Op::Ne | Op::NotContains),
+            Cell::Time(Some(ms)) => match (self.op, self.time) {
+                (Op::Eq, Some(v)) => ms == v,
+                (Op::Ne, Some(v)) => ms != v,
+                (Op::Le, Some(v)) => ms <= v,
+                (Op::Ge, Some(v)) => ms >= v,
+                (op, _) => text_matches(&crate::domain::format_ms(ms), op, &self.value),
+            },
+        }
+    }
+}
+
+fn cmp_cells(a: &Cell<'_>, b: &Cell<'_>) -> Ordering {
+    match (a, b) {
+        (Cell::Text(x), Cell::Text(y)) => x.cmp(y),
+        // Never-set times sort before any time.
+        (Cell::Time(x), Cell::Time(y)) => x.cmp(y),
+        (Cell::Bool(x), Cell::Bool(y)) => x.cmp(y),
+        _ => Ordering::Equal,
+    }
+}
+
+impl ListQuery {
+    pub fn matches<R: Row>(&self, row: &R) -> bool {
+        if !self.filters.iter().all(|f| f.matches(row)) {
+            return false;
+        }
+        match &self.search {
+            None => true,
+            Some(s) => {
+                let needle = s.to_lowercase();
+                R::COLUMNS
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.searchable)
+                    .any(|(i, _)| match row.cell(i) {
+                        Cell::Text(t) => t.to_lowercase().contains(&needle),
+                        _ => false,
+                    })
+            }
+        }
+    }
+
+    fn compare<R: Row>(&self, a: &R, b: &R) -> Ordering {
+        let by_column = match self.sort {
+            Some((col, order)) => {
+                let o = cmp_cells(&a.cell(col), &b.cell(col));
+                if order == Order::Desc { o.reverse() } else { o }
+            }
+            None => Ordering::Equal,
+        };
+        by_column.then_with(|| a.id().cmp(b.id()))
+    }
+
+    /// Filters, sorts and pages `rows`: (matching count, page in order).
+    /// Only the rows up to the end of the page are fully sorted.
+    pub fn run<'r, R: Row>(&self, rows: impl Iterator<Item = &'r R>) -> (usize, Vec<&'r R>)
+    where
+        R: 'r,
+    {
+        self.run_window(rows, self.offset, self.limit)
+    }
+
+    pub fn run_window<'r, R: Row>(
+        &self,
+        rows: impl Iterator<Item = &'r R>,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<&'r R>)
+    where
+        R: 'r,
+    {
+        let mut matched: Vec<&R> = rows.filter(|r| self.matches(*r)).collect();
+        let total = matched.len();
+        let end = offset.saturating_add(limit).min(total);
+        if offset >= total {
+            return (total, Vec::new());
+        }
+        if end < total {
+            matched.select_nth_unstable_by(end, |a, b| self.compare(*a, *b));
+            matched.truncate(end);
+        }
+        matched.sort_unstable_by(|a, b| self.compare(*a, *b));
+        (total, matched.split_off(offset))
+    }
+}
+
+/// Parses the common query parameters from raw `(name, value)` pairs.
+/// `extra` names parameters the caller handles itself (e.g. `format`).
+pub fn parse_query<R: Row>(pairs: &[(String, String)], extra: &[&str]) -> Result<ListQuery, QueryError> {
+    parse_query_limited::<R>(pairs, extra, MAX_LIMIT, DEFAULT_LIMIT)
+}
+
+/// As [`parse_query`], with another limit range (CSV export allows more).
+pub fn parse_query_limited<R: Row>(
+    pairs: &[(String, String)],
+    extra: &[&str],
+    max_limit: usize,
+    default_limit: usize,
+) -> Result<ListQuery, QueryError> {
+    let mut q = ListQuery {
+        filters: Vec::new(),
+        search: None,
+        sort: None,
+        offset: 0,
+        limit: default_limit,
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    let mut sort_by = None;
+    let mut order = Order::Asc;
+    let known = ["filterBy", "search", "sortBy", "sortOrder", "offset", "limit"];
+    for (name, value) in pairs {
+        if name != "filterBy" {
+            if seen.contains(&name.as_str()) {
+                return Err(qerr(
+                    format!("query parameter {name:?} must be given at most once"),
+                    Vec::new(),
+                ));
+            }
+            seen.push(name);
+        }
+        let number = |max: usize, what: &str| -> Result<usize, QueryError> {
+            let n: i64 = value
+                .parse()
+                .map_err(|_| qerr(format!("{what} must be an integer, got {value:?}"), Vec::new()))?;
+            if n < 0 || n as u64 > max as u64 {
+                return Err(qerr(
+                    format!(
+                        "{what} must be between {} and {max}, got {n}",
+                        if what == "limit" { 1 } else { 0 }
+                    ),
+                    Vec::new(),
+                ));
+            }
+            Ok(n as usize)
+        };
+        match name.as_str() {
+            "filterBy" => q.filters.push(parse_filter::<R>(value)?),
+            "search" => q.search = (!value.is_empty()).then(|| value.clone()),
+            "sortBy" => sort_by = Some(column_index::<R>(value)?),
+            "sortOrder" => {
+                order = match value.as_str() {
+                    "asc" => Order::Asc,
+                    "desc" => Order::Desc,
+                    _ => {
+                        return Err(qerr(
+                            format!("sortOrder must be asc or desc, got {value:?}"),
+                            vec!["asc".into(), "desc".into()],
+                        ));
+                    }
+                }
+            }
+            "offset" => q.offset = number(usize::MAX >> 1, "offset")?,
+            "limit" => {
+                q.limit = number(max_limit, "limit")?;
+                if q.limit == 0 {
+                    return Err(qerr(
+                        format!("limit must be between 1 and {max_limit}, got 0"),
+                        Vec::new(),
+                    ));
+                }
+            }
+            other if extra.contains(&other) => {}
+            other => {
+                let mut valid: Vec<String> = known.iter().map(|s| s.to_string()).collect();
+                valid.extend(extra.iter().map(|s| s.to_string()));
+                return Err(qerr(
+                    format!("unknown query parameter {other:?}; valid: {}", valid.join(", ")),
+                    valid,
+                ));
+            }
+        }
+    }
+    q.sort = sort_by.map(|c| (c, order));
+    Ok(q)
+}

@@ -1,0 +1,235 @@
+//! `/api/v1/apps`: applications (DESIGN §4) — list (JSON or CSV), create,
+//! read, enable/disable, delete, regenerate the secret.
+
+use super::SharedState;
+use super::admin::{Admin, ApiJson, IdPath, Need, QueryPairs, allow, written};
+use crate::directory::{AppView, Catalog};
+use crate::domain::application::AppName;
+use crate::error::ApiError;
+use crate::listing::{AppRecord, CSV_COLUMNS, MAX_CSV_ROWS, csv_line, csv_value};
+use crate::query::{self, ListQuery};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+pub fn router() -> Router<SharedState> {
+    Router::new()
+        .route("/api/v1/apps", get(list).post(create).fallback(allow("GET, POST")))
+        .route(
+            "/api/v1/apps/{id}",
+            get(read)
+                .patch(update)
+                .delete(remove)
+                .fallback(allow("GET, PATCH, DELETE")),
+        )
+        .route("/api/v1/apps/{id}/secret", post(regenerate).fallback(allow("POST")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateApp {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateApp {
+    enabled: bool,
+}
+
+/// An application together with its secret: the one answer that shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WithSecret {
+    #[serde(flatten)]
+    app: AppView,
+    secret: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppList {
+    total_records: usize,
+    applications: Vec<AppView>,
+}
+
+fn wants_csv(headers: &HeaderMap, pairs: &[(String, String)]) -> bool {
+    let by_param = pairs.iter().any(|(k, v)| k == "format" && v == "csv");
+    let by_accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|m| m.trim().starts_with("text/csv")));
+    by_param || by_accept
+}
+
+/// Ids of the matching applications, in order, for one window.
+fn run(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
+    let records: Vec<AppRecord<'_>> = cat.apps.values().map(|row| AppRecord { row, cat }).collect();
+    let (total, page) = q.run(records.iter());
+    (total, page.into_iter().map(|r| r.row.app.id.clone()).collect())
+}
+
+async fn list(
+    State(state): State<SharedState>,
+    admin: Admin,
+    headers: HeaderMap,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    admin.require(Need::Read)?;
+    if wants_csv(&headers, &pairs) {
+        return export_csv(&state, &pairs);
+    }
+    let q = query::parse_query::<AppRecord<'_>>(&pairs, &["format"])?;
+    let cat = state.directory.read();
+    let (total, ids) = run(&cat, &q);
+    let applications = ids
+        .iter()
+        .filter_map(|id| cat.apps.get(id))
+        .map(|r| cat.app_view(&r.app))
+        .collect();
+    Ok(axum::Json(AppList {
+        total_records: total,
+        applications,
+    })
+    .into_response())
+}
+
+/// Streams the CSV in chunks, taking the catalog lock once per chunk, so a
+/// 20,000-row export neither builds the whole file nor blocks writers.
+fn export_csv(state: &SharedState, pairs: &[(String, String)]) -> Result<Response, ApiError> {
+    let q = query::parse_query_limited::<AppRecord<'_>>(pairs, &["format", "columns"], MAX_CSV_ROWS, MAX_CSV_ROWS)?;
+    let columns: Vec<(&'static str, &'static str)> = match pairs.iter().find(|(k, _)| k == "columns") {
+        None => CSV_COLUMNS.to_vec(),
+        Some((_, list)) => list
+            .split(',')
+            .map(|name| {
+                CSV_COLUMNS
+                    .iter()
+                    .copied()
+                    .find(|(f, _)| *f == name.trim())
+                    .ok_or_else(|| {
+                        let valid: Vec<&str> = CSV_COLUMNS.iter().map(|(f, _)| *f).collect();
+                        ApiError::BadRequest(
+                            format!("unknown column {name:?}; valid: {}", valid.join(", ")),
+                            Some(serde_json::json!({"valid": valid})),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let (total, ids) = run(&state.directory.read(), &q);
+    let exported = ids.len();
+    let mut head = String::from("\u{feff}");
+    csv_line(&mut head, columns.iter().map(|(_, h)| h.to_string()));
+    let directory = state.directory.clone();
+    let chunks: Vec<Vec<String>> = ids.chunks(1000).map(<[String]>::to_vec).collect();
+    let body = futures_util::stream::iter(std::iter::once(Ok::<_, std::convert::Infallible>(head))).chain(
+        futures_util::stream::iter(chunks).map(move |chunk| {
+            let cat = directory.read();
+            let mut out = String::with_capacity(chunk.len() * 160);
+            for id in &chunk {
+                // An application deleted since the query ran is skipped.
+                if let Some(row) = cat.apps.get(id) {
+                    let rec = AppRecord { row, cat: &cat };
+                    csv_line(&mut out, columns.iter().map(|(f, _)| csv_value(&rec, f)));
+                }
+            }
+            Ok(out)
+        }),
+    );
+    let mut resp = Body::from_stream(body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"applications.csv\""),
+    );
+    h.insert("x-total-records", HeaderValue::from(total));
+    h.insert("x-exported-records", HeaderValue::from(exported));
+    h.insert(
+        "x-truncated",
+        HeaderValue::from_static(if exported < total.saturating_sub(q.offset) {
+            "true"
+        } else {
+            "false"
+        }),
+    );
+    Ok(resp)
+}
+
+use futures_util::StreamExt as _;
+
+async fn create(
+    State(state): State<SharedState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<CreateApp>,
+) -> Result<Response, ApiError> {
+    admin.require(Need::ManageApps)?;
+    let name = AppName::parse(&body.name).map_err(ApiError::bad_request)?;
+    let (app, secret) = state.directory.create_app(name, admin.client_id()).await?;
+    let view = state.directory.read().app_view(&app);
+    Ok(written(
+        &state,
+        StatusCode::CREATED,
+        &WithSecret {
+            app: view,
+            secret: secret.expose().to_owned(),
+        },
+    ))
+}
+
+fn view_of(state: &SharedState, id: &str) -> Result<AppView, ApiError> {
+    let cat = state.directory.read();
+    cat.apps
+        .get(id)
+        .map(|r| cat.app_view(&r.app))
+        .ok_or_else(|| ApiError::NotFound(format!("application {id:?} not found")))
+}
+
+async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
+    admin.require(Need::Read)?;
+    Ok(axum::Json(view_of(&state, &id)?).into_response())
+}
+
+async fn update(
+    State(state): State<SharedState>,
+    admin: Admin,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<UpdateApp>,
+) -> Result<Response, ApiError> {
+    admin.require(Need::ManageApps)?;
+    let app = state.directory.set_enabled(&id, body.enabled).await?;
+    let view = state.directory.read().app_view(&app);
+    Ok(written(&state, StatusCode::OK, &view))
+}
+
+async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
+    admin.require(Need::ManageApps)?;
+    state.directory.delete_app(&id).await?;
+    state
+        .metrics
+        .admin_writes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn regenerate(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
+    admin.require(Need::ManageApps)?;
+    let (app, secret) = state.directory.regenerate_secret(&id).await?;
+    let view = state.directory.read().app_view(&app);
+    Ok(written(
+        &state,
+        StatusCode::OK,
+        &WithSecret {
+            app: view,
+            secret: secret.expose().to_owned(),
+        },
+    ))
+}

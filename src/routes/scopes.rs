@@ -1,0 +1,87 @@
+//! `/api/v1/scopes`: the tenant → cluster → department → project tree.
+
+use super::SharedState;
+use super::admin::{Admin, ApiJson, IdPath, Need, allow, written};
+use crate::directory::{ScopeView, scope_view};
+use crate::domain::scope::{ScopeType, parse_scope_name};
+use crate::error::ApiError;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+pub fn router() -> Router<SharedState> {
+    Router::new()
+        .route("/api/v1/scopes", get(list).post(create).fallback(allow("GET, POST")))
+        .route(
+            "/api/v1/scopes/{id}",
+            get(read).delete(remove).fallback(allow("GET, DELETE")),
+        )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateScope {
+    #[serde(rename = "type")]
+    scope_type: ScopeType,
+    name: String,
+    parent_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScopeList {
+    total_records: usize,
+    scopes: Vec<ScopeView>,
+}
+
+async fn list(State(state): State<SharedState>, admin: Admin) -> Result<Response, ApiError> {
+    admin.require(Need::Read)?;
+    let cat = state.directory.read();
+    let mut scopes: Vec<ScopeView> = cat.scopes.values().map(scope_view).collect();
+    scopes.sort_by(|a, b| (a.scope_type, &a.name, &a.id).cmp(&(b.scope_type, &b.name, &b.id)));
+    Ok(axum::Json(ScopeList {
+        total_records: scopes.len(),
+        scopes,
+    })
+    .into_response())
+}
+
+async fn create(
+    State(state): State<SharedState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<CreateScope>,
+) -> Result<Response, ApiError> {
+    admin.require(Need::ManageScopes)?;
+    let name = parse_scope_name(&body.name).map_err(ApiError::bad_request)?;
+    if let Some(p) = body.parent_id.as_deref().filter(|p| !crate::domain::is_id(p)) {
+        return Err(ApiError::bad_request(format!("parentId {p:?} is not an id (a UUID)")));
+    }
+    let scope = state
+        .directory
+        .create_scope(body.scope_type, name, body.parent_id, admin.client_id())
+        .await?;
+    Ok(written(&state, StatusCode::CREATED, &scope_view(&scope)))
+}
+
+async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
+    admin.require(Need::Read)?;
+    let cat = state.directory.read();
+    let scope = cat
+        .scopes
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("scope {id:?} not found")))?;
+    Ok(axum::Json(scope_view(scope)).into_response())
+}
+
+async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
+    admin.require(Need::ManageScopes)?;
+    state.directory.delete_scope(&id).await?;
+    state
+        .metrics
+        .admin_writes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
