@@ -152,13 +152,11 @@ pub fn parse_filter<R: Row>(raw: &str) -> Result<Filter, QueryError> {
     let kind = R::COLUMNS[column].kind;
     let mut time = None;
     match kind {
-        Kind::Bool => {
-            if !matches!(op, Op::Eq | Op::Ne) || !matches!(value.as_str(), "true" | "false") {
-                return Err(qerr(
-                    format!("filterBy {raw:?}: {name} is a boolean; use {name}==true or {name}!=true"),
-                    vec!["==".into(), "!=".into()],
-                ));
-            }
+        Kind::Bool if !matches!(op, Op::Eq | Op::Ne) || !matches!(value.as_str(), "true" | "false") => {
+            return Err(qerr(
+                format!("filterBy {raw:?}: {name} is a boolean; use {name}==true or {name}!=true"),
+                vec!["==".into(), "!=".into()],
+            ));
         }
         Kind::Time if matches!(op, Op::Eq | Op::Ne | Op::Le | Op::Ge) => {
             time = Some(parse_instant(&value).ok_or_else(|| {
@@ -256,22 +254,8 @@ impl ListQuery {
 
     /// Filters, sorts and pages `rows`: (matching count, page in order).
     /// Only the rows up to the end of the page are fully sorted.
-    pub fn run<'r, R: Row>(&self, rows: impl Iterator<Item = &'r R>) -> (usize, Vec<&'r R>)
-    where
-        R: 'r,
-    {
-        self.run_window(rows, self.offset, self.limit)
-    }
-
-    pub fn run_window<'r, R: Row>(
-        &self,
-        rows: impl Iterator<Item = &'r R>,
-        offset: usize,
-        limit: usize,
-    ) -> (usize, Vec<&'r R>)
-    where
-        R: 'r,
-    {
+    pub fn run<'r, R: Row + 'r>(&self, rows: impl Iterator<Item = &'r R>) -> (usize, Vec<&'r R>) {
+        let (offset, limit) = (self.offset, self.limit);
         let mut matched: Vec<&R> = rows.filter(|r| self.matches(*r)).collect();
         let total = matched.len();
         let end = offset.saturating_add(limit).min(total);

@@ -72,6 +72,20 @@ pub fn basic(id: &str, secret: &str) -> String {
 }
 
 impl TestApp {
+    /// A handle on a server this process did not start (e.g. the binary).
+    pub fn external(base: &str, admin_id: &str, admin_secret: &str) -> TestApp {
+        TestApp {
+            base: base.to_owned(),
+            port: base.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0),
+            dir: tempfile::tempdir().unwrap(),
+            client: http_client(),
+            admin_id: admin_id.to_owned(),
+            admin_secret: admin_secret.to_owned(),
+            stop: None,
+            handle: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -1,0 +1,146 @@
+//! An acknowledged admin write survives `kill -9` of the server right after
+//! its 2xx (the store is flushed before answering).
+
+use crate::helpers::{Api, TestApp, basic, http_client};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn start(dir: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_appauth"))
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("server exited before listening").unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        base: format!("http://{address}"),
+    }
+}
+
+impl Server {
+    fn kill9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+async fn admin_token(base: &str, id: &str, secret: &str) -> String {
+    let body: Value = http_client()
+        .post(format!("{base}/oauth/token"))
+        .header("Authorization", basic(id, secret))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+/// A `TestApp` handle and admin token for a server started as a process.
+async fn shell(dir: &tempfile::TempDir, base: &str) -> (TestApp, String) {
+    let creds: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap()).unwrap();
+    let (id, secret) = (creds["clientId"].as_str().unwrap(), creds["secret"].as_str().unwrap());
+    let token = admin_token(base, id, secret).await;
+    (TestApp::external(base, id, secret), token)
+}
+
+#[tokio::test]
+async fn acknowledged_admin_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let s = start(dir.path());
+    let (app, token) = shell(&dir, &s.base).await;
+    let created = Api { app: &app, token }.create_app("survivor").await;
+    s.kill9();
+    let id = created["id"].as_str().unwrap();
+
+    let s = start(dir.path());
+    let (app, token) = shell(&dir, &s.base).await;
+    let api = Api { app: &app, token };
+    assert_eq!(
+        api.get(&format!("/api/v1/apps/{id}")).await.status(),
+        200,
+        "create survived"
+    );
+    let tenant = api.tenant_id().await;
+    let cluster = api.create_scope("cluster", "kept", &tenant).await;
+    let resp = api
+        .grant(id, "viewer", "cluster", cluster["id"].as_str().unwrap())
+        .await;
+    assert_eq!(resp.status(), 201);
+    let rule: Value = resp.json().await.unwrap();
+    s.kill9();
+
+    let s = start(dir.path());
+    let (app, token) = shell(&dir, &s.base).await;
+    let api = Api { app: &app, token };
+    let rule_id = rule["id"].as_str().unwrap();
+    let got = api.get(&format!("/api/v1/authorization/access-rules/{rule_id}")).await;
+    assert_eq!(got.status(), 200, "rule survived");
+    let resp = api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await;
+    assert_eq!(resp.status(), 200);
+    let regenerated: Value = resp.json().await.unwrap();
+    s.kill9();
+
+    let s = start(dir.path());
+    let cid = created["clientId"].as_str().unwrap();
+    let refused = http_client()
+        .post(format!("{}/oauth/token", s.base))
+        .header("Authorization", basic(cid, created["secret"].as_str().unwrap()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "the old secret stays dead after a crash");
+    admin_token(&s.base, cid, regenerated["secret"].as_str().unwrap()).await;
+    let (app, token) = shell(&dir, &s.base).await;
+    let api = Api { app: &app, token };
+    assert_eq!(
+        api.patch(&format!("/api/v1/apps/{id}"), json!({"enabled": false}))
+            .await
+            .status(),
+        200
+    );
+    s.kill9();
+
+    let s = start(dir.path());
+    let (app, token) = shell(&dir, &s.base).await;
+    let api = Api { app: &app, token };
+    let read: Value = api.get(&format!("/api/v1/apps/{id}")).await.json().await.unwrap();
+    assert_eq!(read["enabled"], false, "disable survived");
+    assert_eq!(api.delete(&format!("/api/v1/apps/{id}")).await.status(), 204);
+    s.kill9();
+
+    let s = start(dir.path());
+    let (app, token) = shell(&dir, &s.base).await;
+    let api = Api { app: &app, token };
+    assert_eq!(
+        api.get(&format!("/api/v1/apps/{id}")).await.status(),
+        404,
+        "delete survived"
+    );
+    s.kill9();
+}
