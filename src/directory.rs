@@ -710,7 +710,7 @@ pub struct NewRule {
 }
 
 /// The API's view of an application (never its secret or hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppView {
     pub id: String,
@@ -724,7 +724,7 @@ pub struct AppView {
     pub access_rules: Vec<RuleBrief>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleBrief {
     pub id: String,
@@ -735,7 +735,7 @@ pub struct RuleBrief {
     pub scope_name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleView {
     pub id: String,
@@ -750,7 +750,7 @@ pub struct RuleView {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScopeView {
     pub id: String,

@@ -285,6 +285,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(admin)
         .merge(routes::token::router())
         .merge(routes::metadata::router())
+        .merge(routes::openapi::router())
         .merge(routes::health::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(telemetry::access_log))

@@ -5,12 +5,16 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Role {
+    #[schema(value_type = String)]
     pub id: &'static str,
+    #[schema(value_type = String)]
     pub name: &'static str,
+    #[schema(value_type = String)]
     pub description: &'static str,
+    #[schema(value_type = Vec<String>)]
     pub permissions: &'static [&'static str],
 }
 

@@ -29,9 +29,10 @@ pub fn router() -> Router<SharedState> {
         .route("/api/v1/authorization/roles", get(roles).fallback(allow("GET")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateRule {
+pub struct CreateRule {
+    /// Always `app`.
     subject_type: String,
     subject_id: String,
     role_id: String,
@@ -39,20 +40,26 @@ struct CreateRule {
     scope_id: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct RuleList {
+pub struct RuleList {
     total_records: usize,
     access_rules: Vec<RuleView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct RoleList {
+pub struct RoleList {
     total_records: usize,
+    #[schema(value_type = Vec<Role>)]
     roles: &'static [Role],
 }
 
+/// List access rules (same query parameters as applications).
+#[utoipa::path(get, path = "/api/v1/authorization/access-rules", tag = "Access rules", security(("bearer" = [])),
+    params(("filterBy" = Option<Vec<String>>, Query), ("search" = Option<String>, Query), ("sortBy" = Option<String>, Query),
+        ("sortOrder" = Option<String>, Query), ("offset" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
+    responses((status = 200, body = RuleList), (status = 400, body = crate::routes::openapi::ApiErrorBody)))]
 async fn list(
     State(state): State<SharedState>,
     admin: Admin,
@@ -71,6 +78,10 @@ async fn list(
     .into_response())
 }
 
+/// Grant a role on a scope to an application.
+#[utoipa::path(post, path = "/api/v1/authorization/access-rules", tag = "Access rules", security(("bearer" = [])),
+    request_body = CreateRule, responses((status = 201, body = RuleView), (status = 400, body = crate::routes::openapi::ApiErrorBody),
+        (status = 404, body = crate::routes::openapi::ApiErrorBody), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn create(
     State(state): State<SharedState>,
     admin: Admin,
@@ -101,6 +112,9 @@ async fn create(
     Ok(written(&state, StatusCode::CREATED, &view))
 }
 
+/// Read an access rule.
+#[utoipa::path(get, path = "/api/v1/authorization/access-rules/{id}", tag = "Access rules", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = RuleView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(Need::Read)?;
     let cat = state.directory.read();
@@ -111,6 +125,9 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
     Ok(axum::Json(cat.rule_view(rule)).into_response())
 }
 
+/// Delete an access rule.
+#[utoipa::path(delete, path = "/api/v1/authorization/access-rules/{id}", tag = "Access rules", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(Need::ManageApps)?;
     state.directory.delete_rule(&id).await?;
@@ -121,6 +138,9 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The role catalogue.
+#[utoipa::path(get, path = "/api/v1/authorization/roles", tag = "Access rules", security(("bearer" = [])),
+    responses((status = 200, body = RoleList)))]
 async fn roles(admin: Admin) -> Result<Response, ApiError> {
     admin.require(Need::Read)?;
     Ok(axum::Json(RoleList {

@@ -29,30 +29,31 @@ pub fn router() -> Router<SharedState> {
         .route("/api/v1/apps/{id}/secret", post(regenerate).fallback(allow("POST")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateApp {
+pub struct CreateApp {
+    /// `^[a-z][-_a-z0-9]*[a-z0-9]$`, at most 63 characters.
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateApp {
+pub struct UpdateApp {
     enabled: bool,
 }
 
 /// An application together with its secret: the one answer that shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct WithSecret {
+pub struct WithSecret {
     #[serde(flatten)]
     app: AppView,
     secret: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct AppList {
+pub struct AppList {
     total_records: usize,
     applications: Vec<AppView>,
 }
@@ -73,6 +74,22 @@ fn run(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
     (total, page.into_iter().map(|r| r.row.app.id.clone()).collect())
 }
 
+/// List applications (JSON), or export them as CSV with `Accept: text/csv` or `format=csv`.
+#[utoipa::path(get, path = "/api/v1/apps", tag = "Applications", security(("bearer" = [])),
+    params(
+        ("filterBy" = Option<Vec<String>>, Query, description = "field<op>value; ops == != <= >= =@ !@ =^ =$ (repeatable)"),
+        ("search" = Option<String>, Query, description = "case-insensitive substring of name, client ID or creator"),
+        ("sortBy" = Option<String>, Query), ("sortOrder" = Option<String>, Query, description = "asc or desc"),
+        ("offset" = Option<u64>, Query), ("limit" = Option<u64>, Query, description = "1..=500 (CSV: 1..=20000)"),
+        ("format" = Option<String>, Query, description = "csv for a CSV export"),
+        ("columns" = Option<String>, Query, description = "CSV columns, comma-separated"),
+    ),
+    responses(
+        (status = 200, description = "A page of applications, or the CSV export",
+            content((AppList = "application/json"), (String = "text/csv"))),
+        (status = 400, body = crate::routes::openapi::ApiErrorBody), (status = 401, body = crate::routes::openapi::ApiErrorBody),
+        (status = 403, body = crate::routes::openapi::ApiErrorBody),
+    ))]
 async fn list(
     State(state): State<SharedState>,
     admin: Admin,
@@ -166,6 +183,10 @@ fn export_csv(state: &SharedState, pairs: &[(String, String)]) -> Result<Respons
 
 use futures_util::StreamExt as _;
 
+/// Create an application; the response is the only one that shows its secret.
+#[utoipa::path(post, path = "/api/v1/apps", tag = "Applications", security(("bearer" = [])), request_body = CreateApp,
+    responses((status = 201, body = WithSecret), (status = 400, body = crate::routes::openapi::ApiErrorBody),
+        (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn create(
     State(state): State<SharedState>,
     admin: Admin,
@@ -193,11 +214,17 @@ fn view_of(state: &SharedState, id: &str) -> Result<AppView, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("application {id:?} not found")))
 }
 
+/// Read an application (never its secret).
+#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = AppView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(Need::Read)?;
     Ok(axum::Json(view_of(&state, &id)?).into_response())
 }
 
+/// Enable or disable an application; disabling revokes its tokens.
+#[utoipa::path(patch, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = UpdateApp, responses((status = 200, body = AppView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn update(
     State(state): State<SharedState>,
     admin: Admin,
@@ -210,6 +237,9 @@ async fn update(
     Ok(written(&state, StatusCode::OK, &view))
 }
 
+/// Delete an application, its access rules, and revoke its tokens.
+#[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(Need::ManageApps)?;
     state.directory.delete_app(&id).await?;
@@ -220,6 +250,9 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Regenerate the secret: the old one stops working and earlier tokens are revoked.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/secret", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = WithSecret), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn regenerate(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(Need::ManageApps)?;
     let (app, secret) = state.directory.regenerate_secret(&id).await?;

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod form;
 pub mod health;
 pub mod metadata;
+pub mod openapi;
 pub mod scopes;
 pub mod token;
 

@@ -21,22 +21,24 @@ pub fn router() -> Router<SharedState> {
         )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateScope {
+pub struct CreateScope {
     #[serde(rename = "type")]
     scope_type: ScopeType,
     name: String,
     parent_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ScopeList {
+pub struct ScopeList {
     total_records: usize,
     scopes: Vec<ScopeView>,
 }
 
+/// The whole scope tree.
+#[utoipa::path(get, path = "/api/v1/scopes", tag = "Scopes", security(("bearer" = [])), responses((status = 200, body = ScopeList)))]
 async fn list(State(state): State<SharedState>, admin: Admin) -> Result<Response, ApiError> {
     admin.require(Need::Read)?;
     let cat = state.directory.read();
@@ -49,6 +51,10 @@ async fn list(State(state): State<SharedState>, admin: Admin) -> Result<Response
     .into_response())
 }
 
+/// Add a cluster, department or project under a parent of the right type.
+#[utoipa::path(post, path = "/api/v1/scopes", tag = "Scopes", security(("bearer" = [])), request_body = CreateScope,
+    responses((status = 201, body = ScopeView), (status = 400, body = crate::routes::openapi::ApiErrorBody),
+        (status = 404, body = crate::routes::openapi::ApiErrorBody), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn create(
     State(state): State<SharedState>,
     admin: Admin,
@@ -66,6 +72,9 @@ async fn create(
     Ok(written(&state, StatusCode::CREATED, &scope_view(&scope)))
 }
 
+/// Read a scope.
+#[utoipa::path(get, path = "/api/v1/scopes/{id}", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ScopeView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(Need::Read)?;
     let cat = state.directory.read();
@@ -76,6 +85,9 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
     Ok(axum::Json(scope_view(scope)).into_response())
 }
 
+/// Delete a scope that has no children and no rules.
+#[utoipa::path(delete, path = "/api/v1/scopes/{id}", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(Need::ManageScopes)?;
     state.directory.delete_scope(&id).await?;

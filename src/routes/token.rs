@@ -154,6 +154,11 @@ fn granted_response(g: &Granted) -> Response {
     resp
 }
 
+/// RFC 6749 §4.4 client-credentials grant.
+#[utoipa::path(post, path = "/oauth/token", tag = "OAuth",
+    request_body(content = crate::routes::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = crate::routes::openapi::TokenResponse),
+        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
 async fn token(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {
@@ -195,14 +200,18 @@ async fn token(State(state): State<SharedState>, headers: HeaderMap, body: Body)
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CompatRequest {
+pub struct CompatRequest {
     grant_type: String,
     client_id: String,
     client_secret: String,
 }
 
+/// The JSON form of the token request for existing API clients.
+#[utoipa::path(post, path = "/api/v1/token", tag = "OAuth", request_body = CompatRequest,
+    responses((status = 200, body = crate::routes::openapi::CompatResponse),
+        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
 async fn compat_token(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {

@@ -9,6 +9,7 @@ mod durability;
 mod helpers;
 mod listing;
 mod metadata;
+mod openapi;
 mod query_prop;
 mod scopes;
 mod tls;

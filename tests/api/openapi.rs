@@ -1,0 +1,260 @@
+//! GET /api/openapi.json: OpenAPI 3.1, and the real responses conform to it.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+
+/// Checks `value` against an OpenAPI 3.1 schema (the subset utoipa emits:
+/// $ref, allOf, oneOf, type / type arrays, properties, required, items,
+/// enum). Objects may not carry properties the schema does not list.
+fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return conforms(doc, &doc["components"]["schemas"][name], value, at);
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        let mut merged = json!({"type": "object", "properties": {}, "required": []});
+        for part in parts {
+            let part = match part["$ref"].as_str() {
+                Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+                None => part,
+            };
+            for (k, v) in part["properties"].as_object().into_iter().flatten() {
+                merged["properties"][k] = v.clone();
+            }
+            for r in part["required"].as_array().into_iter().flatten() {
+                merged["required"].as_array_mut().unwrap().push(r.clone());
+            }
+        }
+        return conforms(doc, &merged, value, at);
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        return options
+            .iter()
+            .any(|o| conforms(doc, o, value, at).is_ok())
+            .then_some(())
+            .ok_or_else(|| format!("{at}: matches no oneOf branch: {value}"));
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        return Err(format!("{at}: {value} not in {allowed:?}"));
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return Ok(()),
+    };
+    let actual = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let number_ok = actual == "integer" && types.contains(&"number");
+    if !(types.contains(&actual) || number_ok) {
+        return Err(format!("{at}: expected {types:?}, got {value}"));
+    }
+    match value {
+        Value::Object(map) => {
+            for r in schema["required"].as_array().into_iter().flatten() {
+                let r = r.as_str().unwrap();
+                if !map.contains_key(r) {
+                    return Err(format!("{at}: required property {r} missing"));
+                }
+            }
+            let props = schema["properties"].as_object().cloned().unwrap_or_default();
+            for (k, v) in map {
+                let sub = props.get(k).ok_or_else(|| format!("{at}: undocumented property {k}"))?;
+                conforms(doc, sub, v, &format!("{at}.{k}"))?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                conforms(doc, &schema["items"], item, &format!("{at}[{i}]"))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn response_schema<'a>(doc: &'a Value, path: &str, method: &str, status: u16) -> &'a Value {
+    let s = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]["schema"];
+    assert!(!s.is_null(), "no documented {status} JSON response for {method} {path}");
+    s
+}
+
+async fn check(doc: &Value, path: &str, method: &str, resp: reqwest::Response) -> Value {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    if let Err(e) = conforms(doc, response_schema(doc, path, method, status), &body, "$") {
+        panic!("{method} {path} → {status} does not match its schema: {e}");
+    }
+    body
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_and_real_responses_match_it() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let api = app.api().await;
+
+    let created = check(
+        &doc,
+        "/api/v1/apps",
+        "post",
+        api.post("/api/v1/apps", json!({"name": "documented"})).await,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let tenant = api.tenant_id().await;
+    check(
+        &doc,
+        "/api/v1/apps/{id}",
+        "get",
+        api.get(&format!("/api/v1/apps/{id}")).await,
+    )
+    .await;
+    check(&doc, "/api/v1/apps", "get", api.get("/api/v1/apps").await).await;
+    check(
+        &doc,
+        "/api/v1/apps/{id}",
+        "patch",
+        api.patch(&format!("/api/v1/apps/{id}"), json!({"enabled": true})).await,
+    )
+    .await;
+    check(
+        &doc,
+        "/api/v1/apps/{id}/secret",
+        "post",
+        api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await,
+    )
+    .await;
+    check(
+        &doc,
+        "/api/v1/apps",
+        "post",
+        api.post("/api/v1/apps", json!({"name": "documented"})).await,
+    )
+    .await;
+    check(
+        &doc,
+        "/api/v1/apps/{id}",
+        "get",
+        api.get("/api/v1/apps/0b9c6a52-5d7e-4f1a-9c3b-2a1d4e5f6a7b").await,
+    )
+    .await;
+    let cluster = check(
+        &doc,
+        "/api/v1/scopes",
+        "post",
+        api.post(
+            "/api/v1/scopes",
+            json!({"type": "cluster", "name": "Cluster: A", "parentId": tenant}),
+        )
+        .await,
+    )
+    .await;
+    check(&doc, "/api/v1/scopes", "get", api.get("/api/v1/scopes").await).await;
+    let rule = check(
+        &doc,
+        "/api/v1/authorization/access-rules",
+        "post",
+        api.grant(&id, "viewer", "cluster", cluster["id"].as_str().unwrap())
+            .await,
+    )
+    .await;
+    check(
+        &doc,
+        "/api/v1/authorization/access-rules",
+        "get",
+        api.get("/api/v1/authorization/access-rules").await,
+    )
+    .await;
+    let rule_path = format!("/api/v1/authorization/access-rules/{}", rule["id"].as_str().unwrap());
+    check(
+        &doc,
+        "/api/v1/authorization/access-rules/{id}",
+        "get",
+        api.get(&rule_path).await,
+    )
+    .await;
+    check(
+        &doc,
+        "/api/v1/authorization/roles",
+        "get",
+        api.get("/api/v1/authorization/roles").await,
+    )
+    .await;
+    check(
+        &doc,
+        "/oauth/token",
+        "post",
+        app.token_request(&app.admin_id, &app.admin_secret, "").await,
+    )
+    .await;
+    check(
+        &doc,
+        "/oauth/token",
+        "post",
+        app.token_request(&app.admin_id, "aas_nope", "").await,
+    )
+    .await;
+    let compat = app
+        .client
+        .post(app.url("/api/v1/token"))
+        .json(&json!({"grantType": "client_credentials", "clientId": app.admin_id, "clientSecret": app.admin_secret}))
+        .send()
+        .await
+        .unwrap();
+    check(&doc, "/api/v1/token", "post", compat).await;
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api = app.api().await;
+    let mut count = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            let concrete = path.replace("{id}", "0b9c6a52-5d7e-4f1a-9c3b-2a1d4e5f6a7b");
+            let resp = api
+                .request(method.to_uppercase().parse().unwrap(), &concrete)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body = resp.text().await.unwrap();
+            assert!(
+                !body.contains("no route for"),
+                "{method} {path} is documented but not routed"
+            );
+            assert_ne!(status, 405, "{method} {path}");
+            count += 1;
+        }
+    }
+    assert!(count >= 17, "{count} operations documented");
+}
