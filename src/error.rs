@@ -26,6 +26,12 @@ pub enum OAuthError {
     InvalidTarget(String),
     #[error("unsupported_token_type: {0}")]
     UnsupportedTokenType(String),
+    /// A bearer token used to call an endpoint is not valid (RFC 6750 §3.1).
+    #[error("invalid_token: {0}")]
+    InvalidToken(String),
+    /// The bearer token is valid but grants too little (RFC 6750 §3.1).
+    #[error("insufficient_scope: {0}")]
+    InsufficientScope(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("body larger than {0} bytes")]
@@ -44,13 +50,16 @@ impl OAuthError {
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
             Self::UnsupportedTokenType(_) => "unsupported_token_type",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
             Self::ServerError => "server_error",
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            Self::InvalidClient { .. } | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -65,7 +74,9 @@ impl OAuthError {
             | Self::UnsupportedGrantType(d)
             | Self::InvalidScope(d)
             | Self::InvalidTarget(d)
-            | Self::UnsupportedTokenType(d) => d.clone(),
+            | Self::UnsupportedTokenType(d)
+            | Self::InvalidToken(d)
+            | Self::InsufficientScope(d) => d.clone(),
             Self::InvalidClient { description, .. } => description.clone(),
             Self::MethodNotAllowed => "this endpoint accepts POST only".into(),
             Self::PayloadTooLarge(n) => format!("request body is larger than {n} bytes"),
@@ -103,6 +114,18 @@ impl IntoResponse for OAuthError {
             Self::MethodNotAllowed => {
                 resp.headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            Self::InvalidToken(_) => {
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"appauth\", error=\"invalid_token\""),
+                );
+            }
+            Self::InsufficientScope(_) => {
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"appauth\", error=\"insufficient_scope\""),
+                );
             }
             _ => {}
         }

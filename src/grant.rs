@@ -3,7 +3,7 @@
 //! `audience`, authenticate the client and issue a token — or say precisely
 //! which RFC error applies. Routes only parse and map.
 
-use crate::directory::Directory;
+use crate::directory::{Directory, HotEntry};
 use crate::domain::secret::ClientSecret;
 use crate::error::OAuthError;
 use crate::token::{IssueRequest, TokenIssuer};
@@ -33,6 +33,23 @@ pub struct Granted {
     pub client_id: String,
 }
 
+/// Client authentication (RFC 6749 §2.3.1) for every client-authenticated
+/// endpoint. A malformed secret cannot belong to any client, so rejecting it
+/// before the lookup tells the caller nothing about which clients exist.
+pub fn authenticate(
+    directory: &Directory,
+    client_id: &str,
+    secret: &str,
+    method: AuthMethod,
+) -> Result<Arc<HotEntry>, OAuthError> {
+    let challenge = method == AuthMethod::Basic;
+    ClientSecret::parse(secret)
+        .map_err(|e| OAuthError::invalid_client(format!("client authentication failed: {e}"), challenge))?;
+    directory
+        .authenticate(client_id, secret)
+        .ok_or_else(|| OAuthError::invalid_client("client authentication failed", challenge))
+}
+
 pub struct Grants {
     pub directory: Arc<Directory>,
     pub issuer: Arc<TokenIssuer>,
@@ -40,15 +57,7 @@ pub struct Grants {
 
 impl Grants {
     pub fn client_credentials(&self, req: &GrantRequest<'_>) -> Result<Granted, OAuthError> {
-        let challenge = req.method == AuthMethod::Basic;
-        // A malformed secret cannot belong to any client; rejecting it before
-        // the lookup tells the caller nothing about which clients exist.
-        ClientSecret::parse(req.client_secret)
-            .map_err(|e| OAuthError::invalid_client(format!("client authentication failed: {e}"), challenge))?;
-        let entry = self
-            .directory
-            .authenticate(req.client_id, req.client_secret)
-            .ok_or_else(|| OAuthError::invalid_client("client authentication failed", challenge))?;
+        let entry = authenticate(&self.directory, req.client_id, req.client_secret, req.method)?;
 
         let audience = self.audience(req.resource, req.audience)?;
         let narrowed;

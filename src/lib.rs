@@ -14,6 +14,7 @@ pub mod error;
 pub mod grant;
 pub mod listing;
 pub mod query;
+pub mod revocation;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -7,6 +7,9 @@ use crate::directory::Directory;
 use crate::domain::application::Application;
 use crate::domain::secret::ClientSecret;
 use crate::grant::Grants;
+use crate::revocation::memory::MemoryCache;
+use crate::revocation::redis::RedisCache;
+use crate::revocation::{RevocationCache, Revocations};
 use crate::routes::{self, AppState, SharedState};
 use crate::store::{SledStore, Store};
 use crate::telemetry::{self, Metrics};
@@ -143,6 +146,17 @@ impl App {
         ));
         let role_ids: Vec<&str> = crate::domain::role::ROLES.iter().map(|r| r.id).collect();
         let metrics = Arc::new(Metrics::default());
+        let cache: Arc<dyn RevocationCache> = match &config.redis.url {
+            Some(url) => Arc::new(RedisCache::new(url).map_err(|e| StartupError::Other(e.to_string()))?),
+            None => Arc::new(MemoryCache::default()),
+        };
+        let store_dyn: Arc<dyn Store> = boot.store.clone();
+        let revocations = Revocations::new(store_dyn, boot.directory.clone(), cache, metrics.clone());
+        // Fill the cache before serving; with Redis down this only logs, and
+        // lookups fall back to the store until the background loop succeeds.
+        if let Err(e) = revocations.reconcile(crate::domain::now_ms() / 1000).await {
+            tracing::warn!(cache = revocations.cache_name(), error = %e, "revocation cache not available at start; answering from the store until it is");
+        }
         let state = Arc::new(AppState {
             metadata_json: routes::metadata::render(&issuer_url, &role_ids),
             issuer_url,
@@ -153,6 +167,7 @@ impl App {
             directory: boot.directory,
             issuer,
             metrics,
+            revocations,
             config,
         });
         let router = router(state.clone());
@@ -254,10 +269,14 @@ impl App {
     }
 }
 
-/// Periodic work: last-login write-back and purging of stale revocation records.
+/// Periodic work: last-login write-back, purging lapsed revocation records,
+/// and refilling the revocation cache when it lost its contents.
 async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut logins = tokio::time::interval(Duration::from_secs(5));
-    let mut purge = tokio::time::interval(Duration::from_secs(60));
+    let mut purge = tokio::time::interval(Duration::from_secs(30));
+    let mut reconcile = tokio::time::interval(Duration::from_secs(1));
+    reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cache_down = false;
     loop {
         tokio::select! {
             _ = logins.tick() => {
@@ -268,7 +287,27 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
             _ = purge.tick() => {
                 let now = crate::domain::now_ms() / 1000;
                 if let Err(e) = state.directory.purge_cutoffs(now).await {
-                    tracing::error!(error = %e, "could not purge expired revocation records");
+                    tracing::error!(error = %e, "could not purge lapsed client revocations");
+                }
+                if let Err(e) = state.revocations.purge_expired(now).await {
+                    tracing::error!(error = %e, "could not purge lapsed token revocations");
+                }
+            }
+            _ = reconcile.tick() => {
+                match state.revocations.reconcile(crate::domain::now_ms() / 1000).await {
+                    Ok(_) if cache_down => {
+                        cache_down = false;
+                        tracing::info!(cache = state.revocations.cache_name(), "revocation cache reachable again");
+                    }
+                    Ok(_) => {}
+                    Err(e) if !cache_down => {
+                        cache_down = true;
+                        state.metrics.redis_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(cache = state.revocations.cache_name(), error = %e, "revocation cache unreachable; answering from the store");
+                    }
+                    Err(_) => {
+                        state.metrics.redis_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
             }
             _ = stop.changed() => return,
@@ -284,6 +323,8 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .merge(admin)
         .merge(routes::token::router())
+        .merge(routes::revoke::router())
+        .merge(routes::introspect::router())
         .merge(routes::metadata::router())
         .merge(routes::openapi::router())
         .merge(routes::health::router())

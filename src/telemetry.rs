@@ -52,7 +52,7 @@ pub async fn access_log(req: Request, next: Next) -> Response {
 }
 
 /// OAuth error codes counted separately (RFC 6749 §5.2 and extensions).
-pub const TOKEN_ERROR_CODES: [&str; 9] = [
+pub const TOKEN_ERROR_CODES: [&str; 11] = [
     "invalid_request",
     "invalid_client",
     "invalid_grant",
@@ -61,6 +61,8 @@ pub const TOKEN_ERROR_CODES: [&str; 9] = [
     "invalid_scope",
     "invalid_target",
     "unsupported_token_type",
+    "invalid_token",
+    "insufficient_scope",
     "server_error",
 ];
 

@@ -55,8 +55,15 @@ impl FromRequestParts<SharedState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        Admin::from_headers(&parts.headers, state).await
+    }
+}
+
+impl Admin {
+    /// Authenticates `Authorization: Bearer <token>` (RFC 6750 §2.1).
+    pub async fn from_headers(headers: &axum::http::HeaderMap, state: &SharedState) -> Result<Self, ApiError> {
         let unauthorized = |message: String, token_sent: bool| ApiError::Unauthorized { message, token_sent };
-        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let value = values.next().ok_or_else(|| {
             unauthorized(
                 "missing bearer token: send Authorization: Bearer <access token from POST /oauth/token>".into(),

@@ -233,6 +233,9 @@ async fn update(
 ) -> Result<Response, ApiError> {
     admin.require(Need::ManageApps)?;
     let app = state.directory.set_enabled(&id, body.enabled).await?;
+    if !body.enabled {
+        state.revocations.announce_client(app.client_id.as_str()).await;
+    }
     let view = state.directory.read().app_view(&app);
     Ok(written(&state, StatusCode::OK, &view))
 }
@@ -242,7 +245,8 @@ async fn update(
     responses((status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(Need::ManageApps)?;
-    state.directory.delete_app(&id).await?;
+    let app = state.directory.delete_app(&id).await?;
+    state.revocations.announce_client(app.client_id.as_str()).await;
     state
         .metrics
         .admin_writes
@@ -256,6 +260,7 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
 async fn regenerate(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(Need::ManageApps)?;
     let (app, secret) = state.directory.regenerate_secret(&id).await?;
+    state.revocations.announce_client(app.client_id.as_str()).await;
     let view = state.directory.read().app_view(&app);
     Ok(written(
         &state,

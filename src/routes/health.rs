@@ -23,6 +23,12 @@ async fn readyz(State(state): State<SharedState>) -> Response {
         .unwrap_or(false);
     let now = crate::domain::now_ms() / 1000;
     let keys_ok = state.issuer.keys().signing_key(now).is_some();
+    // A down Redis degrades revocation lookups (they fall back to the
+    // store) but tokens are still issued, so it does not make us unready.
+    let cache = match state.revocations.health().await {
+        crate::revocation::CacheHealth::Ok => "ok",
+        crate::revocation::CacheHealth::Degraded => "degraded",
+    };
     let ready = store_ok && keys_ok;
     let status = if ready {
         StatusCode::OK
@@ -30,10 +36,14 @@ async fn readyz(State(state): State<SharedState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let word = |ok: bool| if ok { "ok" } else { "failing" };
-    let body = json!({
-        "status": if ready { "ready" } else { "not ready" },
-        "checks": {"store": word(store_ok), "signingKey": word(keys_ok)},
-    });
+    let mut checks = json!({"store": word(store_ok), "signingKey": word(keys_ok)});
+    checks[state.revocations.cache_name()] = cache.into();
+    let status_word = match (ready, cache) {
+        (false, _) => "not ready",
+        (true, "ok") => "ready",
+        (true, _) => "degraded",
+    };
+    let body = json!({"status": status_word, "checks": checks});
     (status, axum::Json(body)).into_response()
 }
 

@@ -4,10 +4,13 @@
 pub mod access_rules;
 pub mod admin;
 pub mod apps;
+pub mod client_auth;
 pub mod form;
 pub mod health;
+pub mod introspect;
 pub mod metadata;
 pub mod openapi;
+pub mod revoke;
 pub mod scopes;
 pub mod token;
 
@@ -31,17 +34,17 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// RFC 8414 document, rendered once.
     pub metadata_json: String,
+    pub revocations: crate::revocation::Revocations,
 }
 
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    /// True when a token this server issued has been revoked: its
-    /// application's tokens were cut off after it was issued.
+    /// True when a token this server issued (already verified) is revoked.
     pub async fn is_revoked(&self, claims: &crate::token::AccessTokenClaims) -> bool {
-        self.directory
-            .cutoff(&claims.client_id)
-            .is_some_and(|c| claims.iat < c.before)
+        self.revocations
+            .is_revoked(&claims.jti, &claims.client_id, claims.iat)
+            .await
     }
 }
 

@@ -90,12 +90,22 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "appauth", description = "OAuth 2.0 client-credentials token server: token endpoints and admin API"),
     paths(
-        super::token::token, super::token::compat_token,
+        super::token::token, super::token::compat_token, super::revoke::revoke, super::introspect::introspect,
         super::apps::list, super::apps::create, super::apps::read, super::apps::update, super::apps::remove, super::apps::regenerate,
         super::access_rules::list, super::access_rules::create, super::access_rules::read, super::access_rules::remove, super::access_rules::roles,
         super::scopes::list, super::scopes::create, super::scopes::read, super::scopes::remove,
     ),
-    components(schemas(ApiErrorBody, OAuthErrorBody, TokenForm, TokenResponse, CompatResponse)),
+    components(schemas(ApiErrorBody, OAuthErrorBody, TokenForm, TokenResponse, CompatResponse, RevokeForm)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
+
+/// RFC 7009 / RFC 7662 request (form-encoded).
+#[derive(Serialize, ToSchema)]
+pub struct RevokeForm {
+    pub token: String,
+    /// `access_token`; `refresh_token` gets `unsupported_token_type` at /oauth/revoke.
+    pub token_type_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}

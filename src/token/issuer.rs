@@ -13,6 +13,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+/// Clock leeway when this server checks its own tokens.
+pub const OWN_LEEWAY: i64 = 1;
+
 pub struct TokenIssuer {
     keys: ArcSwap<KeySet>,
     rng: SystemRandom,
@@ -128,13 +131,15 @@ impl TokenIssuer {
     }
 
     /// Verifies a token this server issued, with any audience it serves.
+    /// One second of leeway: `issue` may move `iat`/`nbf` up to one second
+    /// ahead (see `min_iat`), and such a token must verify at once.
     pub fn verify_own(&self, token: &str, now: i64) -> Result<AccessTokenClaims, JwtError> {
         let keys = self.keys.load();
         let expect = Expectations {
             issuer: &self.issuer,
             audience: None,
             now,
-            leeway: 0,
+            leeway: OWN_LEEWAY,
         };
         let claims = jwt::decode(
             token,
@@ -201,11 +206,14 @@ mod tests {
         req.min_iat = 1_001;
         let t = iss.issue(&req, 1_000).unwrap();
         assert_eq!(t.expires_in, 3601);
+        assert!(
+            iss.verify_own(&t.access_token, 1_000).is_ok(),
+            "a bumped iat verifies at once"
+        );
         assert!(matches!(
-            iss.verify_own(&t.access_token, 1_000),
+            iss.verify_own(&t.access_token, 999),
             Err(JwtError::NotYetValid)
         ));
-        assert!(iss.verify_own(&t.access_token, 1_001).is_ok());
     }
 
     #[test]
@@ -213,7 +221,8 @@ mod tests {
         let (_d, iss) = issuer(Alg::ES256);
         let (_d2, other) = issuer(Alg::ES256);
         let t = iss.issue(&request("[]"), 1_000).unwrap().access_token;
-        assert_eq!(iss.verify_own(&t, 4_600), Err(JwtError::Expired));
+        assert_eq!(iss.verify_own(&t, 4_601), Err(JwtError::Expired));
+        assert!(iss.verify_own(&t, 4_599).is_ok());
         let foreign = other.issue(&request("[]"), 1_000).unwrap().access_token;
         assert_eq!(iss.verify_own(&foreign, 1_000), Err(JwtError::UnknownKey));
         let mut parts: Vec<&str> = t.split('.').collect();

@@ -11,6 +11,7 @@ mod listing;
 mod metadata;
 mod openapi;
 mod query_prop;
+mod revocation;
 mod scopes;
 mod tls;
 mod token;

@@ -1,0 +1,180 @@
+//! The Redis revocation cache, for resource servers and scale-out.
+//!
+//! Key layout (documented in the README for subscribers):
+//! - `appauth:revoked:jti:<jti>` = client ID, expiring when the token does
+//!   (plus leeway);
+//! - `appauth:revoked:client:<client_id>` = `<before>` (Unix s): tokens of
+//!   that client with `iat < before` are revoked; expires with the last one;
+//! - `appauth:revocations:complete` = `1`: set after a refill from the store.
+//!   When Redis restarts empty the marker is gone, lookups are answered from
+//!   the store, and appauth refills Redis within a second or two.
+//! - channel `appauth:revocations`: one JSON message per revocation, e.g.
+//!   `{"type":"token","jti":"…","clientId":"…","exp":1795454895}` or
+//!   `{"type":"client","clientId":"…","before":1795451296,"expires":1795454956}`.
+
+use super::{CacheAnswer, CacheError, Revocation, RevocationCache};
+use arc_swap::ArcSwapOption;
+use futures_util::future::{BoxFuture, FutureExt};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const CHANNEL: &str = "appauth:revocations";
+pub const COMPLETE_KEY: &str = "appauth:revocations:complete";
+
+pub fn jti_key(jti: &str) -> String {
+    format!("appauth:revoked:jti:{jti}")
+}
+
+pub fn client_key(client_id: &str) -> String {
+    format!("appauth:revoked:client:{client_id}")
+}
+
+pub struct RedisCache {
+    client: redis::Client,
+    /// Connected lazily so appauth starts (and issues tokens) with Redis down.
+    conn: ArcSwapOption<ConnectionManager>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+fn err(e: impl std::fmt::Display) -> CacheError {
+    CacheError(e.to_string())
+}
+
+impl RedisCache {
+    pub fn new(url: &str) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(|e| err(format!("bad redis.url: {e}")))?;
+        Ok(Self {
+            client,
+            conn: ArcSwapOption::empty(),
+            connecting: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager, CacheError> {
+        if let Some(c) = self.conn.load_full() {
+            return Ok((*c).clone());
+        }
+        let _guard = self.connecting.lock().await;
+        if let Some(c) = self.conn.load_full() {
+            return Ok((*c).clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_millis(500)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let c = self
+            .client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(err)?;
+        self.conn.store(Some(Arc::new(c.clone())));
+        Ok(c)
+    }
+
+    fn add(pipe: &mut redis::Pipeline, r: &Revocation) {
+        match r {
+            Revocation::Token { jti, client_id, .. } => {
+                pipe.cmd("SET")
+                    .arg(jti_key(jti))
+                    .arg(client_id)
+                    .arg("EXAT")
+                    .arg(r.lapses_at())
+                    .ignore();
+            }
+            Revocation::Client { client_id, before, .. } => {
+                pipe.cmd("SET")
+                    .arg(client_key(client_id))
+                    .arg(before)
+                    .arg("EXAT")
+                    .arg(r.lapses_at())
+                    .ignore();
+            }
+        }
+    }
+}
+
+impl RevocationCache for RedisCache {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn record<'a>(&'a self, r: &'a Revocation) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let mut c = self.conn().await?;
+            let mut pipe = redis::pipe();
+            Self::add(&mut pipe, r);
+            pipe.cmd("PUBLISH")
+                .arg(CHANNEL)
+                .arg(serde_json::to_string(r).unwrap_or_default())
+                .ignore();
+            pipe.query_async::<()>(&mut c).await.map_err(err)
+        }
+        .boxed()
+    }
+
+    fn lookup<'a>(&'a self, jti: &'a str, client_id: &'a str) -> BoxFuture<'a, Result<CacheAnswer, CacheError>> {
+        async move {
+            let mut c = self.conn().await?;
+            let (token, before, complete): (Option<String>, Option<i64>, Option<String>) = redis::cmd("MGET")
+                .arg(jti_key(jti))
+                .arg(client_key(client_id))
+                .arg(COMPLETE_KEY)
+                .query_async(&mut c)
+                .await
+                .map_err(err)?;
+            Ok(CacheAnswer {
+                jti_revoked: token.is_some(),
+                client_before: before,
+                complete: complete.is_some(),
+            })
+        }
+        .boxed()
+    }
+
+    fn needs_refill(&self) -> BoxFuture<'_, Result<bool, CacheError>> {
+        async move {
+            let mut c = self.conn().await?;
+            let exists: bool = redis::cmd("EXISTS")
+                .arg(COMPLETE_KEY)
+                .query_async(&mut c)
+                .await
+                .map_err(err)?;
+            Ok(!exists)
+        }
+        .boxed()
+    }
+
+    fn refill<'a>(&'a self, all: &'a [Revocation], now: i64) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let mut c = self.conn().await?;
+            for chunk in all.chunks(1000) {
+                let mut pipe = redis::pipe();
+                for r in chunk.iter().filter(|r| r.lapses_at() > now) {
+                    Self::add(&mut pipe, r);
+                }
+                pipe.query_async::<()>(&mut c).await.map_err(err)?;
+            }
+            redis::cmd("SET")
+                .arg(COMPLETE_KEY)
+                .arg(1)
+                .query_async::<()>(&mut c)
+                .await
+                .map_err(err)
+        }
+        .boxed()
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), CacheError>> {
+        async move {
+            let mut c = self.conn().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .map(|_| ())
+                .map_err(err)
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,123 @@
+//! `POST /oauth/introspect` (RFC 7662): is this token active, and what does
+//! it carry? The caller authenticates as an application (Basic or body) or
+//! with an admin bearer token.
+
+use super::SharedState;
+use super::admin::{Admin, Need};
+use super::client_auth::credentials;
+use super::revoke::form_params;
+use super::token::with_client;
+use crate::domain::access_rule::RuleClaim;
+use crate::error::{ApiError, OAuthError, no_store};
+use crate::grant;
+use crate::token::claims::Audience;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Serialize;
+
+pub fn router() -> Router<SharedState> {
+    Router::new().route(
+        "/oauth/introspect",
+        post(introspect).fallback(|| async { OAuthError::MethodNotAllowed }),
+    )
+}
+
+/// RFC 7662 §2.2 response for an active token.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub client_id: String,
+    pub sub: String,
+    #[schema(value_type = Object)]
+    pub aud: Audience,
+    pub iss: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub token_type: &'static str,
+    #[schema(value_type = Vec<Object>)]
+    pub access_rules: Vec<RuleClaim>,
+}
+
+fn is_bearer(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+}
+
+#[utoipa::path(post, path = "/oauth/introspect", tag = "OAuth",
+    request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Active token, or exactly {\"active\": false}", body = Introspection),
+        (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
+async fn introspect(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
+    let mut caller = None;
+    let result: Result<Option<Introspection>, OAuthError> = async {
+        let [token, _hint, client_id, client_secret] = form_params(
+            &state,
+            &headers,
+            body,
+            ["token", "token_type_hint", "client_id", "client_secret"],
+        )
+        .await?;
+        if is_bearer(&headers) {
+            let admin = Admin::from_headers(&headers, &state).await.map_err(|e| match e {
+                ApiError::Unauthorized { message, .. } => OAuthError::InvalidToken(message),
+                other => OAuthError::InvalidToken(other.to_string()),
+            })?;
+            admin
+                .require(Need::Read)
+                .map_err(|e| OAuthError::InsufficientScope(e.to_string()))?;
+            caller = Some(admin.client_id().to_owned());
+        } else {
+            let creds = credentials(&headers, client_id, client_secret)?;
+            caller = Some(creds.id.clone());
+            grant::authenticate(&state.directory, &creds.id, &creds.secret, creds.method)?;
+        }
+        let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+        let now = crate::domain::now_ms() / 1000;
+        let Ok(claims) = state.issuer.verify_own(&token, now) else {
+            return Ok(None);
+        };
+        if state.is_revoked(&claims).await {
+            return Ok(None);
+        }
+        Ok(Some(Introspection {
+            active: true,
+            scope: claims.scope,
+            client_id: claims.client_id,
+            sub: claims.sub,
+            aud: claims.aud,
+            iss: claims.iss,
+            exp: claims.exp,
+            iat: claims.iat,
+            nbf: claims.nbf,
+            jti: claims.jti,
+            token_type: "Bearer",
+            access_rules: claims.access_rules,
+        }))
+    }
+    .await;
+    let resp = match result {
+        Ok(Some(active)) => {
+            let mut r = axum::Json(active).into_response();
+            no_store(&mut r);
+            r
+        }
+        Ok(None) => {
+            let mut r = axum::Json(serde_json::json!({"active": false})).into_response();
+            no_store(&mut r);
+            r
+        }
+        Err(e) => e.into_response(),
+    };
+    with_client(resp, caller.as_deref())
+}

@@ -1,0 +1,93 @@
+//! `POST /oauth/revoke` (RFC 7009): a client revokes one of its own tokens.
+
+use super::client_auth::credentials;
+use super::token::{body_of, with_client};
+use super::{SharedState, form, media_type};
+use crate::error::{OAuthError, no_store};
+use crate::grant;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+pub fn router() -> Router<SharedState> {
+    Router::new().route(
+        "/oauth/revoke",
+        post(revoke).fallback(|| async { OAuthError::MethodNotAllowed }),
+    )
+}
+
+/// The form endpoints' shared checks: form Content-Type, size, UTF-8, no
+/// repeated parameters; returns the named parameters.
+pub(super) async fn form_params<const N: usize>(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: Body,
+    names: [&str; N],
+) -> Result<[Option<String>; N], OAuthError> {
+    if media_type(headers).as_deref() != Some("application/x-www-form-urlencoded") {
+        return Err(OAuthError::InvalidRequest(
+            "Content-Type must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let bytes = body_of(state, headers, body).await?;
+    form::parse(&bytes, names).map_err(|e| OAuthError::InvalidRequest(e.describe()))
+}
+
+/// RFC 7009 §2.1: 200 also for unknown, invalid or expired tokens; a token
+/// of another client is refused (§2.1: "the request is refused").
+#[utoipa::path(post, path = "/oauth/revoke", tag = "OAuth",
+    request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
+async fn revoke(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
+    let mut claimed = None;
+    let result = async {
+        let [token, hint, client_id, client_secret] = form_params(
+            &state,
+            &headers,
+            body,
+            ["token", "token_type_hint", "client_id", "client_secret"],
+        )
+        .await?;
+        let creds = credentials(&headers, client_id, client_secret)?;
+        claimed = Some(creds.id.clone());
+        let client = grant::authenticate(&state.directory, &creds.id, &creds.secret, creds.method)?;
+        let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+        if hint.as_deref() == Some("refresh_token") {
+            return Err(OAuthError::UnsupportedTokenType(
+                "this server issues no refresh tokens; only access tokens can be revoked".into(),
+            ));
+        }
+        let now = crate::domain::now_ms() / 1000;
+        let Ok(claims) = state.issuer.verify_own(&token, now) else {
+            // Unknown, malformed, foreign or expired: nothing to revoke.
+            return Ok(());
+        };
+        if claims.client_id != client.client_id {
+            return Err(OAuthError::UnauthorizedClient(
+                "this token was not issued to the authenticated client".into(),
+            ));
+        }
+        state
+            .revocations
+            .revoke_token(&claims.jti, &claims.client_id, claims.exp)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not store a revocation");
+                OAuthError::ServerError
+            })
+    }
+    .await;
+    let resp = match result {
+        Ok(()) => {
+            let mut r = StatusCode::OK.into_response();
+            no_store(&mut r);
+            r
+        }
+        Err(e) => e.into_response(),
+    };
+    with_client(resp, claimed.as_deref())
+}

@@ -1,0 +1,408 @@
+//! RFC 7009 revocation, RFC 7662 introspection, and the Redis cache that
+//! fails safe (real redis-server on an ephemeral port).
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn introspect(app: &TestApp, token: &str) -> Value {
+    let resp = app
+        .post_form(
+            "/oauth/introspect",
+            &format!("token={token}"),
+            Some(basic(&app.admin_id, &app.admin_secret)),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    resp.json().await.unwrap()
+}
+
+async fn revoke(app: &TestApp, id: &str, secret: &str, token: &str) -> reqwest::Response {
+    app.post_form(
+        "/oauth/revoke",
+        &format!("token={token}&token_type_hint=access_token"),
+        Some(basic(id, secret)),
+    )
+    .await
+}
+
+/// An application with a secret, plus one of its tokens.
+async fn client(app: &TestApp, name: &str) -> (Value, String) {
+    let created = app.api().await.create_app(name).await;
+    let token = app
+        .token_for(
+            created["clientId"].as_str().unwrap(),
+            created["secret"].as_str().unwrap(),
+        )
+        .await;
+    (created, token)
+}
+
+fn creds(v: &Value) -> (&str, &str) {
+    (v["clientId"].as_str().unwrap(), v["secret"].as_str().unwrap())
+}
+
+async fn revoke_then_introspect_reports_inactive(app: &TestApp) -> String {
+    let (c, token) = client(app, "revoker").await;
+    let active = introspect(app, &token).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], c["clientId"]);
+    assert_eq!(active["token_type"], "Bearer");
+    for claim in ["sub", "aud", "iss", "exp", "iat", "nbf", "jti", "access_rules"] {
+        assert!(!active[claim].is_null(), "{claim} missing: {active}");
+    }
+    let (id, secret) = creds(&c);
+    let resp = revoke(app, id, secret, &token).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(introspect(app, &token).await, json!({"active": false}));
+    // Revoking again, or an unknown token, is still a 200.
+    assert_eq!(revoke(app, id, secret, &token).await.status(), 200);
+    assert_eq!(revoke(app, id, secret, "not-a-token").await.status(), 200);
+    active["jti"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn revoked_token_is_inactive_without_redis() {
+    let app = spawn_app().await;
+    revoke_then_introspect_reports_inactive(&app).await;
+}
+
+#[tokio::test]
+async fn revoked_token_is_inactive_with_redis_and_cached_there_until_it_expires() {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(&[format!("redis.url={}", redis.url())]).await;
+    let jti = revoke_then_introspect_reports_inactive(&app).await;
+    let mut conn = redis.conn().await;
+    let key = format!("appauth:revoked:jti:{jti}");
+    let expire_at: i64 = redis::cmd("EXPIRETIME").arg(&key).query_async(&mut conn).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Token lifetime (3600 s) + verifier leeway (60 s): gone once no verifier could accept the token.
+    assert!(
+        expire_at > now + 3600 && expire_at <= now + 3600 + 61,
+        "EXPIRETIME {expire_at}, now {now}"
+    );
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"]["redis"], "ok");
+}
+
+#[tokio::test]
+async fn regenerate_disable_and_delete_revoke_earlier_tokens_only_of_that_app() {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(&[format!("redis.url={}", redis.url())]).await;
+    let api = app.api().await;
+    let (bystander, bystander_token) = client(&app, "bystander").await;
+    for action in ["regenerate", "disable", "delete"] {
+        let (c, old) = client(&app, &format!("victim-{action}")).await;
+        let id = c["id"].as_str().unwrap();
+        let status = match action {
+            "regenerate" => api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await.status(),
+            "disable" => api
+                .patch(&format!("/api/v1/apps/{id}"), json!({"enabled": false}))
+                .await
+                .status(),
+            _ => api.delete(&format!("/api/v1/apps/{id}")).await.status(),
+        };
+        assert!(status.is_success(), "{action}: {status}");
+        assert_eq!(introspect(&app, &old).await, json!({"active": false}), "{action}");
+        let mut conn = redis.conn().await;
+        let key = format!("appauth:revoked:client:{}", c["clientId"].as_str().unwrap());
+        let before: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut conn).await.unwrap();
+        assert!(before.is_some(), "{action}: cut-off announced in Redis");
+        if action == "disable" {
+            api.patch(&format!("/api/v1/apps/{id}"), json!({"enabled": true})).await;
+            let fresh = app.token_for(creds(&c).0, creds(&c).1).await;
+            assert_eq!(introspect(&app, &fresh).await["active"], true, "new tokens are active");
+            assert_eq!(
+                introspect(&app, &old).await["active"],
+                false,
+                "re-enabling does not revive old tokens"
+            );
+        }
+    }
+    assert_eq!(introspect(&app, &bystander_token).await["active"], true);
+    let fresh = app.token_for(creds(&bystander).0, creds(&bystander).1).await;
+    assert_eq!(introspect(&app, &fresh).await["active"], true);
+}
+
+#[tokio::test]
+async fn a_client_cannot_revoke_another_clients_token() {
+    let app = spawn_app().await;
+    let (_, victim_token) = client(&app, "victim").await;
+    let (attacker, _) = client(&app, "attacker").await;
+    let (id, secret) = creds(&attacker);
+    assert_oauth_error(
+        revoke(&app, id, secret, &victim_token).await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
+    assert_eq!(introspect(&app, &victim_token).await["active"], true);
+}
+
+#[tokio::test]
+async fn revoke_and_introspect_reject_bad_requests_precisely() {
+    let app = spawn_app().await;
+    let (c, token) = client(&app, "careful").await;
+    let (id, secret) = creds(&c);
+    let resp = app
+        .post_form(
+            "/oauth/revoke",
+            &format!("token={token}&token_type_hint=refresh_token"),
+            Some(basic(id, secret)),
+        )
+        .await;
+    assert_oauth_error(resp, 400, "unsupported_token_type").await;
+    assert_oauth_error(
+        app.post_form("/oauth/revoke", "", Some(basic(id, secret))).await,
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert_oauth_error(
+        app.post_form("/oauth/revoke", &format!("token={token}"), None).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_oauth_error(
+        app.post_form("/oauth/introspect", &format!("token={token}"), None)
+            .await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let resp = app.client.get(app.url("/oauth/introspect")).send().await.unwrap();
+    assert_oauth_error(resp, 405, "invalid_request").await;
+    // Malformed, foreign and tampered tokens are exactly {"active": false}.
+    let other = spawn_app().await;
+    let foreign = other.admin_token().await;
+    let mut tampered: Vec<String> = token.split('.').map(str::to_owned).collect();
+    tampered[1].push('A');
+    for bad in ["garbage", "a.b.c", foreign.as_str(), tampered.join(".").as_str()] {
+        assert_eq!(introspect(&app, bad).await, json!({"active": false}), "{bad}");
+    }
+    assert_eq!(
+        introspect(&app, &token).await["active"],
+        true,
+        "the real one is still active"
+    );
+}
+
+#[tokio::test]
+async fn introspection_accepts_an_admin_bearer_token_and_refuses_weak_ones() {
+    let app = spawn_app().await;
+    let (c, token) = client(&app, "introspected").await;
+    let admin = app.admin_token().await;
+    let call = |bearer: String| {
+        app.client
+            .post(app.url("/oauth/introspect"))
+            .header("Authorization", format!("Bearer {bearer}"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let ok: Value = call(admin).await.unwrap().json().await.unwrap();
+    assert_eq!(ok["active"], true);
+    let resp = call(token.clone()).await.unwrap();
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Bearer realm=\"appauth\", error=\"insufficient_scope\""
+    );
+    assert_oauth_error(resp, 403, "insufficient_scope").await;
+    assert_oauth_error(call("garbage".into()).await.unwrap(), 401, "invalid_token").await;
+    let _ = c;
+}
+
+#[tokio::test]
+async fn redis_killed_under_load_gives_no_5xx_and_never_reports_a_revoked_token_active() {
+    let mut redis = RedisServer::start();
+    let app = spawn_app_with(&[format!("redis.url={}", redis.url())]).await;
+    let (c, revoked) = client(&app, "under-load").await;
+    let (id, secret) = creds(&c);
+    assert_eq!(revoke(&app, id, secret, &revoked).await.status(), 200);
+    let live = app.token_for(id, secret).await;
+    redis.kill9();
+    for round in 0..40 {
+        let t = app.token_request(id, secret, "").await;
+        assert_eq!(t.status(), 200, "round {round}: the token endpoint keeps issuing");
+        assert_eq!(
+            introspect(&app, &revoked).await,
+            json!({"active": false}),
+            "round {round}"
+        );
+        if round <= 20 {
+            assert_eq!(introspect(&app, &live).await["active"], true, "round {round}");
+        }
+        // Revoking while Redis is down still works: the store is the truth.
+        if round == 20 {
+            assert_eq!(revoke(&app, id, secret, &live).await.status(), 200);
+        }
+        if round > 20 {
+            assert_eq!(introspect(&app, &live).await["active"], false);
+            break;
+        }
+    }
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "tokens are still served");
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["checks"]["redis"], "degraded");
+    assert_eq!(ready["status"], "degraded");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(count("appauth_redis_errors_total") > 0, "{metrics}");
+    assert!(count("appauth_redis_fallbacks_total") > 0, "{metrics}");
+}
+
+#[tokio::test]
+async fn redis_restarted_empty_is_refilled_from_the_store() {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(&[format!("redis.url={}", redis.url())]).await;
+    let (c, token) = client(&app, "refill").await;
+    let (id, secret) = creds(&c);
+    assert_eq!(revoke(&app, id, secret, &token).await.status(), 200);
+    let jti = claims_of(&token)["jti"].as_str().unwrap().to_owned();
+    let key = format!("appauth:revoked:jti:{jti}");
+    let redis = redis.restart_empty();
+    let mut conn = redis.conn().await;
+    let mut found = false;
+    for _ in 0..100 {
+        // Meanwhile the answer stays right (from the store).
+        assert_eq!(introspect(&app, &token).await["active"], false);
+        let exists: bool = redis::cmd("EXISTS").arg(&key).query_async(&mut conn).await.unwrap();
+        if exists {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "the revocation reappeared in Redis without restarting appauth");
+    let complete: bool = redis::cmd("EXISTS")
+        .arg("appauth:revocations:complete")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(complete);
+}
+
+#[tokio::test]
+async fn revocations_are_announced_on_the_pubsub_channel() {
+    use futures_util::StreamExt;
+    let redis = RedisServer::start();
+    let app = spawn_app_with(&[format!("redis.url={}", redis.url())]).await;
+    let mut pubsub = redis::Client::open(redis.url())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    pubsub.subscribe("appauth:revocations").await.unwrap();
+    let (c, token) = client(&app, "announced").await;
+    let (id, secret) = creds(&c);
+    assert_eq!(revoke(&app, id, secret, &token).await.status(), 200);
+    let mut messages = pubsub.on_message();
+    let msg = tokio::time::timeout(Duration::from_secs(5), messages.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let body: Value = serde_json::from_str(&msg.get_payload::<String>().unwrap()).unwrap();
+    assert_eq!(body["type"], "token");
+    assert_eq!(body["jti"], claims_of(&token)["jti"]);
+    assert_eq!(body["clientId"], c["clientId"]);
+}
+
+#[tokio::test]
+async fn revocations_survive_an_appauth_restart() {
+    let app = spawn_app().await;
+    let (c, token) = client(&app, "persistent").await;
+    let (id, secret) = creds(&c);
+    assert_eq!(revoke(&app, id, secret, &token).await.status(), 200);
+    let (c2, token2) = client(&app, "regenerated").await;
+    app.api()
+        .await
+        .post(
+            &format!("/api/v1/apps/{}/secret", c2["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    let again = spawn_in(app.stop().await, &[]).await;
+    assert_eq!(introspect(&again, &token).await, json!({"active": false}));
+    assert_eq!(introspect(&again, &token2).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn lapsed_revocations_are_purged_from_the_store_and_expire_in_redis() {
+    use appauth::revocation::{RevocationCache, Revocations, redis::RedisCache};
+    use appauth::store::{SledStore, Store};
+    use std::sync::Arc;
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("data")).unwrap());
+    let pepper = appauth::domain::secret::Pepper::from_bytes(&[1; 32]);
+    let directory = Arc::new(appauth::directory::Directory::load(store.clone(), pepper, 60).unwrap());
+    let cache: Arc<dyn RevocationCache> = Arc::new(RedisCache::new(&redis.url()).unwrap());
+    let revocations = Revocations::new(store.clone(), directory, cache, Arc::default());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Revoked two seconds before it expires.
+    revocations
+        .revoke_token("jti-near-expiry", "client-1", now + 2)
+        .await
+        .unwrap();
+    revocations
+        .revoke_token("jti-long-lived", "client-1", now + 3000)
+        .await
+        .unwrap();
+    assert!(revocations.is_revoked("jti-near-expiry", "client-1", now - 60).await);
+    let mut conn = redis.conn().await;
+    let expire_at: i64 = redis::cmd("EXPIRETIME")
+        .arg("appauth:revoked:jti:jti-near-expiry")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        expire_at,
+        now + 2 + appauth::revocation::LEEWAY_SECONDS,
+        "Redis drops it once no verifier can accept the token"
+    );
+    assert_eq!(revocations.purge_expired(now).await.unwrap(), 0, "nothing lapsed yet");
+    assert_eq!(
+        revocations
+            .purge_expired(now + 2 + appauth::revocation::LEEWAY_SECONDS)
+            .await
+            .unwrap(),
+        1
+    );
+    let left = store.scan_prefix(appauth::store::keys::REVOKED_JTI).unwrap();
+    assert_eq!(left.len(), 1);
+    assert!(left[0].0.ends_with("jti-long-lived"));
+}
