@@ -235,7 +235,7 @@ impl Config {
                 self.issuer.url = if u.is_empty() { None } else { Some(u) }
             }
             "issuer.audiences" => self.issuer.audiences = list(s)?,
-            "issuer.token_ttl_seconds" => self.issuer.token_ttl_seconds = integer(s, 60, 86_400)?,
+            "issuer.token_ttl_seconds" => self.issuer.token_ttl_seconds = integer(s, 5, 86_400)?,
             "store.path" => self.store.path = PathBuf::from(string(s)?),
             "keys.dir" => self.keys.dir = PathBuf::from(string(s)?),
             "keys.publish_ahead_seconds" => self.keys.publish_ahead_seconds = integer(s, 0, 30 * 86_400)?,

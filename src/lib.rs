@@ -20,6 +20,7 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod token;
+pub mod verify;
 
 pub use config::Config;
 pub use startup::App;

@@ -269,16 +269,46 @@ impl App {
     }
 }
 
+/// Rotation without restart: a new key in `keys/` (from `appauth keys
+/// generate`) is picked up within a second, or at once on SIGHUP. A key set
+/// that fails to load leaves the current one in place.
+fn reload_keys(state: &SharedState, seen: &mut Vec<(String, u64, Option<std::time::SystemTime>)>, forced: bool) {
+    let now = keys::dir_fingerprint(&state.config.keys.dir);
+    if !forced && now == *seen {
+        return;
+    }
+    match KeySet::load(&state.config.keys.dir, state.config.issuer.token_ttl_seconds) {
+        Ok(set) if !set.is_empty() => {
+            tracing::info!(keys = set.all().len(), "signing keys reloaded");
+            state.issuer.replace_keys(set);
+            *seen = now;
+        }
+        Ok(_) => tracing::error!("keys directory has no key any more; keeping the loaded keys"),
+        Err(e) => tracing::error!(error = %e, "could not reload signing keys; keeping the loaded ones"),
+    }
+}
+
 /// Periodic work: last-login write-back, purging lapsed revocation records,
-/// and refilling the revocation cache when it lost its contents.
+/// refilling the revocation cache when it lost its contents, key rescans.
 async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut logins = tokio::time::interval(Duration::from_secs(5));
     let mut purge = tokio::time::interval(Duration::from_secs(30));
     let mut reconcile = tokio::time::interval(Duration::from_secs(1));
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cache_down = false;
+    let mut rescan = tokio::time::interval(Duration::from_secs(1));
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut keys_seen = keys::dir_fingerprint(&state.config.keys.dir);
     loop {
+        let sighup = async {
+            match hangup.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            _ = rescan.tick() => reload_keys(&state, &mut keys_seen, false),
+            _ = sighup => reload_keys(&state, &mut keys_seen, true),
             _ = logins.tick() => {
                 if let Err(e) = state.directory.flush_logins().await {
                     tracing::error!(error = %e, "could not save last-login times");

@@ -40,6 +40,10 @@ pub enum JwtError {
     Malformed(&'static str),
     #[error("token header is invalid: {0}")]
     Header(String),
+    #[error("unsigned tokens (alg \"none\") are never accepted")]
+    AlgNone,
+    #[error("HMAC algorithm {0:?} is never accepted: keys are asymmetric (RFC 8725 §2.1)")]
+    HmacAlg(String),
     #[error("token algorithm {0:?} is not accepted")]
     UnsupportedAlg(String),
     #[error("token type must be at+jwt (RFC 9068)")]
@@ -106,7 +110,12 @@ pub fn decode(
     };
     let header: Header =
         serde_json::from_slice(&b64(h, "header is not base64url")?).map_err(|e| JwtError::Header(e.to_string()))?;
-    let alg = Alg::parse(&header.alg).ok_or_else(|| JwtError::UnsupportedAlg(header.alg.clone()))?;
+    if header.alg.eq_ignore_ascii_case("none") {
+        return Err(JwtError::AlgNone);
+    }
+    if header.alg.starts_with("HS") {
+        return Err(JwtError::HmacAlg(header.alg));
+    }
     let typ_ok = header
         .typ
         .as_deref()
@@ -116,8 +125,13 @@ pub fn decode(
     }
     let kid = header.kid.ok_or_else(|| JwtError::Header("missing kid".into()))?;
     let key = lookup(&kid).ok_or(JwtError::UnknownKey)?;
-    if key.alg != alg {
-        return Err(JwtError::AlgMismatch);
+    // Pinned to the key: the header may only name the key's own algorithm.
+    if key.alg.as_str() != header.alg {
+        return Err(match Alg::parse(&header.alg) {
+            Some(_) => JwtError::AlgMismatch,
+            None if header.alg.starts_with("RS") || header.alg.starts_with("PS") => JwtError::AlgMismatch,
+            None => JwtError::UnsupportedAlg(header.alg),
+        });
     }
     let sig = b64(s, "signature is not base64url")?;
     let signed_len = h.len() + 1 + p.len();
@@ -141,4 +155,9 @@ pub fn decode(
         return Err(JwtError::NotYetValid);
     }
     Ok(claims)
+}
+
+/// A short digest of a token for use as a cache key (never the token itself).
+pub fn cache_key(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()))
 }

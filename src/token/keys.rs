@@ -203,6 +203,27 @@ fn jwk_for(alg: Alg, public: &[u8]) -> (String, serde_json::Value) {
     (kid, jwk)
 }
 
+/// A replaced key stays published this long after the last token it signed
+/// expired: clock skew between appauth and verifiers.
+pub const RETIRE_GRACE_SECONDS: i64 = 5;
+
+/// What identifies the contents of `keys/` cheaply: names, sizes and mtimes
+/// of the key files, so a rescan reparses only when something changed.
+pub fn dir_fingerprint(dir: &Path) -> Vec<(String, u64, Option<std::time::SystemTime>)> {
+    let mut out: Vec<_> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pem" || x == "json"))
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((e.file_name().to_string_lossy().into_owned(), m.len(), m.modified().ok()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// All keys found in `keys/`, oldest activation first.
 #[derive(Debug, Default)]
 pub struct KeySet {
@@ -252,8 +273,7 @@ impl KeySet {
         // Keys are sorted by activation, so the next one is the successor.
         match self.keys.get(index + 1) {
             Some(successor) if successor.meta.activates_at <= now => {
-                // One minute of grace covers verifiers' clock leeway.
-                if now < successor.meta.activates_at + self.token_ttl + 60 {
+                if now < successor.meta.activates_at + self.token_ttl + RETIRE_GRACE_SECONDS {
                     KeyState::Retiring
                 } else {
                     KeyState::Expired
@@ -433,8 +453,9 @@ mod tests {
         assert_eq!(set.signing_key(500).unwrap().kid, set.all()[0].kid);
         assert_eq!(set.state(0, 2000), KeyState::Retiring);
         assert_eq!(set.signing_key(2000).unwrap().kid, second);
-        assert_eq!(set.state(0, 1000 + 3600 + 61), KeyState::Expired);
-        assert_eq!(set.published(1000 + 3600 + 61).count(), 1);
+        assert_eq!(set.state(0, 1000 + 3600 + RETIRE_GRACE_SECONDS - 1), KeyState::Retiring);
+        assert_eq!(set.state(0, 1000 + 3600 + RETIRE_GRACE_SECONDS), KeyState::Expired);
+        assert_eq!(set.published(1000 + 3600 + RETIRE_GRACE_SECONDS).count(), 1);
     }
 
     #[test]

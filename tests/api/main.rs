@@ -15,3 +15,4 @@ mod revocation;
 mod scopes;
 mod tls;
 mod token;
+mod verify;

@@ -1,0 +1,111 @@
+//! axum integration: the [`Verified`] extractor gives a handler the verified
+//! claims; failures are RFC 6750 answers (`WWW-Authenticate: Bearer`, 401
+//! `invalid_token`, 403 `insufficient_scope`).
+
+use super::{ScopeTree, Verifier, VerifyError};
+use crate::token::AccessTokenClaims;
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// The claims of a verified bearer token.
+#[derive(Debug, Clone)]
+pub struct Verified(pub AccessTokenClaims);
+
+#[derive(Debug)]
+pub enum BearerError {
+    /// No bearer token (RFC 6750 §3.1: no error code).
+    Missing,
+    Invalid(VerifyError),
+    Insufficient(String),
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let (status, challenge, body) = match &self {
+            BearerError::Missing => (
+                StatusCode::UNAUTHORIZED,
+                "Bearer".to_string(),
+                serde_json::json!({"error": "invalid_request", "error_description": "a bearer token is required"}),
+            ),
+            BearerError::Invalid(VerifyError::RevocationUnavailable(d)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Bearer error=\"invalid_token\"".to_string(),
+                serde_json::json!({"error": "temporarily_unavailable", "error_description": d}),
+            ),
+            BearerError::Invalid(e) => (
+                StatusCode::UNAUTHORIZED,
+                "Bearer error=\"invalid_token\"".to_string(),
+                serde_json::json!({"error": "invalid_token", "error_description": e.to_string()}),
+            ),
+            BearerError::Insufficient(d) => (
+                StatusCode::FORBIDDEN,
+                "Bearer error=\"insufficient_scope\"".to_string(),
+                serde_json::json!({"error": "insufficient_scope", "error_description": d}),
+            ),
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp
+    }
+}
+
+impl<S> FromRequestParts<S> for Verified
+where
+    Arc<Verifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = BearerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, BearerError> {
+        let verifier = Arc::<Verifier>::from_ref(state);
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(BearerError::Missing)?;
+        let token = match value.split_once(' ') {
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+            _ => return Err(BearerError::Missing),
+        };
+        verifier.verify(token).await.map(Verified).map_err(BearerError::Invalid)
+    }
+}
+
+impl Verified {
+    /// 403 `insufficient_scope` unless a rule grants `role_id` on `scope_id`.
+    pub fn require_role(
+        &self,
+        role_id: &str,
+        scope_id: &str,
+        tree: &ScopeTree,
+    ) -> Result<&AccessTokenClaims, BearerError> {
+        if self.0.grants_role(role_id, scope_id, tree) {
+            Ok(&self.0)
+        } else {
+            Err(BearerError::Insufficient(format!(
+                "role {role_id} on scope {scope_id} is required"
+            )))
+        }
+    }
+
+    /// 403 `insufficient_scope` unless a rule grants `permission` on `scope_id`.
+    pub fn require_permission(
+        &self,
+        permission: &str,
+        scope_id: &str,
+        tree: &ScopeTree,
+    ) -> Result<&AccessTokenClaims, BearerError> {
+        if self.0.grants_permission(permission, scope_id, tree) {
+            Ok(&self.0)
+        } else {
+            Err(BearerError::Insufficient(format!(
+                "permission {permission} on scope {scope_id} is required"
+            )))
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The resource-server verifier: trust appauth's tokens with a few lines.
+//!
+//! Built from the issuer URL and the expected audience, it discovers the
+//! RFC 8414 metadata, fetches the JWKS and caches keys by `kid`; an unknown
+//! `kid` triggers one refetch (single-flight, at most one per
+//! `min_refetch_interval`). Tokens are checked by the same code as appauth's
+//! own (RFC 9068 §4, RFC 8725): `typ` `at+jwt`, algorithm pinned to the
+//! key, signature, `iss`, `aud`, `exp`/`nbf` with a small leeway. There is
+//! no network call per request unless revocation by introspection is chosen.
+//!
+//! Revocation, three modes: [`RevocationMode::None`] (pure offline),
+//! [`RevocationMode::Redis`] (a local set loaded from Redis and kept current
+//! through pub/sub), [`RevocationMode::Introspection`] (answers cached
+//! briefly). When the chosen source has been unreachable for longer than
+//! `fail_closed_after`, every token is refused.
+
+pub mod extract;
+mod redis_set;
+pub mod rules;
+
+pub use self::extract::{BearerError, Verified};
+pub use self::rules::ScopeTree;
+
+use crate::token::AccessTokenClaims;
+use crate::token::jwt::{self, Expectations, JwtError, PublicKey};
+use crate::token::keys::Alg;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub enum RevocationMode {
+    /// Signature and claims only; a revoked token stays valid until `exp`.
+    None,
+    /// A local set loaded from appauth's Redis and kept current by pub/sub.
+    Redis { url: String },
+    /// Ask appauth (RFC 7662) and cache each answer for `cache_for`.
+    Introspection {
+        client_id: String,
+        client_secret: String,
+        cache_for: Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifierConfig {
+    /// The `issuer` of the appauth server, e.g. `http://127.0.0.1:8080`.
+    pub issuer: String,
+    /// The audience this resource server answers to.
+    pub audience: String,
+    /// Clock leeway for `exp` / `nbf`, in seconds.
+    pub leeway_seconds: i64,
+    pub revocation: RevocationMode,
+    /// Unknown `kid`s refetch the JWKS at most this often.
+    pub min_refetch_interval: Duration,
+    /// Refuse every token when the revocation source has been unreachable this long.
+    pub fail_closed_after: Duration,
+}
+
+impl VerifierConfig {
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into().trim_end_matches('/').to_owned(),
+            audience: audience.into(),
+            leeway_seconds: 5,
+            revocation: RevocationMode::None,
+            min_refetch_interval: Duration::from_secs(5),
+            fail_closed_after: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Token(#[from] JwtError),
+    #[error("token has been revoked")]
+    Revoked,
+    #[error("revocation status is unknown: {0}")]
+    RevocationUnavailable(String),
+    #[error("could not reach the issuer: {0}")]
+    Discovery(String),
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    issuer: String,
+    jwks_uri: String,
+    introspection_endpoint: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    kid: Option<String>,
+    alg: Option<String>,
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+}
+
+/// The public key a JWK describes, for the algorithms appauth signs with.
+fn public_key(jwk: &Jwk) -> Option<(String, PublicKey)> {
+    let b64 = |s: &Option<String>| s.as_deref().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
+    let kid = jwk.kid.clone()?;
+    let key = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+        ("EC", Some("P-256")) => {
+            let (x, y) = (b64(&jwk.x)?, b64(&jwk.y)?);
+            if x.len() != 32 || y.len() != 32 {
+                return None;
+            }
+            let mut bytes = vec![4u8];
+            bytes.extend(x);
+            bytes.extend(y);
+            PublicKey { alg: Alg::ES256, bytes }
+        }
+        ("OKP", Some("Ed25519")) => PublicKey {
+            alg: Alg::EdDSA,
+            bytes: b64(&jwk.x)?,
+        },
+        _ => return None,
+    };
+    // A JWK that names another algorithm than its key type implies is ignored.
+    if jwk.alg.as_deref().is_some_and(|a| a != key.alg.as_str()) {
+        return None;
+    }
+    Some((kid, key))
+}
+
+struct IntrospectionCache {
+    answers: HashMap<String, (bool, Instant)>,
+}
+
+pub struct Verifier {
+    cfg: VerifierConfig,
+    http: reqwest::Client,
+    jwks_uri: String,
+    introspection_endpoint: Option<String>,
+    keys: RwLock<HashMap<String, PublicKey>>,
+    last_refetch: tokio::sync::Mutex<Option<Instant>>,
+    redis: Option<Arc<redis_set::RevocationSet>>,
+    introspected: Mutex<IntrospectionCache>,
+    last_introspection_ok: Mutex<Instant>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        for t in &self.background {
+            t.abort();
+        }
+    }
+}
+
+fn now_s() -> i64 {
+    crate::domain::now_ms() / 1000
+}
+
+impl Verifier {
+    /// Discovers the issuer's metadata and keys (and, in Redis mode, starts
+    /// following revocations).
+    pub async fn discover(cfg: VerifierConfig) -> Result<Arc<Verifier>, VerifyError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| VerifyError::Discovery(e.to_string()))?;
+        let url = format!("{}/.well-known/oauth-authorization-server", cfg.issuer);
+        let meta: Metadata = fetch_json(&http, &url).await?;
+        if meta.issuer != cfg.issuer {
+            return Err(VerifyError::Discovery(format!(
+                "metadata names issuer {:?}, expected {:?} (RFC 8414 §3.3)",
+                meta.issuer, cfg.issuer
+            )));
+        }
+        let (redis, background) = match &cfg.revocation {
+            RevocationMode::Redis { url } => {
+                let (set, task) = redis_set::RevocationSet::follow(url).map_err(VerifyError::RevocationUnavailable)?;
+                (Some(set), vec![task])
+            }
+            _ => (None, Vec::new()),
+        };
+        let v = Verifier {
+            http,
+            jwks_uri: meta.jwks_uri,
+            introspection_endpoint: meta.introspection_endpoint,
+            keys: RwLock::new(HashMap::new()),
+            last_refetch: tokio::sync::Mutex::new(None),
+            redis,
+            introspected: Mutex::new(IntrospectionCache {
+                answers: HashMap::new(),
+            }),
+            last_introspection_ok: Mutex::new(Instant::now()),
+            background,
+            cfg,
+        };
+        v.refresh_keys().await?;
+        Ok(Arc::new(v))
+    }
+
+    pub fn config(&self) -> &VerifierConfig {
+        &self.cfg
+    }
+
+    /// False until the Redis revocation set has been loaded (other modes: true).
+    pub fn revocation_ready(&self) -> bool {
+        self.redis.as_ref().is_none_or(|s| s.is_ready())
+    }
+
+    async fn refresh_keys(&self) -> Result<(), VerifyError> {
+        let jwks: Jwks = fetch_json(&self.http, &self.jwks_uri).await?;
+        let keys: HashMap<String, PublicKey> = jwks.keys.iter().filter_map(public_key).collect();
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+        Ok(())
+    }
+
+    fn key(&self, kid: &str) -> Option<PublicKey> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).get(kid).cloned()
+    }
+
+    /// Makes sure `kid` is known if the issuer publishes it: one refetch,
+    /// shared by concurrent callers, at most once per `min_refetch_interval`.
+    async fn ensure_key(&self, kid: &str) {
+        if self.key(kid).is_some() {
+            return;
+        }
+        let mut last = self.last_refetch.lock().await;
+        if self.key(kid).is_some() {
+            return;
+        }
+        if last.is_some_and(|t| t.elapsed() < self.cfg.min_refetch_interval) {
+            return;
+        }
+        *last = Some(Instant::now());
+        if let Err(e) = self.refresh_keys().await {
+            tracing::warn!(error = %e, "JWKS refetch failed");
+        }
+    }
+
+    /// Verifies a bearer token; returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, VerifyError> {
+        if token.len() > jwt::MAX_TOKEN_BYTES {
+            return Err(JwtError::TooLarge.into());
+        }
+        if let Ok(kid) = jwt::peek_kid(token) {
+            self.ensure_key(&kid).await;
+        }
+        let expect = Expectations {
+            issuer: &self.cfg.issuer,
+            audience: Some(&self.cfg.audience),
+            now: now_s(),
+            leeway: self.cfg.leeway_seconds,
+        };
+        let claims = jwt::decode(token, |kid| self.key(kid), &expect)?;
+        self.check_revocation(token, &claims).await?;
+        Ok(claims)
+    }
+
+    async fn check_revocation(&self, token: &str, claims: &AccessTokenClaims) -> Result<(), VerifyError> {
+        match &self.cfg.revocation {
+            RevocationMode::None => Ok(()),
+            RevocationMode::Redis { .. } => {
+                let set = self
+                    .redis
+                    .as_ref()
+                    .ok_or_else(|| VerifyError::RevocationUnavailable("not started".into()))?;
+                set.check(claims, self.cfg.fail_closed_after)
+            }
+            RevocationMode::Introspection {
+                client_id,
+                client_secret,
+                cache_for,
+            } => self.introspect(token, client_id, client_secret, *cache_for).await,
+        }
+    }
+
+    async fn introspect(&self, token: &str, id: &str, secret: &str, cache_for: Duration) -> Result<(), VerifyError> {
+        let cache_key = crate::token::jwt::cache_key(token);
+        let cached = {
+            let mut c = self.introspected.lock().unwrap_or_else(|p| p.into_inner());
+            c.answers.retain(|_, (_, at)| at.elapsed() < cache_for);
+            c.answers.get(&cache_key).map(|(active, _)| *active)
+        };
+        let active = match cached {
+            Some(a) => a,
+            None => {
+                let endpoint = self
+                    .introspection_endpoint
+                    .as_deref()
+                    .ok_or_else(|| VerifyError::RevocationUnavailable("issuer has no introspection endpoint".into()))?;
+                let answer = self
+                    .http
+                    .post(endpoint)
+                    .basic_auth(form_encode(id), Some(form_encode(secret)))
+                    .form(&[("token", token)])
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status());
+                let active = match answer {
+                    Ok(r) => r
+                        .json::<serde_json::Value>()
+                        .await
+                        .ok()
+                        .and_then(|v| v["active"].as_bool()),
+                    Err(_) => None,
+                };
+                match active {
+                    Some(a) => {
+                        *self.last_introspection_ok.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                        self.introspected
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .answers
+                            .insert(cache_key, (a, Instant::now()));
+                        a
+                    }
+                    None => {
+                        let since = self
+                            .last_introspection_ok
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .elapsed();
+                        if since > self.cfg.fail_closed_after {
+                            return Err(VerifyError::RevocationUnavailable(format!(
+                                "introspection has failed for {} s",
+                                since.as_secs()
+                            )));
+                        }
+                        // Within the bound: the signature and claims stand.
+                        true
+                    }
+                }
+            }
+        };
+        if active { Ok(()) } else { Err(VerifyError::Revoked) }
+    }
+}
+
+/// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+async fn fetch_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T, VerifyError> {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| VerifyError::Discovery(format!("{url}: {e}")))?;
+    resp.json()
+        .await
+        .map_err(|e| VerifyError::Discovery(format!("{url}: {e}")))
+}

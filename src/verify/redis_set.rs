@@ -1,0 +1,176 @@
+//! Revocation mode "Redis subscription": a local revocation set loaded from
+//! appauth's Redis keys and kept current through its pub/sub channel, so a
+//! revocation is honoured as soon as its message arrives.
+
+use super::VerifyError;
+use crate::revocation::Revocation;
+use crate::revocation::redis::{CHANNEL, COMPLETE_KEY};
+use crate::token::AccessTokenClaims;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const JTI_PREFIX: &str = "appauth:revoked:jti:";
+const CLIENT_PREFIX: &str = "appauth:revoked:client:";
+
+#[derive(Default)]
+struct Inner {
+    /// jti → lapses at (Unix s)
+    jtis: HashMap<String, i64>,
+    /// client → (before, lapses at)
+    clients: HashMap<String, (i64, i64)>,
+    /// Last time the set was known to be complete and current.
+    last_ok: Option<Instant>,
+    loaded: bool,
+}
+
+#[derive(Default)]
+pub struct RevocationSet {
+    inner: Mutex<Inner>,
+}
+
+impl RevocationSet {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn follow(url: &str) -> Result<(Arc<Self>, tokio::task::JoinHandle<()>), String> {
+        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL: {e}"))?;
+        let set = Arc::new(RevocationSet::default());
+        let task = tokio::spawn({
+            let set = set.clone();
+            async move {
+                loop {
+                    if let Err(e) = set.run(&client).await {
+                        tracing::warn!(error = %e, "revocation subscription lost; reconnecting");
+                    }
+                    set.inner().loaded = false;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+        Ok((set, task))
+    }
+
+    fn apply(&self, r: &Revocation) {
+        let mut inner = self.inner();
+        match r {
+            Revocation::Token { jti, .. } => {
+                inner.jtis.insert(jti.clone(), r.lapses_at());
+            }
+            Revocation::Client { client_id, before, .. } => {
+                inner.clients.insert(client_id.clone(), (*before, r.lapses_at()));
+            }
+        }
+    }
+
+    async fn run(&self, client: &redis::Client) -> redis::RedisResult<()> {
+        // Subscribe before loading, so nothing revoked meanwhile is missed.
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(CHANNEL).await?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let mut messages = pubsub.into_on_message();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                msg = messages.next() => {
+                    let Some(msg) = msg else { return Ok(()) };
+                    if let Ok(r) = serde_json::from_slice::<Revocation>(msg.get_payload_bytes()) {
+                        self.apply(&r);
+                    }
+                }
+                _ = tick.tick() => {
+                    let mut exists = redis::cmd("EXISTS");
+                    exists.arg(COMPLETE_KEY);
+                    let check = tokio::time::timeout(Duration::from_millis(500), exists.query_async::<bool>(&mut conn));
+                    let complete = match check.await {
+                        Ok(r) => r?,
+                        Err(_) => continue,
+                    };
+                    if !complete {
+                        // Redis lost its contents; appauth refills it shortly.
+                        self.inner().loaded = false;
+                        continue;
+                    }
+                    if !self.inner().loaded {
+                        self.load(&mut conn).await?;
+                    }
+                    let now = crate::domain::now_ms() / 1000;
+                    let mut inner = self.inner();
+                    inner.jtis.retain(|_, lapses| *lapses > now);
+                    inner.clients.retain(|_, (_, lapses)| *lapses > now);
+                    inner.loaded = true;
+                    inner.last_ok = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Merges every revocation key in Redis into the set.
+    async fn load(&self, conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<()> {
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg("appauth:revoked:*")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(conn)
+                .await?;
+            if !keys.is_empty() {
+                let mut pipe = redis::pipe();
+                for k in &keys {
+                    pipe.cmd("GET").arg(k).cmd("EXPIRETIME").arg(k);
+                }
+                let values: Vec<(Option<String>, i64)> = pipe.query_async(conn).await?;
+                let mut inner = self.inner();
+                for (k, (value, lapses)) in keys.iter().zip(values) {
+                    if let Some(jti) = k.strip_prefix(JTI_PREFIX) {
+                        inner.jtis.insert(jti.to_owned(), lapses);
+                    } else if let (Some(client), Some(before)) =
+                        (k.strip_prefix(CLIENT_PREFIX), value.and_then(|v| v.parse().ok()))
+                    {
+                        inner.clients.insert(client.to_owned(), (before, lapses));
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    pub fn check(&self, claims: &AccessTokenClaims, bound: Duration) -> Result<(), VerifyError> {
+        let inner = self.inner();
+        match inner.last_ok {
+            Some(t) if t.elapsed() <= bound => {}
+            Some(t) => {
+                return Err(VerifyError::RevocationUnavailable(format!(
+                    "revocation set not confirmed for {} ms",
+                    t.elapsed().as_millis()
+                )));
+            }
+            None => {
+                return Err(VerifyError::RevocationUnavailable(
+                    "revocation set not loaded yet".into(),
+                ));
+            }
+        }
+        let client_cut = inner
+            .clients
+            .get(&claims.client_id)
+            .is_some_and(|(before, _)| claims.iat < *before);
+        if client_cut || inner.jtis.contains_key(&claims.jti) {
+            return Err(VerifyError::Revoked);
+        }
+        Ok(())
+    }
+
+    pub fn is_ready(&self) -> bool {
+        // Loaded and confirmed at least once.
+        self.inner().last_ok.is_some()
+    }
+}
