@@ -28,6 +28,8 @@ async fn metadata_is_served_at_both_well_known_paths_and_matches_the_issuer() {
         a.get("response_types_supported").is_none(),
         "RFC 8414 §3.2: omit, never empty"
     );
+    assert_eq!(a["revocation_endpoint"], app.url("/oauth/revoke"));
+    assert_eq!(a["introspection_endpoint"], app.url("/oauth/introspect"));
     let methods = a["token_endpoint_auth_methods_supported"].as_array().unwrap();
     assert!(methods.contains(&"client_secret_basic".into()) && methods.contains(&"client_secret_post".into()));
 }
