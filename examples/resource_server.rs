@@ -32,7 +32,9 @@ impl FromRef<AppState> for Arc<Verifier> {
 
 async fn workloads(State(s): State<AppState>, caller: Verified) -> Result<Json<Value>, BearerError> {
     let claims = caller.require_role(&s.role, &s.scope_id, &s.tree)?;
-    Ok(Json(json!({"caller": claims.client_id, "scope": s.scope_id, "workloads": []})))
+    Ok(Json(
+        json!({"caller": claims.client_id, "scope": s.scope_id, "workloads": []}),
+    ))
 }
 
 fn env(name: &str, default: &str) -> String {
@@ -50,7 +52,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let verifier = Verifier::discover(config).await?;
 
     // The scope tree changes rarely; read it once with the admin credentials.
-    let creds: Value = serde_json::from_slice(&std::fs::read(env("APPAUTH_ADMIN_CREDENTIALS", "data/initial-admin.json"))?)?;
+    let creds: Value = serde_json::from_slice(&std::fs::read(env(
+        "APPAUTH_ADMIN_CREDENTIALS",
+        "data/initial-admin.json",
+    ))?)?;
     let token: Value = reqwest::Client::new()
         .post(format!("{issuer}/oauth/token"))
         .basic_auth(creds["clientId"].as_str().unwrap_or_default(), creds["secret"].as_str())
@@ -67,7 +72,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         scope_id,
         role: env("REQUIRED_ROLE", "l1-researcher"),
     };
-    let app = axum::Router::new().route("/workloads", get(workloads)).with_state(state);
+    let app = axum::Router::new()
+        .route("/workloads", get(workloads))
+        .with_state(state);
     let listen = env("LISTEN", "127.0.0.1:9090");
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("resource server on http://{listen}/workloads");

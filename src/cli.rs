@@ -48,6 +48,36 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Load-test a running server's token endpoint
+    Bench {
+        /// Base URL of the server, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        url: String,
+        /// {"clientId","secret"} of an admin application (e.g. data/initial-admin.json)
+        #[arg(long, value_name = "FILE")]
+        admin_credentials: PathBuf,
+        /// Applications to provision and rotate through
+        #[arg(long, default_value_t = 1)]
+        apps: usize,
+        /// Keep-alive connections
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Seconds of measurement
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Seconds of unrecorded warm-up
+        #[arg(long, default_value_t = 3)]
+        warmup: u64,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+        /// Allow a non-loopback target
+        #[arg(long)]
+        allow_remote: bool,
+        /// Save provisioned credentials here and reuse them next time
+        #[arg(long, value_name = "FILE")]
+        reuse: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +119,27 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, listen } => serve(&config, listen),
         Command::Init { config, json } => init(&config, json),
+        Command::Bench {
+            url,
+            admin_credentials,
+            apps,
+            concurrency,
+            duration,
+            warmup,
+            json,
+            allow_remote,
+            reuse,
+        } => bench(crate::bench::BenchArgs {
+            url,
+            admin_credentials,
+            apps,
+            concurrency,
+            duration: std::time::Duration::from_secs(duration),
+            warmup: std::time::Duration::from_secs(warmup),
+            json,
+            allow_remote,
+            credentials_cache: reuse,
+        }),
         Command::Keys { command } => match command {
             KeysCommand::Generate { config, alg } => keys_generate(&config, &alg),
             KeysCommand::List { config } => keys_list(&config),
@@ -137,6 +188,26 @@ fn init(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
         }
         Ok(())
     })
+}
+
+fn bench(args: crate::bench::BenchArgs) -> Result<(), Failure> {
+    if args.duration.is_zero() || args.duration.as_secs() > 3600 {
+        return Err(Failure::Usage("--duration must be 1..=3600 seconds".into()));
+    }
+    let json = args.json;
+    let report = runtime()?.block_on(crate::bench::run(args)).map_err(|e| {
+        if e.starts_with("refusing") || e.starts_with("--") {
+            Failure::Usage(e)
+        } else {
+            Failure::Other(e)
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        println!("{}", report.human());
+    }
+    Ok(())
 }
 
 fn keys_generate(args: &ConfigArgs, alg: &str) -> Result<(), Failure> {
