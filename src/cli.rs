@@ -108,7 +108,10 @@ fn load(args: &ConfigArgs, extra: Vec<String>) -> Result<Config, Failure> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    // Connections run on their own per-core runtimes (see startup.rs); this
+    // one accepts, runs background work and the CLI commands.
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| Failure::Other(format!("cannot start the async runtime: {e}")))

@@ -216,6 +216,8 @@ impl App {
         let background = tokio::spawn(background_tasks(self.state.clone(), stop_rx));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let builder = auto::Builder::new(TokioExecutor::new());
+        let workers = ConnectionWorkers::start()?;
+        let mut next_worker = 0usize;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -229,27 +231,30 @@ impl App {
                             continue;
                         }
                     };
-                    let _ = stream.set_nodelay(true);
+                                        let _ = stream.set_nodelay(true);
+                    let Ok(stream) = stream.into_std() else { continue };
                     let service = TowerToHyperService::new(self.router.clone());
                     let builder = builder.clone();
                     let watcher = graceful.watcher();
-                    match &self.tls {
-                        None => {
-                            tokio::spawn(async move {
+                    let tls = self.tls.clone();
+                    next_worker = next_worker.wrapping_add(1);
+                    workers.handle(next_worker).spawn(async move {
+                        // Re-registered with this worker's reactor, so all of
+                        // the connection's wake-ups stay on one thread.
+                        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { return };
+                        match tls {
+                            None => {
                                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                                 let _ = watcher.watch(conn.into_owned()).await;
-                            });
-                        }
-                        Some(acceptor) => {
-                            let acceptor = acceptor.clone();
-                            tokio::spawn(async move {
+                            }
+                            Some(acceptor) => {
                                 let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
                                 let Ok(Ok(tls)) = handshake else { return };
                                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                                 let _ = watcher.watch(conn.into_owned()).await;
-                            });
+                            }
                         }
-                    }
+                    });
                 }
                 () = &mut shutdown => break,
             }
@@ -262,6 +267,7 @@ impl App {
         {
             tracing::warn!("connections still open after 30 s; closing them");
         }
+        workers.stop();
         let _ = stop_tx.send(true);
         let _ = background.await;
         if let Err(e) = self.state.directory.flush_logins().await {
@@ -271,6 +277,57 @@ impl App {
         let _ = tokio::task::spawn_blocking(move || store.flush()).await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// One single-threaded runtime per core for connections. The multi-thread
+/// scheduler moved connection tasks between workers, and the cross-thread
+/// wake-ups cost more than the work on a 2-core machine; a connection here
+/// lives on one thread from accept to close.
+struct ConnectionWorkers {
+    handles: Vec<tokio::runtime::Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ConnectionWorkers {
+    fn start() -> std::io::Result<Self> {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut w = ConnectionWorkers {
+            handles: Vec::with_capacity(n),
+            stops: Vec::with_capacity(n),
+            threads: Vec::with_capacity(n),
+        };
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            w.handles.push(rt.handle().clone());
+            w.stops.push(tx);
+            w.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("appauth-conn-{i}"))
+                    .spawn(move || {
+                        rt.block_on(async {
+                            let _ = rx.await;
+                        });
+                    })?,
+            );
+        }
+        Ok(w)
+    }
+
+    fn handle(&self, i: usize) -> &tokio::runtime::Handle {
+        &self.handles[i % self.handles.len()]
+    }
+
+    /// Called after the graceful drain: ends the worker threads.
+    fn stop(self) {
+        for s in self.stops {
+            let _ = s.send(());
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
     }
 }
 
