@@ -419,6 +419,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(routes::introspect::router())
         .merge(routes::metadata::router())
         .merge(routes::openapi::router())
+        .merge(routes::console::router())
         .merge(routes::health::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(telemetry::access_log))

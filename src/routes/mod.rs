@@ -5,6 +5,7 @@ pub mod access_rules;
 pub mod admin;
 pub mod apps;
 pub mod client_auth;
+pub mod console;
 pub mod form;
 pub mod health;
 pub mod introspect;

@@ -5,6 +5,7 @@ mod access_rules;
 mod admin_auth;
 mod apps;
 mod binary;
+mod console;
 mod durability;
 mod helpers;
 mod listing;
