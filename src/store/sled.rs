@@ -14,6 +14,9 @@ impl SledStore {
             // Durability comes from the explicit flush in `apply`, so sled's
             // own periodic flush only adds background I/O.
             .flush_every_ms(None)
+            // The store is read in full once at start and then only written:
+            // sled's default 1 GiB page cache would just hold resident memory.
+            .cache_capacity(16 * 1024 * 1024)
             .open()
             .map_err(|e| StoreError::Io(format!("cannot open store at {}: {e}", path.display())))?;
         Ok(Self { db })

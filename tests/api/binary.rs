@@ -198,3 +198,39 @@ fn keys_generate_adds_a_next_key_and_keys_list_shows_states() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn bench_refuses_a_non_loopback_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = appauth(dir.path())
+        .args(["bench", "--url", "http://192.0.2.1:8080", "--admin-credentials", "x.json", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
+}
+
+#[tokio::test]
+async fn bench_provisions_applications_and_reports_throughput_as_json() {
+    let app = crate::helpers::spawn_app().await;
+    let creds = app.data_dir().join("initial-admin.json");
+    let base = app.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_appauth"))
+            .args(["bench", "--url", &base, "--admin-credentials", creds.to_str().unwrap()])
+            .args(["--apps", "3", "--concurrency", "2", "--duration", "1", "--warmup", "0", "--json"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["requests"].as_u64().unwrap() > 10, "{report}");
+    assert_eq!(report["errors_by_status"], serde_json::json!({}));
+    assert!(report["latency_ms"]["p99"].as_f64().unwrap() >= report["latency_ms"]["p50"].as_f64().unwrap());
+    let api = app.api().await;
+    let listed: Value = api.get("/api/v1/apps?search=bench-").await.json().await.unwrap();
+    assert_eq!(listed["totalRecords"], 3, "the bench provisioned its applications through the admin API");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("requests"), "live progress on stderr");
+}
