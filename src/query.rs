@@ -183,12 +183,22 @@ pub fn parse_filter<R: Row>(raw: &str) -> Result<Filter, QueryError> {
 /// (ids, names, most labels) is compared in place: these run once per row
 /// per list request, over up to 100,000 rows.
 fn contains_ci(hay: &str, lower: &str) -> bool {
-    if hay.is_ascii() && lower.is_ascii() {
+    // Short ASCII values are lowercased into a stack buffer and scanned for
+    // the needle's first byte: no allocation, and no searcher set-up per
+    // row (std's substring search costs more to build than to run here).
+    let mut buf = [0u8; 128];
+    if hay.len() <= buf.len() && hay.is_ascii() {
+        let h = &mut buf[..hay.len()];
+        for (d, s) in h.iter_mut().zip(hay.bytes()) {
+            *d = s.to_ascii_lowercase();
+        }
         let n = lower.as_bytes();
-        n.is_empty() || hay.as_bytes().windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
-    } else {
-        hay.to_lowercase().contains(lower)
+        let Some((&first, _)) = n.split_first() else {
+            return true;
+        };
+        return n.len() <= h.len() && (0..=h.len() - n.len()).any(|i| h[i] == first && h[i..i + n.len()] == *n);
     }
+    hay.to_lowercase().contains(lower)
 }
 
 fn starts_ci(hay: &str, lower: &str) -> bool {
@@ -224,7 +234,7 @@ impl Filter {
     pub fn matches<R: Row>(&self, row: &R) -> bool {
         match row.cell(self.column) {
             Cell::Text(t) => text_matches(&t, self.op, &self.value, &self.lower),
-            Cell::Bool(b) => (b.to_string() == self.value) == (self.op == Op::Eq),
+            Cell::Bool(b) => (b == (self.value == "true")) == (self.op == Op::Eq),
             Cell::Time(None) => matches!(self.op, Op::Ne | Op::NotContains),
             Cell::Time(Some(ms)) => match (self.op, self.time) {
                 (Op::Eq, Some(v)) => ms == v,

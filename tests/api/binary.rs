@@ -203,7 +203,15 @@ fn keys_generate_adds_a_next_key_and_keys_list_shows_states() {
 fn bench_refuses_a_non_loopback_target() {
     let dir = tempfile::tempdir().unwrap();
     let out = appauth(dir.path())
-        .args(["bench", "--url", "http://192.0.2.1:8080", "--admin-credentials", "x.json", "--duration", "1"])
+        .args([
+            "bench",
+            "--url",
+            "http://192.0.2.1:8080",
+            "--admin-credentials",
+            "x.json",
+            "--duration",
+            "1",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -218,7 +226,17 @@ async fn bench_provisions_applications_and_reports_throughput_as_json() {
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_appauth"))
             .args(["bench", "--url", &base, "--admin-credentials", creds.to_str().unwrap()])
-            .args(["--apps", "3", "--concurrency", "2", "--duration", "1", "--warmup", "0", "--json"])
+            .args([
+                "--apps",
+                "3",
+                "--concurrency",
+                "2",
+                "--duration",
+                "1",
+                "--warmup",
+                "0",
+                "--json",
+            ])
             .output()
             .unwrap()
     })
@@ -231,6 +249,12 @@ async fn bench_provisions_applications_and_reports_throughput_as_json() {
     assert!(report["latency_ms"]["p99"].as_f64().unwrap() >= report["latency_ms"]["p50"].as_f64().unwrap());
     let api = app.api().await;
     let listed: Value = api.get("/api/v1/apps?search=bench-").await.json().await.unwrap();
-    assert_eq!(listed["totalRecords"], 3, "the bench provisioned its applications through the admin API");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("requests"), "live progress on stderr");
+    assert_eq!(
+        listed["totalRecords"], 3,
+        "the bench provisioned its applications through the admin API"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("requests"),
+        "live progress on stderr"
+    );
 }
