@@ -54,6 +54,18 @@ impl IntoResponse for BearerError {
     }
 }
 
+async fn verify_headers(verifier: &Verifier, headers: &axum::http::HeaderMap) -> Result<Verified, BearerError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(BearerError::Missing)?;
+    let token = match value.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+        _ => return Err(BearerError::Missing),
+    };
+    verifier.verify(token).await.map(Verified).map_err(BearerError::Invalid)
+}
+
 impl<S> FromRequestParts<S> for Verified
 where
     Arc<Verifier>: FromRef<S>,
@@ -62,17 +74,33 @@ where
     type Rejection = BearerError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, BearerError> {
-        let verifier = Arc::<Verifier>::from_ref(state);
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(BearerError::Missing)?;
-        let token = match value.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
-            _ => return Err(BearerError::Missing),
-        };
-        verifier.verify(token).await.map(Verified).map_err(BearerError::Invalid)
+        // Already verified by `require_bearer` on this route: reuse it.
+        if let Some(v) = parts.extensions.get::<Verified>() {
+            return Ok(v.clone());
+        }
+        verify_headers(&Arc::<Verifier>::from_ref(state), &parts.headers).await
+    }
+}
+
+/// Middleware for a whole router: refuses requests without a valid bearer
+/// token (RFC 6750) and leaves the claims in the request extensions, where
+/// the [`Verified`] extractor finds them.
+///
+/// ```ignore
+/// let protected = Router::new().route("/x", get(handler))
+///     .layer(axum::middleware::from_fn_with_state(verifier.clone(), appauth::verify::require_bearer));
+/// ```
+pub async fn require_bearer(
+    axum::extract::State(verifier): axum::extract::State<Arc<Verifier>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match verify_headers(&verifier, req.headers()).await {
+        Ok(v) => {
+            req.extensions_mut().insert(v);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
     }
 }
 

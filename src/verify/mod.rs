@@ -18,7 +18,7 @@ pub mod extract;
 mod redis_set;
 pub mod rules;
 
-pub use self::extract::{BearerError, Verified};
+pub use self::extract::{BearerError, Verified, require_bearer};
 pub use self::rules::ScopeTree;
 
 use crate::token::AccessTokenClaims;

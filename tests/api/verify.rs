@@ -320,6 +320,7 @@ async fn the_axum_extractor_answers_with_rfc_6750_errors() {
     let cid = cluster["id"].as_str().unwrap().to_owned();
     let tree = Arc::new(ScopeTree::fetch(&app.base, &api.token).await.unwrap());
     let v = verifier(&app, RevocationMode::None).await;
+    let v2 = v.clone();
 
     #[derive(Clone)]
     struct S {
@@ -370,6 +371,27 @@ async fn the_axum_extractor_answers_with_rfc_6750_errors() {
         .await;
     let resp = app.client.get(&url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(resp.status(), 200, "a tenant rule covers the cluster");
+    assert_eq!(resp.text().await.unwrap(), created["clientId"].as_str().unwrap());
+
+    // The same as a layer over a whole router.
+    async fn who(Verified(claims): Verified) -> String {
+        claims.client_id
+    }
+    let layered = axum::Router::new()
+        .route("/who", get(who))
+        .layer(axum::middleware::from_fn_with_state(
+            v2.clone(),
+            appauth::verify::require_bearer,
+        ))
+        .with_state(v2);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, layered).await.unwrap() });
+    let who_url = format!("http://{addr}/who");
+    let resp = app.client.get(&who_url).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    let resp = app.client.get(&who_url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(resp.text().await.unwrap(), created["clientId"].as_str().unwrap());
 }
 
