@@ -18,6 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # Tests start their own redis-server on ephemeral ports; make sure they can find it.
-export APPAUTH_TEST_REDIS_SERVER="${APPAUTH_TEST_REDIS_SERVER:-$(command -v redis-server)}"
+# (Not an APPAUTH_* name: the server reads every APPAUTH_* variable as configuration.)
+export TEST_REDIS_SERVER="${TEST_REDIS_SERVER:-$(command -v redis-server)}"
 cargo test --all-targets "$@"
 cargo test --doc

@@ -64,21 +64,7 @@ async fn admin_request_with_a_token_from_a_different_key_gets_401() {
 #[tokio::test]
 async fn admin_request_with_a_token_without_an_admin_role_gets_403() {
     let app = spawn_app().await;
-    let api = app.api().await;
-    let created = api.create_app("plain-app").await;
-    let tenant = api.tenant_id().await;
-    assert_eq!(
-        api.grant(created["id"].as_str().unwrap(), "l1-researcher", "tenant", &tenant)
-            .await
-            .status(),
-        201
-    );
-    let token = app
-        .token_for(
-            created["clientId"].as_str().unwrap(),
-            created["secret"].as_str().unwrap(),
-        )
-        .await;
+    let (_, token) = app.api().await.app_with_tenant_role("plain-app", "l1-researcher").await;
     let weak = Api { app: &app, token };
     let resp = weak.get("/api/v1/apps").await;
     assert_eq!(
@@ -98,26 +84,13 @@ async fn admin_request_with_a_token_without_an_admin_role_gets_403() {
 async fn an_application_administrator_manages_apps_but_not_scopes() {
     let app = spawn_app().await;
     let api = app.api().await;
-    let created = api.create_app("app-admin").await;
-    let tenant = api.tenant_id().await;
-    let id = created["id"].as_str().unwrap();
-    assert_eq!(
-        api.grant(id, "application-administrator", "tenant", &tenant)
-            .await
-            .status(),
-        201
-    );
-    let token = app
-        .token_for(
-            created["clientId"].as_str().unwrap(),
-            created["secret"].as_str().unwrap(),
-        )
-        .await;
+    let (_, token) = api.app_with_tenant_role("app-admin", "application-administrator").await;
     let aa = Api { app: &app, token };
     assert_eq!(
         aa.post("/api/v1/apps", json!({"name": "made-by-aa"})).await.status(),
         201
     );
+    let tenant = api.tenant_id().await;
     let resp = aa
         .post(
             "/api/v1/scopes",
@@ -167,23 +140,10 @@ async fn admin_request_with_an_expired_token_gets_401() {
 async fn a_token_issued_before_its_secret_was_regenerated_is_refused() {
     let app = spawn_app().await;
     let api = app.api().await;
-    let created = api.create_app("rotating-admin").await;
-    let tenant = api.tenant_id().await;
-    let id = created["id"].as_str().unwrap();
-    assert_eq!(
-        api.grant(id, "system-administrator", "tenant", &tenant).await.status(),
-        201
-    );
-    let old = Api {
-        app: &app,
-        token: app
-            .token_for(
-                created["clientId"].as_str().unwrap(),
-                created["secret"].as_str().unwrap(),
-            )
-            .await,
-    };
+    let (created, token) = api.app_with_tenant_role("rotating-admin", "system-administrator").await;
+    let old = Api { app: &app, token };
     assert_eq!(old.get("/api/v1/apps").await.status(), 200);
+    let id = created["id"].as_str().unwrap();
     assert_eq!(
         api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await.status(),
         200

@@ -39,7 +39,7 @@ async fn browser() -> Browser {
         .local_addr()
         .unwrap()
         .port();
-    let driver_bin = std::env::var("APPAUTH_TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let driver_bin = std::env::var("TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let driver = Command::new(&driver_bin)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -51,7 +51,7 @@ async fn browser() -> Browser {
     let profile = tempfile::tempdir().unwrap();
     let downloads = profile.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
-    let chromium = std::env::var("APPAUTH_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let chromium = std::env::var("TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let caps = json!({
         "goog:chromeOptions": {
             "binary": chromium,

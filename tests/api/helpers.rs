@@ -246,6 +246,24 @@ impl Api<'_> {
         resp.json().await.unwrap()
     }
 
+    /// An application holding `role` on the tenant scope, and a token for it.
+    pub async fn app_with_tenant_role(&self, name: &str, role: &str) -> (Value, String) {
+        let created = self.create_app(name).await;
+        let tenant = self.tenant_id().await;
+        let resp = self
+            .grant(created["id"].as_str().unwrap(), role, "tenant", &tenant)
+            .await;
+        assert_eq!(resp.status(), 201, "grant {role} to {name}");
+        let token = self
+            .app
+            .token_for(
+                created["clientId"].as_str().unwrap(),
+                created["secret"].as_str().unwrap(),
+            )
+            .await;
+        (created, token)
+    }
+
     pub async fn grant(&self, app_id: &str, role: &str, scope_type: &str, scope_id: &str) -> reqwest::Response {
         self.post(
             "/api/v1/authorization/access-rules",
@@ -288,7 +306,7 @@ impl RedisServer {
     }
 
     fn start_on(port: u16, dir: TempDir) -> Self {
-        let bin = std::env::var("APPAUTH_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let bin = std::env::var("TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = std::process::Command::new(&bin)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
