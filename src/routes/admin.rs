@@ -2,7 +2,7 @@
 //! role checks (DESIGN §4, RFC 6750), the strict JSON body extractor, path
 //! ids and query strings parsed into precise 400s.
 
-use super::{BodyError, SharedState, form, media_type, read_body};
+use super::{BodyError, SharedState, form, has_media_type, read_body};
 use crate::domain::role::{APPLICATION_ADMINISTRATOR, SYSTEM_ADMINISTRATOR};
 use crate::error::ApiError;
 use crate::token::AccessTokenClaims;
@@ -105,7 +105,7 @@ impl<T: DeserializeOwned> FromRequest<SharedState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &SharedState) -> Result<Self, ApiError> {
-        if media_type(req.headers()).as_deref() != Some("application/json") {
+        if !has_media_type(req.headers(), "application/json") {
             return Err(ApiError::UnsupportedMediaType(
                 "Content-Type must be application/json".into(),
             ));

@@ -2,11 +2,10 @@
 //! it carry? The caller authenticates as an application (Basic or body) or
 //! with an admin bearer token.
 
-use super::SharedState;
 use super::admin::{Admin, Need};
 use super::client_auth::credentials;
-use super::revoke::form_params;
 use super::token::with_client;
+use super::{SharedState, oauth_form};
 use crate::domain::access_rule::RuleClaim;
 use crate::error::{ApiError, OAuthError, no_store};
 use crate::grant;
@@ -22,7 +21,7 @@ use serde::Serialize;
 pub fn router() -> Router<SharedState> {
     Router::new().route(
         "/oauth/introspect",
-        post(introspect).fallback(|| async { OAuthError::MethodNotAllowed }),
+        post(introspect).fallback(super::token::method_not_allowed),
     )
 }
 
@@ -61,7 +60,7 @@ fn is_bearer(headers: &HeaderMap) -> bool {
 async fn introspect(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
     let mut caller = None;
     let result: Result<Option<Introspection>, OAuthError> = async {
-        let [token, _hint, client_id, client_secret] = form_params(
+        let [token, _hint, client_id, client_secret] = oauth_form(
             &state,
             &headers,
             body,

@@ -71,8 +71,51 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     }
 }
 
-/// The media type of the request without parameters, lowercased.
-pub fn media_type(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+/// Whether the request's media type (parameters such as `charset` aside)
+/// is `expected`, compared case-insensitively without allocating.
+pub fn has_media_type(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case(expected)
+        })
+}
+
+/// The body of an OAuth endpoint request, within `server.max_body_bytes`.
+pub async fn oauth_body(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, crate::error::OAuthError> {
+    use crate::error::OAuthError;
+    read_body(headers, body, state.config.server.max_body_bytes)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge(n) => OAuthError::PayloadTooLarge(n),
+            BodyError::Read(m) => OAuthError::InvalidRequest(format!("could not read the request body: {m}")),
+        })
+}
+
+/// The checks every form-encoded OAuth endpoint shares (RFC 6749 §3.2,
+/// §4.4.2): form Content-Type, size, UTF-8, no repeated parameter. Returns
+/// the named parameters, in order.
+pub async fn oauth_form<const N: usize>(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: Body,
+    names: [&str; N],
+) -> Result<[Option<String>; N], crate::error::OAuthError> {
+    use crate::error::OAuthError;
+    if !has_media_type(headers, "application/x-www-form-urlencoded") {
+        return Err(OAuthError::InvalidRequest(
+            "Content-Type must be application/x-www-form-urlencoded (RFC 6749 §4.4.2)".into(),
+        ));
+    }
+    let bytes = oauth_body(state, headers, body).await?;
+    form::parse(&bytes, names).map_err(|e| OAuthError::InvalidRequest(e.describe()))
 }

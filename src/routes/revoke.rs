@@ -1,8 +1,8 @@
 //! `POST /oauth/revoke` (RFC 7009): a client revokes one of its own tokens.
 
 use super::client_auth::credentials;
-use super::token::{body_of, with_client};
-use super::{SharedState, form, media_type};
+use super::token::with_client;
+use super::{SharedState, oauth_form};
 use crate::error::{OAuthError, no_store};
 use crate::grant;
 use axum::Router;
@@ -13,27 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 pub fn router() -> Router<SharedState> {
-    Router::new().route(
-        "/oauth/revoke",
-        post(revoke).fallback(|| async { OAuthError::MethodNotAllowed }),
-    )
-}
-
-/// The form endpoints' shared checks: form Content-Type, size, UTF-8, no
-/// repeated parameters; returns the named parameters.
-pub(super) async fn form_params<const N: usize>(
-    state: &SharedState,
-    headers: &HeaderMap,
-    body: Body,
-    names: [&str; N],
-) -> Result<[Option<String>; N], OAuthError> {
-    if media_type(headers).as_deref() != Some("application/x-www-form-urlencoded") {
-        return Err(OAuthError::InvalidRequest(
-            "Content-Type must be application/x-www-form-urlencoded".into(),
-        ));
-    }
-    let bytes = body_of(state, headers, body).await?;
-    form::parse(&bytes, names).map_err(|e| OAuthError::InvalidRequest(e.describe()))
+    Router::new().route("/oauth/revoke", post(revoke).fallback(super::token::method_not_allowed))
 }
 
 /// RFC 7009 §2.1: 200 also for unknown, invalid or expired tokens; a token
@@ -45,7 +25,7 @@ pub(super) async fn form_params<const N: usize>(
 async fn revoke(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
     let mut claimed = None;
     let result = async {
-        let [token, hint, client_id, client_secret] = form_params(
+        let [token, hint, client_id, client_secret] = oauth_form(
             &state,
             &headers,
             body,

@@ -2,7 +2,7 @@
 //! compatibility form `POST /api/v1/token` for existing API clients.
 
 use super::client_auth::credentials;
-use super::{BodyError, SharedState, form, media_type, read_body};
+use super::{SharedState, has_media_type, oauth_body, oauth_form};
 use crate::error::{OAuthError, no_store};
 use crate::grant::{AuthMethod, GrantRequest, Granted};
 use crate::telemetry::LoggedClient;
@@ -20,21 +20,8 @@ pub fn router() -> Router<SharedState> {
         .route("/api/v1/token", post(compat_token).fallback(method_not_allowed))
 }
 
-async fn method_not_allowed() -> OAuthError {
+pub(super) async fn method_not_allowed() -> OAuthError {
     OAuthError::MethodNotAllowed
-}
-
-pub(super) async fn body_of(
-    state: &SharedState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<axum::body::Bytes, OAuthError> {
-    read_body(headers, body, state.config.server.max_body_bytes)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge(n) => OAuthError::PayloadTooLarge(n),
-            BodyError::Read(m) => OAuthError::InvalidRequest(format!("could not read the request body: {m}")),
-        })
 }
 
 pub(super) fn with_client(mut resp: Response, client_id: Option<&str>) -> Response {
@@ -85,14 +72,10 @@ fn granted_response(g: &Granted) -> Response {
 async fn token(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {
-        if media_type(&headers).as_deref() != Some("application/x-www-form-urlencoded") {
-            return Err(OAuthError::InvalidRequest(
-                "Content-Type must be application/x-www-form-urlencoded (RFC 6749 §4.4.2)".into(),
-            ));
-        }
-        let bytes = body_of(&state, &headers, body).await?;
-        let [grant_type, client_id, client_secret, scope, resource, audience] = form::parse(
-            &bytes,
+        let [grant_type, client_id, client_secret, scope, resource, audience] = oauth_form(
+            &state,
+            &headers,
+            body,
             [
                 "grant_type",
                 "client_id",
@@ -102,7 +85,7 @@ async fn token(State(state): State<SharedState>, headers: HeaderMap, body: Body)
                 "audience",
             ],
         )
-        .map_err(|e| OAuthError::InvalidRequest(e.describe()))?;
+        .await?;
         check_grant_type(grant_type.as_deref())?;
         let creds = credentials(&headers, client_id, client_secret)?;
         claimed = Some(creds.id.clone());
@@ -138,12 +121,12 @@ pub struct CompatRequest {
 async fn compat_token(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {
-        if media_type(&headers).as_deref() != Some("application/json") {
+        if !has_media_type(&headers, "application/json") {
             return Err(OAuthError::InvalidRequest(
                 "Content-Type must be application/json".into(),
             ));
         }
-        let bytes = body_of(&state, &headers, body).await?;
+        let bytes = oauth_body(&state, &headers, body).await?;
         let req: CompatRequest = serde_json::from_slice(&bytes).map_err(|e| {
             OAuthError::InvalidRequest(format!(
                 "body must be {{\"grantType\":\"client_credentials\",\"clientId\":…,\"clientSecret\":…}}: {e}"
