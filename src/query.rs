@@ -80,6 +80,22 @@ pub struct Filter {
     time: Option<i64>,
 }
 
+/// Bytes of a text sort key kept inline (longer values fall back to a full compare on ties).
+const KEY_PREFIX: usize = 24;
+
+/// A row's sort key, copied out of the row once per query.
+enum SortKey {
+    None,
+    /// Zero-padded prefix: byte order of the padded prefixes matches byte
+    /// order of the strings unless one is cut, which `complete` says.
+    Text {
+        prefix: [u8; KEY_PREFIX],
+        complete: bool,
+    },
+    Time(Option<i64>),
+    Bool(bool),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
     Asc,
@@ -276,6 +292,54 @@ impl ListQuery {
         }
     }
 
+    fn sort_key<R: Row>(&self, row: &R) -> SortKey {
+        let Some((col, _)) = self.sort else {
+            return SortKey::None;
+        };
+        match row.cell(col) {
+            Cell::Text(t) => {
+                let mut prefix = [0u8; KEY_PREFIX];
+                let n = t.len().min(KEY_PREFIX);
+                prefix[..n].copy_from_slice(&t.as_bytes()[..n]);
+                SortKey::Text {
+                    prefix,
+                    // NUL bytes would tie with the zero padding.
+                    complete: t.len() <= KEY_PREFIX && !t.as_bytes().contains(&0),
+                }
+            }
+            Cell::Time(t) => SortKey::Time(t),
+            Cell::Bool(b) => SortKey::Bool(b),
+        }
+    }
+
+    /// Orders by the extracted keys, reading the rows only when two text
+    /// prefixes tie and one of them was cut (and for the `id` tie-break).
+    fn compare_keyed<R: Row>(&self, (ka, a): &(SortKey, &R), (kb, b): &(SortKey, &R)) -> Ordering {
+        let by_key = match (ka, kb) {
+            (
+                SortKey::Text {
+                    prefix: pa,
+                    complete: ca,
+                },
+                SortKey::Text {
+                    prefix: pb,
+                    complete: cb,
+                },
+            ) => match pa.cmp(pb) {
+                Ordering::Equal if !(*ca && *cb) => return self.compare(*a, *b),
+                o => o,
+            },
+            (SortKey::Time(x), SortKey::Time(y)) => x.cmp(y),
+            (SortKey::Bool(x), SortKey::Bool(y)) => x.cmp(y),
+            _ => Ordering::Equal,
+        };
+        let by_key = match self.sort {
+            Some((_, Order::Desc)) => by_key.reverse(),
+            _ => by_key,
+        };
+        by_key.then_with(|| a.id().cmp(b.id()))
+    }
+
     fn compare<R: Row>(&self, a: &R, b: &R) -> Ordering {
         let by_column = match self.sort {
             Some((col, order)) => {
@@ -291,18 +355,25 @@ impl ListQuery {
     /// Only the rows up to the end of the page are fully sorted.
     pub fn run<'r, R: Row + 'r>(&self, rows: impl Iterator<Item = &'r R>) -> (usize, Vec<&'r R>) {
         let (offset, limit) = (self.offset, self.limit);
-        let mut matched: Vec<&R> = rows.filter(|r| self.matches(*r)).collect();
+        // Each matched row's sort key is read once into a contiguous vector:
+        // comparing in place would chase two heap strings per comparison,
+        // and with 100,000 rows those cache misses were most of the cost.
+        let mut matched: Vec<(SortKey, &R)> = rows
+            .filter(|r| self.matches(*r))
+            .map(|r| (self.sort_key(r), r))
+            .collect();
         let total = matched.len();
         let end = offset.saturating_add(limit).min(total);
         if offset >= total {
             return (total, Vec::new());
         }
+        let cmp = |a: &(SortKey, &R), b: &(SortKey, &R)| self.compare_keyed(a, b);
         if end < total {
-            matched.select_nth_unstable_by(end, |a, b| self.compare(*a, *b));
+            matched.select_nth_unstable_by(end, cmp);
             matched.truncate(end);
         }
-        matched.sort_unstable_by(|a, b| self.compare(*a, *b));
-        (total, matched.split_off(offset))
+        matched.sort_unstable_by(cmp);
+        (total, matched.into_iter().skip(offset).map(|(_, r)| r).collect())
     }
 }
 
