@@ -62,7 +62,7 @@ fn item() -> impl Strategy<Value = Item> {
     (
         "[a-d]{1,3}",
         "[a-cA-C]{0,3}",
-                // Some owners share a 26-byte prefix, past the sort key's inline
+        // Some owners share a 26-byte prefix, past the sort key's inline
         // prefix, so ties there must fall back to full comparisons.
         ("[xyX]{0,2}", any::<bool>()).prop_map(|(s, long)| if long { format!("{}{s}", "x".repeat(26)) } else { s }),
         proptest::option::of(0i64..5),
