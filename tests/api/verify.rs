@@ -501,5 +501,7 @@ async fn keys_rotate_under_load_with_zero_failed_verifications() {
     );
     // Published next to the old key (ahead of signing), then the old one left
     // once every token it signed had expired; never an empty set.
-    assert_eq!(phases, ["old only", "both", "new only"]);
+    // (The first poll may already see the new key if a rescan ran in between.)
+    let from_both: Vec<&str> = phases.iter().copied().skip_while(|p| *p == "old only").collect();
+    assert_eq!(from_both, ["both", "new only"], "{phases:?}");
 }
