@@ -22,6 +22,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+/// Name of the side record holding last-login times.
+const LAST_LOGIN_SIDE: &str = "last-login";
+
 /// Who created the records made by `init`.
 pub const SYSTEM: &str = "system";
 pub const ADMIN_APP_NAME: &str = "admin";
@@ -226,8 +229,18 @@ impl Directory {
             cat.scopes.insert(s.id.clone(), s);
         }
         let mut logins: HashMap<String, i64> = HashMap::new();
+        // Per-key records from earlier versions, then the side file.
         for (k, v) in store.scan_prefix(keys::LAST_LOGIN)? {
             logins.insert(k[keys::LAST_LOGIN.len()..].to_owned(), decode(&k, &v)?);
+        }
+        if let Some(side) = store.get_side(LAST_LOGIN_SIDE)? {
+            for line in String::from_utf8_lossy(&side).lines() {
+                if let Some((id, ms)) = line.split_once(' ')
+                    && let Ok(ms) = ms.parse()
+                {
+                    logins.insert(id.to_owned(), ms);
+                }
+            }
         }
         for (k, v) in store.scan_prefix(keys::APP)? {
             let app: Application = decode(&k, &v)?;
@@ -651,26 +664,37 @@ impl Directory {
     }
 
     /// Writes changed `lastLogin` values to the store; returns how many.
+    /// The whole last-login table is rewritten as one side record
+    /// (`<app id> <unix ms>` lines) when anything changed: one file write
+    /// per batch, however many applications logged in.
     pub async fn flush_logins(&self) -> Result<usize, StoreError> {
         let _w = self.writes.lock().await;
-        let changed: Vec<(String, Arc<LoginClock>, i64)> = self
-            .read()
-            .apps
-            .values()
-            .filter_map(|row| {
+        let (changed, table) = {
+            let cat = self.read();
+            let mut changed: Vec<(Arc<LoginClock>, i64)> = Vec::new();
+            let mut table = String::new();
+            for row in cat.apps.values() {
                 let seen = row.login.seen.load(Ordering::Relaxed);
-                (seen != row.login.saved.load(Ordering::Relaxed)).then(|| (row.app.id.clone(), row.login.clone(), seen))
-            })
-            .collect();
+                if seen != row.login.saved.load(Ordering::Relaxed) {
+                    changed.push((row.login.clone(), seen));
+                }
+                if seen != 0 {
+                    table.push_str(&row.app.id);
+                    table.push(' ');
+                    table.push_str(&seen.to_string());
+                    table.push('\n');
+                }
+            }
+            (changed, table)
+        };
         if changed.is_empty() {
             return Ok(0);
         }
-        let writes = changed
-            .iter()
-            .map(|(id, _, seen)| Write::Put(keys::last_login(id), encode(seen)))
-            .collect();
-        self.persist(writes).await?;
-        for (_, clock, seen) in &changed {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.put_side(LAST_LOGIN_SIDE, table.as_bytes()))
+            .await
+            .map_err(|e| StoreError::Io(format!("store task failed: {e}")))??;
+        for (clock, seen) in &changed {
             clock.saved.store(*seen, Ordering::Relaxed);
         }
         Ok(changed.len())

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct MemoryStore {
     map: Mutex<BTreeMap<String, Vec<u8>>>,
+    side: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -29,6 +30,18 @@ impl Store for MemoryStore {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+
+    fn put_side(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.side
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), bytes.to_vec());
+        Ok(())
+    }
+
+    fn get_side(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.side.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned())
     }
 
     fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {

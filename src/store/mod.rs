@@ -34,6 +34,12 @@ pub trait Store: Send + Sync + 'static {
     fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Applies all writes or none; returns only once they are durable.
     fn apply(&self, writes: &[Write]) -> Result<(), StoreError>;
+    /// Side data that changes often and needs no transaction (the
+    /// last-login times): replaced whole and atomically, durable on return.
+    /// Kept out of the ordered store because rewriting thousands of keys
+    /// every few seconds made sled's memory grow without bound.
+    fn put_side(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    fn get_side(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// A cheap check that the backend still answers (for `/readyz`).
     fn ping(&self) -> Result<(), StoreError> {
         self.get(keys::SCHEMA_VERSION).map(|_| ())

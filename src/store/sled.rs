@@ -5,6 +5,7 @@ use std::path::Path;
 
 pub struct SledStore {
     db: sled::Db,
+    dir: std::path::PathBuf,
 }
 
 impl SledStore {
@@ -19,7 +20,10 @@ impl SledStore {
             .cache_capacity(16 * 1024 * 1024)
             .open()
             .map_err(|e| StoreError::Io(format!("cannot open store at {}: {e}", path.display())))?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            dir: path.to_owned(),
+        })
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
@@ -48,6 +52,19 @@ impl Store for SledStore {
                 Ok((key, v.to_vec()))
             })
             .collect()
+    }
+
+    fn put_side(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.dir.join(format!("side-{name}"));
+        crate::token::keys::write_private(&path, bytes).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))
+    }
+
+    fn get_side(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match std::fs::read(self.dir.join(format!("side-{name}"))) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Io(e.to_string())),
+        }
     }
 
     fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
