@@ -37,15 +37,7 @@ async fn metadata_is_served_at_both_well_known_paths_and_matches_the_issuer() {
 #[tokio::test]
 async fn jwks_publishes_the_signing_key_with_its_algorithm() {
     let app = spawn_app().await;
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["alg"], "ES256");
@@ -67,15 +59,7 @@ async fn an_eddsa_key_dropped_into_keys_signs_as_eddsa() {
     let app = spawn_in(dir, &[]).await;
     let token = app.admin_token().await;
     assert_eq!(header_of(&token)["alg"], "EdDSA");
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     assert_eq!(jwks["keys"][0]["kty"], "OKP");
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
 }

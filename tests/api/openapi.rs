@@ -100,15 +100,7 @@ async fn check(doc: &Value, path: &str, method: &str, resp: reqwest::Response) -
 #[tokio::test]
 async fn the_openapi_document_is_3_1_and_real_responses_match_it() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/api/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     let api = app.api().await;
@@ -227,15 +219,7 @@ async fn the_openapi_document_is_3_1_and_real_responses_match_it() {
 #[tokio::test]
 async fn every_documented_operation_is_routed() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/api/openapi.json").await;
     let api = app.api().await;
     let mut count = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {

@@ -86,15 +86,7 @@ async fn revoked_token_is_inactive_with_redis_and_cached_there_until_it_expires(
         expire_at > now + 3600 && expire_at <= now + 3600 + 61,
         "EXPIRETIME {expire_at}, now {now}"
     );
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_json("/readyz").await;
     assert_eq!(ready["checks"]["redis"], "ok");
 }
 

@@ -76,15 +76,7 @@ async fn token_claims_are_exactly_the_documented_set() {
 async fn token_verifies_against_the_published_jwks_with_an_independent_library() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let jwks: jsonwebtoken::jwk::JwkSet = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get_json("/.well-known/jwks.json").await;
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid is published");

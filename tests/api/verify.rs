@@ -119,15 +119,7 @@ async fn every_kind_of_bad_token_is_rejected_with_its_own_error() {
     assert_eq!(token_err(v.verify(&none).await), JwtError::AlgNone);
 
     // HS256 "signed" with the public key's bytes as the HMAC secret.
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     let input = format!("{}.{}", b64(&hdr("HS256", "at+jwt")), b64(&payload));
     let hmac_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, jwks["keys"][0].to_string().as_bytes());
     let hs = format!(
@@ -449,15 +441,7 @@ async fn keys_rotate_under_load_with_zero_failed_verifications() {
         .unwrap()
         .to_owned();
     let jwks_kids = || async {
-        let jwks: Value = app
-            .client
-            .get(app.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value = app.get_json("/.well-known/jwks.json").await;
         jwks["keys"]
             .as_array()
             .unwrap()
