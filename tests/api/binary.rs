@@ -79,8 +79,9 @@ async fn serve_on_embedded_defaults_initialises_itself_and_never_logs_secrets() 
     assert_eq!(refused.status(), 401);
 
     assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+        // The shell's builtin `kill`: /usr/bin/kill (procps) may be missing.
+        Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", child.id())])
             .status()
             .unwrap()
             .success()
