@@ -1,6 +1,6 @@
 //! The `appauth` binary itself: CLI, exit codes, logs.
 
-use crate::helpers::{basic, http_client};
+use crate::helpers::http_client;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -56,18 +56,7 @@ async fn serve_on_embedded_defaults_initialises_itself_and_never_logs_secrets() 
 
     let client = http_client();
     let url = format!("http://{address}/oauth/token");
-    let ok: Value = client
-        .post(&url)
-        .header("Authorization", basic(id, secret))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = ok["access_token"].as_str().unwrap().to_owned();
+    let token = crate::helpers::token_at(&format!("http://{address}"), id, secret).await;
     let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}x");
     let refused = client
         .post(&url)

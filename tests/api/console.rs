@@ -543,15 +543,7 @@ async fn console_assets_are_embedded_and_served_with_a_strict_policy() {
         assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(h["x-content-type-options"], "nosniff");
     }
-    let html = app
-        .client
-        .get(app.url("/console"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get_text("/console").await;
     assert!(!html.contains("<script>"), "no inline script");
     assert!(
         !html

@@ -1,7 +1,7 @@
 //! An acknowledged admin write survives `kill -9` of the server right after
 //! its 2xx (the store is flushed before answering).
 
-use crate::helpers::{Api, TestApp, basic, http_client};
+use crate::helpers::{Api, TestApp, basic, http_client, token_at};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -42,27 +42,12 @@ impl Server {
     }
 }
 
-async fn admin_token(base: &str, id: &str, secret: &str) -> String {
-    let body: Value = http_client()
-        .post(format!("{base}/oauth/token"))
-        .header("Authorization", basic(id, secret))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"].as_str().expect("token").to_owned()
-}
-
 /// A `TestApp` handle and admin token for a server started as a process.
 async fn shell(dir: &tempfile::TempDir, base: &str) -> (TestApp, String) {
     let creds: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap()).unwrap();
     let (id, secret) = (creds["clientId"].as_str().unwrap(), creds["secret"].as_str().unwrap());
-    let token = admin_token(base, id, secret).await;
+    let token = token_at(base, id, secret).await;
     (TestApp::external(base, id, secret), token)
 }
 
@@ -115,7 +100,7 @@ async fn acknowledged_admin_writes_survive_kill_9() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401, "the old secret stays dead after a crash");
-    admin_token(&s.base, cid, regenerated["secret"].as_str().unwrap()).await;
+    token_at(&s.base, cid, regenerated["secret"].as_str().unwrap()).await;
     let (app, token) = shell(&dir, &s.base).await;
     let api = Api { app: &app, token };
     assert_eq!(

@@ -65,6 +65,23 @@ pub async fn spawn_in(dir: TempDir, extra: &[String]) -> TestApp {
     }
 }
 
+/// A token from the server at `base` (HTTP Basic), panicking with its
+/// answer when refused; for servers started outside `TestApp` too.
+pub async fn token_at(base: &str, id: &str, secret: &str) -> String {
+    let resp = http_client()
+        .post(format!("{base}/oauth/token"))
+        .header("Authorization", basic(id, secret))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "token request refused: {body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 /// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
 pub fn basic(id: &str, secret: &str) -> String {
     let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
@@ -84,6 +101,18 @@ impl TestApp {
             stop: None,
             handle: None,
         }
+    }
+
+    /// `GET path` without credentials, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// `GET path` without credentials, parsed as JSON.
@@ -136,11 +165,7 @@ impl TestApp {
 
     /// A token for (id, secret), panicking with the server's answer if refused.
     pub async fn token_for(&self, id: &str, secret: &str) -> String {
-        let resp = self.token_request(id, secret, "").await;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap();
-        assert_eq!(status, 200, "token request refused: {body}");
-        body["access_token"].as_str().unwrap().to_owned()
+        token_at(&self.base, id, secret).await
     }
 
     pub async fn admin_token(&self) -> String {

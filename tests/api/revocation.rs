@@ -252,15 +252,7 @@ async fn redis_killed_under_load_gives_no_5xx_and_never_reports_a_revoked_token_
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["checks"]["redis"], "degraded");
     assert_eq!(ready["status"], "degraded");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     let count = |name: &str| -> u64 {
         metrics
             .lines()
