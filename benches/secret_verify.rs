@@ -13,7 +13,10 @@ fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = Directory::load(Arc::new(MemoryStore::default()), Pepper::from_bytes(&[7; 32]), 3600).unwrap();
     let (app, secret) = rt
-        .block_on(dir.create_app(AppName::parse("bench-app").unwrap(), "bench"))
+        .block_on(dir.create_app(
+            AppName::parse("bench-app").unwrap(),
+            &appauth::directory::Actor::system(),
+        ))
         .unwrap();
     let id = app.client_id.as_str().to_owned();
     let s = secret.expose().to_owned();

@@ -18,6 +18,24 @@ pub struct Config {
     pub keys: KeysConfig,
     pub redis: RedisConfig,
     pub log: LogConfig,
+    pub limits: LimitsConfig,
+    pub audit: AuditConfig,
+}
+
+/// Abuse limits (DESIGN §4 "Admin authority"), per minute.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Failed client authentications per (client ID, source address).
+    pub auth_failures_per_minute: u32,
+    /// Failed client authentications per source address, whatever the client ID.
+    pub address_failures_per_minute: u32,
+    /// Admin API requests per authenticated caller (client ID).
+    pub admin_requests_per_minute: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub retention_days: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +52,18 @@ pub struct IssuerConfig {
     pub url: Option<String>,
     pub audiences: Vec<String>,
     pub token_ttl_seconds: i64,
+    /// The only `aud` the admin API and bearer introspection accept;
+    /// `None`: the first of `audiences`.
+    pub admin_audience: Option<String>,
+}
+
+impl IssuerConfig {
+    pub fn admin_audience(&self) -> &str {
+        self.admin_audience
+            .as_deref()
+            .or(self.audiences.first().map(String::as_str))
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +122,8 @@ impl fmt::Debug for Config {
             .field("keys", &self.keys)
             .field("redis", &self.redis)
             .field("log", &self.log)
+            .field("limits", &self.limits)
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -109,6 +141,7 @@ impl Default for Config {
                 url: None,
                 audiences: vec!["urn:appauth:api".into()],
                 token_ttl_seconds: 3600,
+                admin_audience: None,
             },
             store: StoreConfig { path: "data".into() },
             keys: KeysConfig {
@@ -120,6 +153,12 @@ impl Default for Config {
                 level: "info".into(),
                 format: LogFormat::Text,
             },
+            limits: LimitsConfig {
+                auth_failures_per_minute: 30,
+                address_failures_per_minute: 300,
+                admin_requests_per_minute: 1200,
+            },
+            audit: AuditConfig { retention_days: 90 },
         }
     }
 }
@@ -142,6 +181,7 @@ pub const KEYS: &[&str] = &[
     "issuer.url",
     "issuer.audiences",
     "issuer.token_ttl_seconds",
+    "issuer.admin_audience",
     "store.path",
     "keys.dir",
     "keys.publish_ahead_seconds",
@@ -149,6 +189,10 @@ pub const KEYS: &[&str] = &[
     "redis.url_file",
     "log.level",
     "log.format",
+    "limits.auth_failures_per_minute",
+    "limits.address_failures_per_minute",
+    "limits.admin_requests_per_minute",
+    "audit.retention_days",
 ];
 
 struct Setting {
@@ -236,6 +280,20 @@ impl Config {
             }
             "issuer.audiences" => self.issuer.audiences = list(s)?,
             "issuer.token_ttl_seconds" => self.issuer.token_ttl_seconds = integer(s, 5, 86_400)?,
+            "issuer.admin_audience" => {
+                let a = string(s)?;
+                self.issuer.admin_audience = if a.is_empty() { None } else { Some(a) }
+            }
+            "limits.auth_failures_per_minute" => {
+                self.limits.auth_failures_per_minute = integer(s, 1, 1_000_000)? as u32
+            }
+            "limits.address_failures_per_minute" => {
+                self.limits.address_failures_per_minute = integer(s, 1, 1_000_000)? as u32
+            }
+            "limits.admin_requests_per_minute" => {
+                self.limits.admin_requests_per_minute = integer(s, 1, 1_000_000)? as u32
+            }
+            "audit.retention_days" => self.audit.retention_days = integer(s, 1, 36_500)?,
             "store.path" => self.store.path = PathBuf::from(string(s)?),
             "keys.dir" => self.keys.dir = PathBuf::from(string(s)?),
             "keys.publish_ahead_seconds" => self.keys.publish_ahead_seconds = integer(s, 0, 30 * 86_400)?,
@@ -288,6 +346,23 @@ impl Config {
             return Err(fail(
                 "issuer.audiences",
                 "audiences must not contain spaces or control characters",
+            ));
+        }
+        if let Some(a) = &self.issuer.admin_audience
+            && !self.issuer.audiences.contains(a)
+        {
+            return Err(fail(
+                "issuer.admin_audience",
+                &format!(
+                    "{a:?} is not one of issuer.audiences ({}); the admin audience must be an audience this server issues tokens for",
+                    self.issuer.audiences.join(", ")
+                ),
+            ));
+        }
+        if self.limits.address_failures_per_minute < self.limits.auth_failures_per_minute {
+            return Err(fail(
+                "limits.address_failures_per_minute",
+                "must be at least limits.auth_failures_per_minute (an address's budget covers all of its client IDs)",
             ));
         }
         if let Some(u) = &self.issuer.url {

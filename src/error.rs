@@ -36,14 +36,39 @@ pub enum OAuthError {
     MethodNotAllowed,
     #[error("body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// Too many failed client authentications from this source (RFC 6585 §4).
+    #[error("temporarily_unavailable: retry after {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
     #[error("server_error")]
     ServerError,
+}
+
+/// RFC 6749 §5.2 allows only %x20-21 / %x23-5B / %x5D-7E in
+/// `error_description`: printable ASCII without `"` and `\`. Messages quote
+/// client input and use typographic characters, so every description goes
+/// through here: `"` becomes `'`, `\` becomes `/`, `§` becomes "section",
+/// dashes and ellipses become ASCII, and anything else outside the set `?`.
+pub fn rfc6749_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push('\''),
+            '\\' => out.push('/'),
+            '§' => out.push_str("section "),
+            '–' | '—' => out.push('-'),
+            '…' => out.push_str("..."),
+            '\u{20}'..='\u{7e}' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out.replace("section  ", "section ")
 }
 
 impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) => "invalid_request",
+            Self::TooManyRequests { .. } => "temporarily_unavailable",
             Self::InvalidClient { .. } => "invalid_client",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
@@ -62,6 +87,7 @@ impl OAuthError {
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -80,6 +106,9 @@ impl OAuthError {
             Self::InvalidClient { description, .. } => description.clone(),
             Self::MethodNotAllowed => "this endpoint accepts POST only".into(),
             Self::PayloadTooLarge(n) => format!("request body is larger than {n} bytes"),
+            Self::TooManyRequests { retry_after } => {
+                format!("too many failed client authentications from this address; retry after {retry_after} seconds")
+            }
             Self::ServerError => "the server could not complete the request".into(),
         }
     }
@@ -101,15 +130,21 @@ pub fn no_store(resp: &mut Response) {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.code(), "error_description": self.description()});
+        let body = json!({"error": self.code(), "error_description": rfc6749_text(&self.description())});
         let mut resp = (self.status(), axum::Json(body)).into_response();
         no_store(&mut resp);
         match &self {
             Self::InvalidClient { challenge: true, .. } => {
                 resp.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"appauth\", charset=\"UTF-8\""),
+                    // The error code as an auth-param too: clients that surface
+                    // the challenge (node openid-client) still see it.
+                    HeaderValue::from_static("Basic realm=\"appauth\", charset=\"UTF-8\", error=\"invalid_client\""),
                 );
+            }
+            Self::TooManyRequests { retry_after } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             Self::MethodNotAllowed => {
                 resp.headers_mut()
@@ -155,6 +190,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Past the admin request limit (RFC 6585 §4).
+    #[error("too many admin requests from this caller; retry after {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
     #[error("internal error")]
     Internal,
 }
@@ -175,6 +213,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -216,6 +255,10 @@ impl IntoResponse for ApiError {
                     resp.headers_mut().insert(header::ALLOW, v);
                 }
             }
+            Self::TooManyRequests { retry_after } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
             _ => {}
         }
         resp
@@ -235,6 +278,7 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::NotFound { .. } => ApiError::NotFound(e.to_string()),
             DirectoryError::Conflict(m) => ApiError::Conflict(m),
             DirectoryError::Invalid(m) => ApiError::bad_request(m),
+            DirectoryError::Forbidden(m) => ApiError::Forbidden(m),
             DirectoryError::Store(s) => {
                 tracing::error!(error = %s, "store write failed");
                 ApiError::Internal

@@ -6,13 +6,14 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::domain::application::Application;
 use crate::domain::secret::ClientSecret;
-use crate::grant::Grants;
+use crate::oauth::grant::Grants;
+use crate::oauth::throttle::{FailureThrottle, RequestLimiter};
 use crate::revocation::memory::MemoryCache;
 use crate::revocation::redis::RedisCache;
 use crate::revocation::{RevocationCache, Revocations};
 use crate::routes::{self, AppState, SharedState};
 use crate::store::{SledStore, Store};
-use crate::telemetry::{self, Metrics};
+use crate::telemetry::{self, Metrics, PeerAddr, RequestIds};
 use crate::token::TokenIssuer;
 use crate::token::keys::{self, Alg, KeySet};
 use axum::Router;
@@ -20,7 +21,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -163,7 +163,13 @@ impl App {
             grants: Grants {
                 directory: boot.directory.clone(),
                 issuer: issuer.clone(),
+                throttle: FailureThrottle::new(
+                    config.limits.auth_failures_per_minute,
+                    config.limits.address_failures_per_minute,
+                ),
             },
+            request_ids: RequestIds::default(),
+            admin_limiter: RequestLimiter::new(config.limits.admin_requests_per_minute),
             directory: boot.directory,
             issuer,
             metrics,
@@ -222,7 +228,7 @@ impl App {
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
-                    let (stream, _) = match accepted {
+                    let (stream, peer) = match accepted {
                         Ok(a) => a,
                         Err(e) => {
                             // Out of file descriptors and the like: back off, keep serving.
@@ -231,9 +237,16 @@ impl App {
                             continue;
                         }
                     };
-                                        let _ = stream.set_nodelay(true);
+                    let _ = stream.set_nodelay(true);
                     let Ok(stream) = stream.into_std() else { continue };
-                    let service = TowerToHyperService::new(self.router.clone());
+                    let router = self.router.clone();
+                    // The peer address rides on every request of the
+                    // connection (abuse limits and the audit log need it).
+                    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(PeerAddr(peer));
+                        // A Router is always ready, so `call` needs no `poll_ready`.
+                        tower::Service::call(&mut router.clone(), req)
+                    });
                     let builder = builder.clone();
                     let watcher = graceful.watcher();
                     let tls = self.tls.clone();
@@ -384,6 +397,12 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
                 if let Err(e) = state.revocations.purge_expired(now).await {
                     tracing::error!(error = %e, "could not purge lapsed token revocations");
                 }
+                state.grants.throttle.sweep(now * 1000);
+                state.admin_limiter.sweep(now * 1000);
+                let keep_ms = state.config.audit.retention_days * 86_400_000;
+                if let Err(e) = state.directory.purge_audit(now * 1000 - keep_ms).await {
+                    tracing::error!(error = %e, "could not purge old audit records");
+                }
             }
             _ = reconcile.tick() => {
                 match state.revocations.reconcile(crate::domain::now_ms() / 1000).await {
@@ -422,7 +441,10 @@ pub fn router(state: SharedState) -> Router {
         .merge(routes::console::router())
         .merge(routes::health::router())
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(telemetry::access_log))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::access_log,
+        ))
         .with_state(state)
 }
 

@@ -1,7 +1,7 @@
 //! Logging (tracing) and Prometheus metrics.
 //!
 //! One access line per request (method, path, status, latency, client ID when
-//! known) and never a secret, an `Authorization` header, a token or a body:
+//! known, request id) and never a secret, an `Authorization` header, a token or a body:
 //! handlers only ever hand the logger a client ID, via [`LoggedClient`].
 
 use crate::config::{LogConfig, LogFormat};
@@ -33,14 +33,81 @@ pub fn init(log: &LogConfig) -> tracing_appender::non_blocking::WorkerGuard {
 #[derive(Clone)]
 pub struct LoggedClient(pub String);
 
-pub async fn access_log(req: Request, next: Next) -> Response {
+/// Request extension: the peer address of the connection (source address
+/// for abuse limits and the audit log).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// Request extension: this request's id, also in the `X-Request-Id`
+/// response header, the access log line and audit records.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestId(pub RequestIdValue);
+
+/// A request id: a random per-process prefix and a counter, so making one
+/// costs an atomic increment (the token endpoint pays it on every request).
+#[derive(Clone, Copy, Debug)]
+pub struct RequestIdValue {
+    prefix: u32,
+    n: u64,
+}
+
+impl std::fmt::Display for RequestIdValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}-{:012x}", self.prefix, self.n)
+    }
+}
+
+pub struct RequestIds {
+    prefix: u32,
+    next: AtomicU64,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        let mut b = [0u8; 4];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+        Self {
+            prefix: u32::from_be_bytes(b),
+            next: AtomicU64::new(1),
+        }
+    }
+}
+
+impl RequestIds {
+    pub fn next(&self) -> RequestIdValue {
+        RequestIdValue {
+            prefix: self.prefix,
+            n: self.next.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+pub async fn access_log(
+    axum::extract::State(state): axum::extract::State<crate::routes::SharedState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let id = state.request_ids.next();
+    req.extensions_mut().insert(RequestId(id));
+    let set_id = |resp: &mut Response| {
+        let mut buf = [0u8; 21];
+        let mut w = std::io::Cursor::new(&mut buf[..]);
+        let _ = std::io::Write::write_fmt(&mut w, format_args!("{id}"));
+        let len = w.position() as usize;
+        if let Ok(v) = axum::http::HeaderValue::from_bytes(&buf[..len]) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+    };
     if !tracing::enabled!(target: "appauth::access", tracing::Level::INFO) {
-        return next.run(req).await;
+        let mut resp = next.run(req).await;
+        set_id(&mut resp);
+        return resp;
     }
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    set_id(&mut resp);
     let client = resp.extensions().get::<LoggedClient>().map_or("-", |c| c.0.as_str());
     tracing::info!(
         target: "appauth::access",
@@ -49,13 +116,14 @@ pub async fn access_log(req: Request, next: Next) -> Response {
         status = resp.status().as_u16(),
         latency_us = start.elapsed().as_micros() as u64,
         client_id = client,
+        request_id = %id,
         "request"
     );
     resp
 }
 
 /// OAuth error codes counted separately (RFC 6749 §5.2 and extensions).
-pub const TOKEN_ERROR_CODES: [&str; 11] = [
+pub const TOKEN_ERROR_CODES: [&str; 12] = [
     "invalid_request",
     "invalid_client",
     "invalid_grant",
@@ -66,6 +134,7 @@ pub const TOKEN_ERROR_CODES: [&str; 11] = [
     "unsupported_token_type",
     "invalid_token",
     "insufficient_scope",
+    "temporarily_unavailable",
     "server_error",
 ];
 

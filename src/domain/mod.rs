@@ -5,6 +5,7 @@
 
 pub mod access_rule;
 pub mod application;
+pub mod authority;
 pub mod role;
 pub mod scope;
 pub mod secret;

@@ -18,6 +18,18 @@ pub struct Role {
     pub permissions: &'static [&'static str],
 }
 
+/// The permissions the admin API checks (DESIGN §4 "Admin authority").
+pub mod perm {
+    pub const APPS_READ: &str = "apps:read";
+    pub const APPS_WRITE: &str = "apps:write";
+    pub const RULES_READ: &str = "access-rules:read";
+    pub const RULES_WRITE: &str = "access-rules:write";
+    pub const ROLES_READ: &str = "roles:read";
+    pub const SCOPES_READ: &str = "scopes:read";
+    pub const SCOPES_WRITE: &str = "scopes:write";
+    pub const AUDIT_READ: &str = "audit:read";
+}
+
 pub const SYSTEM_ADMINISTRATOR: &str = "system-administrator";
 pub const APPLICATION_ADMINISTRATOR: &str = "application-administrator";
 
@@ -29,6 +41,7 @@ const ADMIN_ALL: &[&str] = &[
     "roles:read",
     "scopes:read",
     "scopes:write",
+    "audit:read",
     "workloads:read",
     "workloads:write",
     "clusters:read",
@@ -55,6 +68,7 @@ pub const ROLES: &[Role] = &[
             "access-rules:write",
             "roles:read",
             "scopes:read",
+            "audit:read",
         ],
     },
     Role {
@@ -79,6 +93,7 @@ pub const ROLES: &[Role] = &[
             "access-rules:read",
             "roles:read",
             "scopes:read",
+            "audit:read",
             "projects:read",
             "workloads:read",
             "clusters:read",

@@ -2,8 +2,9 @@
 //! read, delete) and `/api/v1/authorization/roles` (the catalogue).
 
 use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, Need, QueryPairs, allow, written};
+use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, written};
 use crate::directory::{NewRule, RuleView};
+use crate::domain::role::perm;
 use crate::domain::role::{ROLES, Role};
 use crate::domain::scope::ScopeType;
 use crate::error::ApiError;
@@ -65,7 +66,7 @@ async fn list(
     admin: Admin,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    admin.require(Need::Read)?;
+    admin.require(&state, perm::RULES_READ).await?;
     let q = query::parse_query::<RuleRecord<'_>>(&pairs, &[])?;
     let cat = state.directory.read();
     let records: Vec<RuleRecord<'_>> = cat.rules.values().map(|rule| RuleRecord { rule, cat: &cat }).collect();
@@ -87,7 +88,6 @@ async fn create(
     admin: Admin,
     ApiJson(body): ApiJson<CreateRule>,
 ) -> Result<Response, ApiError> {
-    admin.require(Need::ManageApps)?;
     for (field, value) in [("subjectId", &body.subject_id), ("scopeId", &body.scope_id)] {
         if !crate::domain::is_id(value) {
             return Err(ApiError::bad_request(format!(
@@ -105,7 +105,7 @@ async fn create(
                 scope_type: body.scope_type,
                 scope_id: body.scope_id,
             },
-            admin.client_id(),
+            &admin.actor,
         )
         .await?;
     let view = state.directory.read().rule_view(&rule);
@@ -116,7 +116,7 @@ async fn create(
 #[utoipa::path(get, path = "/api/v1/authorization/access-rules/{id}", tag = "Access rules", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = RuleView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    admin.require(Need::Read)?;
+    admin.require(&state, perm::RULES_READ).await?;
     let cat = state.directory.read();
     let rule = cat
         .rules
@@ -129,8 +129,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 #[utoipa::path(delete, path = "/api/v1/authorization/access-rules/{id}", tag = "Access rules", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    admin.require(Need::ManageApps)?;
-    state.directory.delete_rule(&id).await?;
+    state.directory.delete_rule(&id, &admin.actor).await?;
     state
         .metrics
         .admin_writes
@@ -141,8 +140,8 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
 /// The role catalogue.
 #[utoipa::path(get, path = "/api/v1/authorization/roles", tag = "Access rules", security(("bearer" = [])),
     responses((status = 200, body = RoleList)))]
-async fn roles(admin: Admin) -> Result<Response, ApiError> {
-    admin.require(Need::Read)?;
+async fn roles(State(state): State<SharedState>, admin: Admin) -> Result<Response, ApiError> {
+    admin.require(&state, perm::ROLES_READ).await?;
     Ok(axum::Json(RoleList {
         total_records: ROLES.len(),
         roles: ROLES,

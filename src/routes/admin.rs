@@ -1,31 +1,30 @@
-//! What every admin API handler shares: bearer-token authentication and
-//! role checks (DESIGN §4, RFC 6750), the strict JSON body extractor, path
-//! ids and query strings parsed into precise 400s.
+//! What every admin API handler shares: bearer-token authentication with
+//! live authority and abuse limits (DESIGN §4 "Admin authority", RFC 6750,
+//! RFC 6585), the strict JSON body extractor, path ids and query strings
+//! parsed into precise 400s.
 
 use super::{BodyError, SharedState, form, has_media_type, read_body};
-use crate::domain::role::{APPLICATION_ADMINISTRATOR, SYSTEM_ADMINISTRATOR};
+use crate::directory::{Actor, AuditActor, Denied, RequestInfo, Target};
 use crate::error::ApiError;
+use crate::oauth::throttle::Verdict;
+use crate::telemetry::{PeerAddr, RequestId};
 use crate::token::AccessTokenClaims;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use std::net::IpAddr;
 
-/// What an admin request needs to be allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Read applications, rules, roles, scopes.
-    Read,
-    /// Create/change applications and access rules.
-    ManageApps,
-    /// Create/delete scopes.
-    ManageScopes,
-}
-
-/// An authenticated admin caller: a valid, unrevoked token from this server.
+/// An authenticated admin caller: a valid, unrevoked token from this server
+/// for the admin audience, whose application still exists and is enabled.
+/// What it may do is decided against its *current* rules (DESIGN §4
+/// "Admin authority"): see [`Admin::require`] and the directory's writes.
 pub struct Admin {
     pub claims: AccessTokenClaims,
+    pub actor: Actor,
+    /// `METHOD /path`, for the audit record of a refusal.
+    endpoint: String,
 }
 
 impl Admin {
@@ -33,35 +32,170 @@ impl Admin {
         &self.claims.client_id
     }
 
-    /// Roles count only on the tenant root: they then cover every scope.
-    pub fn require(&self, need: Need) -> Result<(), ApiError> {
-        let allowed: &[&str] = match need {
-            Need::Read => &[SYSTEM_ADMINISTRATOR, APPLICATION_ADMINISTRATOR, "viewer"],
-            Need::ManageApps => &[SYSTEM_ADMINISTRATOR, APPLICATION_ADMINISTRATOR],
-            Need::ManageScopes => &[SYSTEM_ADMINISTRATOR],
-        };
-        if self.claims.has_tenant_role(allowed) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "this token's access rules do not grant any of [{}] on the tenant scope",
-                allowed.join(", ")
-            )))
+    /// The gate of a read endpoint: `permission` on the tenant scope, held
+    /// by the caller's current rules. A refusal is audited.
+    pub async fn require(&self, state: &SharedState, permission: &str) -> Result<(), ApiError> {
+        let denied = state.directory.read().authorize(&self.actor, permission).err();
+        match denied {
+            None => Ok(()),
+            Some(Denied(message)) => {
+                state
+                    .directory
+                    .audit_refusal(
+                        self.actor.audit_actor(),
+                        &self.actor.request,
+                        "request",
+                        &Target::endpoint(&self.endpoint),
+                        403,
+                        message.clone(),
+                    )
+                    .await;
+                Err(ApiError::Forbidden(message))
+            }
         }
     }
+}
+
+/// Where a request came from and its id, from the connection and the
+/// access-log middleware.
+pub fn request_info(extensions: &axum::http::Extensions) -> RequestInfo {
+    RequestInfo {
+        source_address: extensions
+            .get::<PeerAddr>()
+            .map_or_else(|| "unknown".into(), |p| p.0.ip().to_string()),
+        request_id: extensions
+            .get::<RequestId>()
+            .map_or_else(|| "-".into(), |r| r.0.to_string()),
+    }
+}
+
+/// The caller's source address and request id, for handlers that
+/// authenticate by hand (the OAuth endpoints).
+pub struct Origin {
+    pub source: IpAddr,
+    pub request: RequestInfo,
+}
+
+impl FromRequestParts<SharedState> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &SharedState) -> Result<Self, Self::Rejection> {
+        Ok(Origin {
+            source: source_ip(&parts.extensions),
+            request: request_info(&parts.extensions),
+        })
+    }
+}
+
+/// The source address used for abuse limits (unspecified when unknown, e.g. in-process).
+pub fn source_ip(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<PeerAddr>()
+        .map_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), |p| p.0.ip())
 }
 
 impl FromRequestParts<SharedState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        Admin::from_headers(&parts.headers, state).await
+        let endpoint = format!("{} {}", parts.method, parts.uri.path());
+        let request = request_info(&parts.extensions);
+        let source = source_ip(&parts.extensions);
+        Admin::authenticate(&parts.headers, request, source, &endpoint, state).await
     }
 }
 
 impl Admin {
-    /// Authenticates `Authorization: Bearer <token>` (RFC 6750 §2.1).
-    pub async fn from_headers(headers: &axum::http::HeaderMap, state: &SharedState) -> Result<Self, ApiError> {
+    /// Authenticates `Authorization: Bearer <token>` (RFC 6750 §2.1) for the
+    /// admin API. Failures are audited and count against the source
+    /// address's failure budget, like failed client authentications.
+    pub async fn authenticate(
+        headers: &axum::http::HeaderMap,
+        request: RequestInfo,
+        source: IpAddr,
+        endpoint: &str,
+        state: &SharedState,
+    ) -> Result<Self, ApiError> {
+        let now_ms = crate::domain::now_ms();
+        if let Verdict::Block { retry_after, first } = state.grants.throttle.check(source, "-", now_ms) {
+            if first {
+                audit_unauthenticated(
+                    state,
+                    &request,
+                    endpoint,
+                    429,
+                    "too many failed authentications from this address",
+                )
+                .await;
+            }
+            return Err(ApiError::TooManyRequests { retry_after });
+        }
+        let result = Self::check_token(headers, state, now_ms / 1000);
+        let (claims, entry) = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                if let ApiError::Unauthorized { message, .. } = &e {
+                    state.grants.throttle.failed(source, "-", now_ms);
+                    audit_unauthenticated(state, &request, endpoint, 401, message).await;
+                }
+                return Err(e);
+            }
+        };
+        if state.is_revoked(&claims).await {
+            let message = "invalid bearer token: it has been revoked";
+            audit_unauthenticated(state, &request, endpoint, 401, message).await;
+            return Err(ApiError::Unauthorized {
+                message: message.into(),
+                token_sent: true,
+            });
+        }
+        let name = state
+            .directory
+            .read()
+            .apps
+            .get(&entry.app_id)
+            .map_or_else(String::new, |r| r.app.name.as_str().to_owned());
+        let actor = Actor {
+            client_id: claims.client_id.clone(),
+            app_id: Some(entry.app_id.clone()),
+            name,
+            token_rules: claims
+                .access_rules
+                .iter()
+                .map(|r| (r.role_id.clone(), r.scope_id.clone()))
+                .collect(),
+            request,
+        };
+        if let Verdict::Block { retry_after, first } = state.admin_limiter.hit(&actor.client_id, now_ms) {
+            if first {
+                state
+                    .directory
+                    .audit_refusal(
+                        actor.audit_actor(),
+                        &actor.request,
+                        "request",
+                        &Target::endpoint(endpoint),
+                        429,
+                        format!("admin request limit reached; refused for {retry_after} s"),
+                    )
+                    .await;
+            }
+            return Err(ApiError::TooManyRequests { retry_after });
+        }
+        Ok(Admin {
+            claims,
+            actor,
+            endpoint: endpoint.to_owned(),
+        })
+    }
+
+    /// The token checks that need no I/O: header shape, signature, expiry,
+    /// the admin audience, and an application that still exists and is enabled.
+    fn check_token(
+        headers: &axum::http::HeaderMap,
+        state: &SharedState,
+        now: i64,
+    ) -> Result<(AccessTokenClaims, std::sync::Arc<crate::directory::HotEntry>), ApiError> {
         let unauthorized = |message: String, token_sent: bool| ApiError::Unauthorized { message, token_sent };
         let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let value = values.next().ok_or_else(|| {
@@ -85,16 +219,48 @@ impl Admin {
                 ));
             }
         };
-        let now = crate::domain::now_ms() / 1000;
         let claims = state
             .issuer
             .verify_own(token, now)
             .map_err(|e| unauthorized(format!("invalid bearer token: {e}"), true))?;
-        if state.is_revoked(&claims).await {
-            return Err(unauthorized("invalid bearer token: it has been revoked".into(), true));
+        let admin_audience = state.config.issuer.admin_audience();
+        if !claims.aud.contains(admin_audience) {
+            return Err(unauthorized(
+                format!(
+                    "invalid bearer token: its audience is not {admin_audience:?}, the only audience the admin API accepts; request a token with audience={admin_audience}"
+                ),
+                true,
+            ));
         }
-        Ok(Admin { claims })
+        let entry = state
+            .directory
+            .entry(&claims.client_id)
+            .filter(|e| e.enabled)
+            .ok_or_else(|| {
+                unauthorized(
+                    "invalid bearer token: the application it was issued to no longer exists or is disabled".into(),
+                    true,
+                )
+            })?;
+        Ok((claims, entry))
     }
+}
+
+async fn audit_unauthenticated(state: &SharedState, request: &RequestInfo, endpoint: &str, status: u16, message: &str) {
+    state
+        .directory
+        .audit_refusal(
+            AuditActor {
+                client_id: "-".into(),
+                name: "-".into(),
+            },
+            request,
+            "request",
+            &Target::endpoint(endpoint),
+            status,
+            message.to_owned(),
+        )
+        .await;
 }
 
 /// A JSON request body: `application/json`, within the size limit, and

@@ -2,10 +2,12 @@
 //! read, enable/disable, delete, regenerate the secret.
 
 use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, Need, QueryPairs, allow, written};
+use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, written};
 use crate::directory::{AppView, Catalog};
 use crate::domain::application::AppName;
+use crate::domain::role::perm;
 use crate::error::ApiError;
+use crate::error::no_store;
 use crate::listing::{AppRecord, CSV_COLUMNS, MAX_CSV_ROWS, csv_line, csv_value};
 use crate::query::{self, ListQuery};
 use axum::Router;
@@ -96,7 +98,7 @@ async fn list(
     headers: HeaderMap,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    admin.require(Need::Read)?;
+    admin.require(&state, perm::APPS_READ).await?;
     if wants_csv(&headers, &pairs) {
         return export_csv(&state, &pairs);
     }
@@ -192,11 +194,10 @@ async fn create(
     admin: Admin,
     ApiJson(body): ApiJson<CreateApp>,
 ) -> Result<Response, ApiError> {
-    admin.require(Need::ManageApps)?;
     let name = AppName::parse(&body.name).map_err(ApiError::bad_request)?;
-    let (app, secret) = state.directory.create_app(name, admin.client_id()).await?;
+    let (app, secret) = state.directory.create_app(name, &admin.actor).await?;
     let view = state.directory.read().app_view(&app);
-    Ok(written(
+    Ok(with_secret(
         &state,
         StatusCode::CREATED,
         &WithSecret {
@@ -204,6 +205,13 @@ async fn create(
             secret: secret.expose().to_owned(),
         },
     ))
+}
+
+/// A write's answer that carries a secret: never stored by any cache.
+fn with_secret<T: Serialize>(state: &SharedState, status: StatusCode, body: &T) -> Response {
+    let mut resp = written(state, status, body);
+    no_store(&mut resp);
+    resp
 }
 
 fn view_of(state: &SharedState, id: &str) -> Result<AppView, ApiError> {
@@ -218,7 +226,7 @@ fn view_of(state: &SharedState, id: &str) -> Result<AppView, ApiError> {
 #[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = AppView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    admin.require(Need::Read)?;
+    admin.require(&state, perm::APPS_READ).await?;
     Ok(axum::Json(view_of(&state, &id)?).into_response())
 }
 
@@ -231,8 +239,7 @@ async fn update(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<UpdateApp>,
 ) -> Result<Response, ApiError> {
-    admin.require(Need::ManageApps)?;
-    let app = state.directory.set_enabled(&id, body.enabled).await?;
+    let app = state.directory.set_enabled(&id, body.enabled, &admin.actor).await?;
     if !body.enabled {
         state.revocations.announce_client(app.client_id.as_str()).await;
     }
@@ -244,8 +251,7 @@ async fn update(
 #[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    admin.require(Need::ManageApps)?;
-    let app = state.directory.delete_app(&id).await?;
+    let app = state.directory.delete_app(&id, &admin.actor).await?;
     state.revocations.announce_client(app.client_id.as_str()).await;
     state
         .metrics
@@ -258,11 +264,10 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
 #[utoipa::path(post, path = "/api/v1/apps/{id}/secret", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = WithSecret), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn regenerate(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    admin.require(Need::ManageApps)?;
-    let (app, secret) = state.directory.regenerate_secret(&id).await?;
+    let (app, secret) = state.directory.regenerate_secret(&id, &admin.actor).await?;
     state.revocations.announce_client(app.client_id.as_str()).await;
     let view = state.directory.read().app_view(&app);
-    Ok(written(
+    Ok(with_secret(
         &state,
         StatusCode::OK,
         &WithSecret {

@@ -4,7 +4,7 @@
 
 use super::form;
 use crate::error::OAuthError;
-use crate::grant::AuthMethod;
+use crate::oauth::grant::AuthMethod;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};

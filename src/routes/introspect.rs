@@ -2,13 +2,13 @@
 //! it carry? The caller authenticates as an application (Basic or body) or
 //! with an admin bearer token.
 
-use super::admin::{Admin, Need};
+use super::admin::{Admin, Origin};
 use super::client_auth::credentials;
 use super::token::with_client;
 use super::{SharedState, oauth_form};
 use crate::domain::access_rule::RuleClaim;
+use crate::domain::role::perm;
 use crate::error::{ApiError, OAuthError, no_store};
-use crate::grant;
 use crate::token::claims::Audience;
 use axum::Router;
 use axum::body::Body;
@@ -57,7 +57,7 @@ fn is_bearer(headers: &HeaderMap) -> bool {
     request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Active token, or exactly {\"active\": false}", body = Introspection),
         (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
-async fn introspect(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
+async fn introspect(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut caller = None;
     let result: Result<Option<Introspection>, OAuthError> = async {
         let [token, _hint, client_id, client_secret] = oauth_form(
@@ -67,26 +67,47 @@ async fn introspect(State(state): State<SharedState>, headers: HeaderMap, body: 
             ["token", "token_type_hint", "client_id", "client_secret"],
         )
         .await?;
-        if is_bearer(&headers) {
-            let admin = Admin::from_headers(&headers, &state).await.map_err(|e| match e {
+        // Who may see what (RFC 7662 §4): an admin-audience bearer with
+        // apps:read on the tenant (Viewer or more) sees any token; a client
+        // sees only its own, and any other token is `{"active": false}`.
+        let own_only = if is_bearer(&headers) {
+            let admin = Admin::authenticate(
+                &headers,
+                origin.request,
+                origin.source,
+                "POST /oauth/introspect",
+                &state,
+            )
+            .await
+            .map_err(|e| match e {
                 ApiError::Unauthorized { message, .. } => OAuthError::InvalidToken(message),
+                ApiError::TooManyRequests { retry_after } => OAuthError::TooManyRequests { retry_after },
                 other => OAuthError::InvalidToken(other.to_string()),
             })?;
             admin
-                .require(Need::Read)
+                .require(&state, perm::APPS_READ)
+                .await
                 .map_err(|e| OAuthError::InsufficientScope(e.to_string()))?;
             caller = Some(admin.client_id().to_owned());
+            None
         } else {
             let creds = credentials(&headers, client_id, client_secret)?;
             caller = Some(creds.id.clone());
-            grant::authenticate(&state.directory, &creds.id, &creds.secret, creds.method)?;
-        }
+            let client = state.grants.authenticate(
+                origin.source,
+                &creds.id,
+                &creds.secret,
+                creds.method,
+                crate::domain::now_ms(),
+            )?;
+            Some(client.client_id.clone())
+        };
         let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
         let now = crate::domain::now_ms() / 1000;
         let Ok(claims) = state.issuer.verify_own(&token, now) else {
             return Ok(None);
         };
-        if state.is_revoked(&claims).await {
+        if own_only.is_some_and(|me| me != claims.client_id) || state.is_revoked(&claims).await {
             return Ok(None);
         }
         Ok(Some(Introspection {

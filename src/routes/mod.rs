@@ -17,7 +17,7 @@ pub mod token;
 
 use crate::config::Config;
 use crate::directory::Directory;
-use crate::grant::Grants;
+use crate::oauth::grant::Grants;
 use crate::telemetry::Metrics;
 use crate::token::TokenIssuer;
 use axum::body::{Body, Bytes};
@@ -36,6 +36,9 @@ pub struct AppState {
     /// RFC 8414 document, rendered once.
     pub metadata_json: String,
     pub revocations: crate::revocation::Revocations,
+    pub request_ids: crate::telemetry::RequestIds,
+    /// Admin API requests per caller (DESIGN §4 "Admin authority").
+    pub admin_limiter: crate::oauth::throttle::RequestLimiter,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -113,7 +116,7 @@ pub async fn oauth_form<const N: usize>(
     use crate::error::OAuthError;
     if !has_media_type(headers, "application/x-www-form-urlencoded") {
         return Err(OAuthError::InvalidRequest(
-            "Content-Type must be application/x-www-form-urlencoded (RFC 6749 §4.4.2)".into(),
+            "Content-Type must be application/x-www-form-urlencoded (RFC 6749 section 4.4.2)".into(),
         ));
     }
     let bytes = oauth_body(state, headers, body).await?;

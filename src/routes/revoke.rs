@@ -1,10 +1,10 @@
 //! `POST /oauth/revoke` (RFC 7009): a client revokes one of its own tokens.
 
+use super::admin::Origin;
 use super::client_auth::credentials;
 use super::token::with_client;
 use super::{SharedState, oauth_form};
 use crate::error::{OAuthError, no_store};
-use crate::grant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -22,7 +22,7 @@ pub fn router() -> Router<SharedState> {
     request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Revoked, or nothing to revoke"),
         (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
-async fn revoke(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
+async fn revoke(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut claimed = None;
     let result = async {
         let [token, hint, client_id, client_secret] = oauth_form(
@@ -34,7 +34,13 @@ async fn revoke(State(state): State<SharedState>, headers: HeaderMap, body: Body
         .await?;
         let creds = credentials(&headers, client_id, client_secret)?;
         claimed = Some(creds.id.clone());
-        let client = grant::authenticate(&state.directory, &creds.id, &creds.secret, creds.method)?;
+        let client = state.grants.authenticate(
+            origin.source,
+            &creds.id,
+            &creds.secret,
+            creds.method,
+            crate::domain::now_ms(),
+        )?;
         let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
         if hint.as_deref() == Some("refresh_token") {
             return Err(OAuthError::UnsupportedTokenType(

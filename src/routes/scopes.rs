@@ -1,8 +1,9 @@
 //! `/api/v1/scopes`: the tenant → cluster → department → project tree.
 
 use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, Need, allow, written};
+use super::admin::{Admin, ApiJson, IdPath, allow, written};
 use crate::directory::{ScopeView, scope_view};
+use crate::domain::role::perm;
 use crate::domain::scope::{ScopeType, parse_scope_name};
 use crate::error::ApiError;
 use axum::Router;
@@ -40,7 +41,7 @@ pub struct ScopeList {
 /// The whole scope tree.
 #[utoipa::path(get, path = "/api/v1/scopes", tag = "Scopes", security(("bearer" = [])), responses((status = 200, body = ScopeList)))]
 async fn list(State(state): State<SharedState>, admin: Admin) -> Result<Response, ApiError> {
-    admin.require(Need::Read)?;
+    admin.require(&state, perm::SCOPES_READ).await?;
     let cat = state.directory.read();
     let mut scopes: Vec<ScopeView> = cat.scopes.values().map(scope_view).collect();
     scopes.sort_by(|a, b| (a.scope_type, &a.name, &a.id).cmp(&(b.scope_type, &b.name, &b.id)));
@@ -60,14 +61,13 @@ async fn create(
     admin: Admin,
     ApiJson(body): ApiJson<CreateScope>,
 ) -> Result<Response, ApiError> {
-    admin.require(Need::ManageScopes)?;
     let name = parse_scope_name(&body.name).map_err(ApiError::bad_request)?;
     if let Some(p) = body.parent_id.as_deref().filter(|p| !crate::domain::is_id(p)) {
         return Err(ApiError::bad_request(format!("parentId {p:?} is not an id (a UUID)")));
     }
     let scope = state
         .directory
-        .create_scope(body.scope_type, name, body.parent_id, admin.client_id())
+        .create_scope(body.scope_type, name, body.parent_id, &admin.actor)
         .await?;
     Ok(written(&state, StatusCode::CREATED, &scope_view(&scope)))
 }
@@ -76,7 +76,7 @@ async fn create(
 #[utoipa::path(get, path = "/api/v1/scopes/{id}", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ScopeView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    admin.require(Need::Read)?;
+    admin.require(&state, perm::SCOPES_READ).await?;
     let cat = state.directory.read();
     let scope = cat
         .scopes
@@ -89,8 +89,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 #[utoipa::path(delete, path = "/api/v1/scopes/{id}", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    admin.require(Need::ManageScopes)?;
-    state.directory.delete_scope(&id).await?;
+    state.directory.delete_scope(&id, &admin.actor).await?;
     state
         .metrics
         .admin_writes

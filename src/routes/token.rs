@@ -1,10 +1,11 @@
 //! `POST /oauth/token` (RFC 6749 §4.4, §2.3.1, §5) and the JSON
 //! compatibility form `POST /api/v1/token` for existing API clients.
 
+use super::admin::Origin;
 use super::client_auth::credentials;
 use super::{SharedState, has_media_type, oauth_body, oauth_form};
 use crate::error::{OAuthError, no_store};
-use crate::grant::{AuthMethod, GrantRequest, Granted};
+use crate::oauth::grant::{AuthMethod, GrantRequest, Granted};
 use crate::telemetry::LoggedClient;
 use axum::Router;
 use axum::body::Body;
@@ -69,7 +70,7 @@ fn granted_response(g: &Granted) -> Response {
     request_body(content = crate::routes::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = crate::routes::openapi::TokenResponse),
         (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
-async fn token(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
+async fn token(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {
         let [grant_type, client_id, client_secret, scope, resource, audience] = oauth_form(
@@ -90,6 +91,7 @@ async fn token(State(state): State<SharedState>, headers: HeaderMap, body: Body)
         let creds = credentials(&headers, client_id, client_secret)?;
         claimed = Some(creds.id.clone());
         state.grants.client_credentials(&GrantRequest {
+            source: origin.source,
             client_id: &creds.id,
             client_secret: &creds.secret,
             method: creds.method,
@@ -118,7 +120,7 @@ pub struct CompatRequest {
 #[utoipa::path(post, path = "/api/v1/token", tag = "OAuth", request_body = CompatRequest,
     responses((status = 200, body = crate::routes::openapi::CompatResponse),
         (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
-async fn compat_token(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> Response {
+async fn compat_token(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {
         if !has_media_type(&headers, "application/json") {
@@ -135,6 +137,7 @@ async fn compat_token(State(state): State<SharedState>, headers: HeaderMap, body
         check_grant_type(Some(&req.grant_type))?;
         claimed = Some(req.client_id.clone());
         state.grants.client_credentials(&GrantRequest {
+            source: origin.source,
             client_id: &req.client_id,
             client_secret: &req.client_secret,
             method: AuthMethod::Body,

@@ -34,6 +34,12 @@ pub trait Store: Send + Sync + 'static {
     fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Applies all writes or none; returns only once they are durable.
     fn apply(&self, writes: &[Write]) -> Result<(), StoreError>;
+    /// Applies all writes or none, without waiting for them to be durable:
+    /// for records whose loss in a crash loses nothing acknowledged (the
+    /// audit entries of refused requests). The next `apply` makes them durable.
+    fn append(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.apply(writes)
+    }
     /// Side data that changes often and needs no transaction (the
     /// last-login times): replaced whole and atomically, durable on return.
     /// Kept out of the ordered store because rewriting thousands of keys
@@ -57,6 +63,9 @@ pub mod keys {
     pub const LAST_LOGIN: &str = "login/";
     pub const REVOKED_JTI: &str = "revoked/";
     pub const CUTOFF: &str = "cutoff/";
+    pub const AUDIT: &str = "audit/";
+    /// The longest token lifetime this store's server has ever issued.
+    pub const MAX_TOKEN_TTL: &str = "meta/max_token_ttl";
 
     pub fn app(id: &str) -> String {
         format!("{APP}{id}")
@@ -72,6 +81,10 @@ pub mod keys {
     }
     pub fn cutoff(client_id: &str) -> String {
         format!("{CUTOFF}{client_id}")
+    }
+    /// Time-ordered: zero-padded Unix ms, then the record id.
+    pub fn audit(at_ms: i64, id: &str) -> String {
+        format!("{AUDIT}{:016}-{id}", at_ms.max(0))
     }
     pub fn revoked_jti(jti: &str) -> String {
         format!("{REVOKED_JTI}{jti}")

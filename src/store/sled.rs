@@ -68,6 +68,11 @@ impl Store for SledStore {
     }
 
     fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.append(writes)?;
+        self.flush()
+    }
+
+    fn append(&self, writes: &[Write]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for w in writes {
             match w {
@@ -75,7 +80,6 @@ impl Store for SledStore {
                 Write::Delete(k) => batch.remove(k.as_bytes()),
             }
         }
-        self.db.apply_batch(batch).map_err(io)?;
-        self.flush()
+        self.db.apply_batch(batch).map_err(io)
     }
 }

@@ -71,11 +71,11 @@ async fn admin_request_with_a_token_without_an_admin_role_gets_403() {
         resp.headers()["www-authenticate"],
         "Bearer realm=\"appauth\", error=\"insufficient_scope\""
     );
-    assert_api_error(resp, 403, "do not grant").await;
+    assert_api_error(resp, 403, "missing permission apps:read").await;
     assert_api_error(
         weak.post("/api/v1/apps", json!({"name": "x1"})).await,
         403,
-        "do not grant",
+        "missing permission apps:write",
     )
     .await;
 }
@@ -97,7 +97,7 @@ async fn an_application_administrator_manages_apps_but_not_scopes() {
             json!({"type": "cluster", "name": "c", "parentId": tenant}),
         )
         .await;
-    assert_api_error(resp, 403, "system-administrator").await;
+    assert_api_error(resp, 403, "missing permission scopes:write").await;
 }
 
 #[tokio::test]

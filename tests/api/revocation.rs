@@ -5,13 +5,12 @@ use crate::helpers::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// Introspection as an administrator (an admin-audience bearer with
+/// System administrator), which may see any client's token.
 async fn introspect(app: &TestApp, token: &str) -> Value {
+    let bearer = format!("Bearer {}", app.admin_token().await);
     let resp = app
-        .post_form(
-            "/oauth/introspect",
-            &format!("token={token}"),
-            Some(basic(&app.admin_id, &app.admin_secret)),
-        )
+        .post_form("/oauth/introspect", &format!("token={token}"), Some(bearer))
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");

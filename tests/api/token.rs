@@ -320,7 +320,7 @@ async fn unknown_client_and_wrong_secret_get_identical_401_answers() {
         .await;
     assert_eq!(
         unknown.headers()["www-authenticate"],
-        "Basic realm=\"appauth\", charset=\"UTF-8\""
+        "Basic realm=\"appauth\", charset=\"UTF-8\", error=\"invalid_client\""
     );
     let unknown = assert_oauth_error(unknown, 401, "invalid_client").await;
     let wrong = app.token_request(&app.admin_id, &other_secret, "").await;

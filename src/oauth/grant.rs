@@ -3,10 +3,12 @@
 //! `audience`, authenticate the client and issue a token — or say precisely
 //! which RFC error applies. Routes only parse and map.
 
+use super::throttle::{FailureThrottle, Verdict};
 use crate::directory::{Directory, HotEntry};
 use crate::domain::secret::ClientSecret;
 use crate::error::OAuthError;
 use crate::token::{IssueRequest, TokenIssuer};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// How the client presented its credentials (RFC 6749 §2.3.1).
@@ -17,6 +19,8 @@ pub enum AuthMethod {
 }
 
 pub struct GrantRequest<'a> {
+    /// Where the request came from (abuse limits are per address).
+    pub source: IpAddr,
     pub client_id: &'a str,
     pub client_secret: &'a str,
     pub method: AuthMethod,
@@ -53,11 +57,32 @@ pub fn authenticate(
 pub struct Grants {
     pub directory: Arc<Directory>,
     pub issuer: Arc<TokenIssuer>,
+    pub throttle: FailureThrottle,
 }
 
 impl Grants {
+    /// Client authentication behind the abuse limits: a source past its
+    /// failure budget is refused before any secret work (no HMAC, no
+    /// lookup), and every failure is counted against it.
+    pub fn authenticate(
+        &self,
+        source: IpAddr,
+        client_id: &str,
+        secret: &str,
+        method: AuthMethod,
+        now_ms: i64,
+    ) -> Result<Arc<HotEntry>, OAuthError> {
+        if let Verdict::Block { retry_after, .. } = self.throttle.check(source, client_id, now_ms) {
+            return Err(OAuthError::TooManyRequests { retry_after });
+        }
+        authenticate(&self.directory, client_id, secret, method).inspect_err(|_| {
+            self.throttle.failed(source, client_id, now_ms);
+        })
+    }
+
     pub fn client_credentials(&self, req: &GrantRequest<'_>) -> Result<Granted, OAuthError> {
-        let entry = authenticate(&self.directory, req.client_id, req.client_secret, req.method)?;
+        let now_ms = crate::domain::now_ms();
+        let entry = self.authenticate(req.source, req.client_id, req.client_secret, req.method, now_ms)?;
 
         let audience = self.audience(req.resource, req.audience)?;
         let narrowed;
@@ -84,7 +109,6 @@ impl Grants {
                 }
             }
         };
-        let now_ms = crate::domain::now_ms();
         let issued = self
             .issuer
             .issue(
@@ -101,6 +125,15 @@ impl Grants {
                 tracing::error!(error = %e, "token signing failed");
                 OAuthError::ServerError
             })?;
+        // Read after the clock and the signature: if a regenerate, disable or
+        // delete retired these credentials meanwhile, its cut-off may not
+        // cover this token, so it is never handed out (see `Credential`).
+        if entry.credential.is_retired() {
+            return Err(OAuthError::invalid_client(
+                "client authentication failed",
+                req.method == AuthMethod::Basic,
+            ));
+        }
         entry.login.touch(now_ms);
         Ok(Granted {
             access_token: issued.access_token,

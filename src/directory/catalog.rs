@@ -1,0 +1,192 @@
+//! The read model: every application, rule, scope and cut-off in memory,
+//! and the per-application entry the token endpoint reads (DESIGN §1: the
+//! hot path touches no disk). Fields change only through the directory's
+//! one write path.
+
+use crate::domain::access_rule::{AccessRule, RuleClaim};
+use crate::domain::application::Application;
+use crate::domain::role;
+use crate::domain::scope::Scope;
+use crate::domain::secret::SecretHash;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+/// Last successful token request, in Unix ms (0 = never); `saved` is what
+/// the store has, so the flusher writes only what changed.
+#[derive(Debug, Default)]
+pub struct LoginClock {
+    pub(super) seen: AtomicI64,
+    pub(super) saved: AtomicI64,
+}
+
+impl LoginClock {
+    pub fn touch(&self, now_ms: i64) {
+        self.seen.store(now_ms, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Option<i64> {
+        match self.seen.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(t),
+        }
+    }
+}
+
+/// Tokens of a client issued before `before` (Unix seconds) are revoked; the
+/// record is purged after `expires`, when no such token can still be valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cutoff {
+    pub before: i64,
+    pub expires: i64,
+}
+
+/// The state of an application's current credentials, shared by every hot
+/// entry built for them until a regenerate, disable or delete retires them.
+///
+/// Why: the token endpoint may hold an entry while the directory writes a
+/// cut-off. The writer sets `retired` *before* it reads the clock for the
+/// cut-off; the token endpoint reads `retired` *after* it read the clock for
+/// `iat` and signed. So a token either has `iat` below the cut-off or is
+/// never handed out — there is no window in which one escapes (issue 11.5).
+#[derive(Debug, Default)]
+pub struct Credential {
+    retired: AtomicBool,
+}
+
+impl Credential {
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+    }
+
+    /// Undoes [`Self::retire`] when the write it guarded failed.
+    pub(super) fn restore(&self) {
+        self.retired.store(false, Ordering::SeqCst);
+    }
+}
+
+pub struct AppRow {
+    pub app: Application,
+    pub login: Arc<LoginClock>,
+    pub(super) credential: Arc<Credential>,
+}
+
+impl AppRow {
+    pub(super) fn new(app: Application, login: Arc<LoginClock>) -> Self {
+        Self {
+            app,
+            login,
+            credential: Arc::default(),
+        }
+    }
+}
+
+/// What the token endpoint needs about one application.
+pub struct HotEntry {
+    pub app_id: String,
+    pub client_id: String,
+    pub(super) secret_hash: SecretHash,
+    pub enabled: bool,
+    rules: Vec<RuleClaim>,
+    /// The full `access_rules` claim, serialised once per write.
+    pub rules_json: String,
+    /// Distinct role ids, space-separated: the `scope` of an unnarrowed token.
+    pub all_roles: Option<String>,
+    /// Earliest `iat` a new token may carry (see `Cutoff`).
+    pub min_iat: i64,
+    pub login: Arc<LoginClock>,
+    pub credential: Arc<Credential>,
+}
+
+impl HotEntry {
+    pub fn has_role(&self, role_id: &str) -> bool {
+        self.rules.iter().any(|r| r.role_id == role_id)
+    }
+
+    /// The `access_rules` claim restricted to the given role ids.
+    pub fn rules_json_for(&self, role_ids: &[&str]) -> String {
+        let narrowed: Vec<&RuleClaim> = self
+            .rules
+            .iter()
+            .filter(|r| role_ids.contains(&r.role_id.as_str()))
+            .collect();
+        serde_json::to_string(&narrowed).unwrap_or_else(|_| "[]".into())
+    }
+}
+
+#[derive(Default)]
+pub struct Catalog {
+    pub apps: HashMap<String, AppRow>,
+    pub(super) names: HashMap<String, String>,
+    pub rules: HashMap<String, AccessRule>,
+    pub(super) rules_by_app: HashMap<String, Vec<String>>,
+    pub scopes: HashMap<String, Scope>,
+    pub cutoffs: HashMap<String, Cutoff>,
+    pub tenant_id: Option<String>,
+}
+
+impl Catalog {
+    pub fn rules_of(&self, app_id: &str) -> impl Iterator<Item = &AccessRule> {
+        self.rules_by_app
+            .get(app_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.rules.get(id))
+    }
+
+    pub fn app_by_name(&self, name: &str) -> Option<&AppRow> {
+        self.names.get(name).and_then(|id| self.apps.get(id))
+    }
+
+    pub(super) fn claim(&self, r: &AccessRule) -> RuleClaim {
+        RuleClaim {
+            role: role::find(&r.role_id).map_or_else(|| r.role_id.clone(), |x| x.name.to_owned()),
+            role_id: r.role_id.clone(),
+            scope_type: r.scope_type,
+            scope_id: r.scope_id.clone(),
+            scope_name: self.scopes.get(&r.scope_id).map(|s| s.name.clone()).unwrap_or_default(),
+        }
+    }
+
+    pub(super) fn hot_entry(&self, row: &AppRow) -> HotEntry {
+        let rules: Vec<RuleClaim> = self.rules_of(&row.app.id).map(|r| self.claim(r)).collect();
+        let mut roles: Vec<&str> = Vec::new();
+        for r in &rules {
+            if !roles.contains(&r.role_id.as_str()) {
+                roles.push(&r.role_id);
+            }
+        }
+        let all_roles = (!roles.is_empty()).then(|| roles.join(" "));
+        HotEntry {
+            app_id: row.app.id.clone(),
+            client_id: row.app.client_id.as_str().to_owned(),
+            secret_hash: row.app.secret_hash,
+            enabled: row.app.enabled,
+            rules_json: serde_json::to_string(&rules).unwrap_or_else(|_| "[]".into()),
+            rules,
+            all_roles,
+            min_iat: self.cutoffs.get(row.app.client_id.as_str()).map_or(0, |c| c.before),
+            login: row.login.clone(),
+            credential: row.credential.clone(),
+        }
+    }
+
+    pub(super) fn insert_rule(&mut self, rule: AccessRule) {
+        let ids = self.rules_by_app.entry(rule.subject_id.clone()).or_default();
+        ids.push(rule.id.clone());
+        self.rules.insert(rule.id.clone(), rule);
+    }
+
+    pub(super) fn sort_rules(&mut self) {
+        let rules = &self.rules;
+        for ids in self.rules_by_app.values_mut() {
+            ids.sort_by_key(|id| rules.get(id).map(|r| (r.created_at, r.id.clone())));
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The admin API's views of stored records (never a secret or a hash).
+
+use super::catalog::Catalog;
+use crate::domain::access_rule::AccessRule;
+use crate::domain::application::Application;
+use crate::domain::format_ms;
+use crate::domain::scope::{Scope, ScopeType};
+use serde::Serialize;
+
+/// The API's view of an application (never its secret or hash).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppView {
+    pub id: String,
+    pub name: String,
+    pub client_id: String,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_login: Option<String>,
+    pub access_rules: Vec<RuleBrief>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleBrief {
+    pub id: String,
+    pub role_id: String,
+    pub role_name: String,
+    pub scope_type: ScopeType,
+    pub scope_id: String,
+    pub scope_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleView {
+    pub id: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub role_id: String,
+    pub role_name: String,
+    pub scope_type: ScopeType,
+    pub scope_id: String,
+    pub scope_name: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub scope_type: ScopeType,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+impl Catalog {
+    pub fn rule_view(&self, r: &AccessRule) -> RuleView {
+        let c = self.claim(r);
+        RuleView {
+            id: r.id.clone(),
+            subject_type: r.subject_type.clone(),
+            subject_id: r.subject_id.clone(),
+            role_id: c.role_id,
+            role_name: c.role,
+            scope_type: c.scope_type,
+            scope_id: c.scope_id,
+            scope_name: c.scope_name,
+            created_by: r.created_by.clone(),
+            created_at: format_ms(r.created_at),
+        }
+    }
+
+    pub fn app_view(&self, app: &Application) -> AppView {
+        let last_login = self.apps.get(&app.id).and_then(|r| r.login.get());
+        AppView {
+            id: app.id.clone(),
+            name: app.name.as_str().to_owned(),
+            client_id: app.client_id.as_str().to_owned(),
+            enabled: app.enabled,
+            created_by: app.created_by.clone(),
+            created_at: format_ms(app.created_at),
+            updated_at: format_ms(app.updated_at),
+            last_login: last_login.map(format_ms),
+            access_rules: self
+                .rules_of(&app.id)
+                .map(|r| {
+                    let c = self.claim(r);
+                    RuleBrief {
+                        id: r.id.clone(),
+                        role_id: c.role_id,
+                        role_name: c.role,
+                        scope_type: c.scope_type,
+                        scope_id: c.scope_id,
+                        scope_name: c.scope_name,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+pub fn scope_view(s: &Scope) -> ScopeView {
+    ScopeView {
+        id: s.id.clone(),
+        scope_type: s.scope_type,
+        name: s.name.clone(),
+        parent_id: s.parent_id.clone(),
+        created_by: s.created_by.clone(),
+        created_at: format_ms(s.created_at),
+    }
+}

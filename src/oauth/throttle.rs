@@ -1,0 +1,259 @@
+//! Abuse limits (DESIGN §4 "Admin authority", RFC 6585 §4 `429 Too Many
+//! Requests` with `Retry-After`).
+//!
+//! - [`FailureThrottle`]: failed client authentications, counted per
+//!   (client ID, source address) and per source address in one-minute
+//!   windows that start at the first failure. Past either limit every
+//!   request from there is refused *before any secret work*, until the
+//!   window ends. Keyed by address, so an attacker's failures never lock
+//!   out a client calling from another address.
+//! - [`RequestLimiter`]: admin API requests per authenticated caller.
+//!
+//! Cost for traffic without failures: one relaxed atomic load (no address
+//! has failed recently → nothing to look up). The tables are bounded; when
+//! full, expired windows are dropped first, and a new address past the
+//! bound is not tracked (and a warning is logged) rather than growing memory.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+pub const WINDOW_MS: i64 = 60_000;
+/// Addresses tracked at once.
+const MAX_ADDRESSES: usize = 100_000;
+/// Client IDs tracked per address; beyond it only the address limit applies.
+const MAX_CLIENTS_PER_ADDRESS: usize = 256;
+/// Callers tracked by the admin request limiter.
+const MAX_CALLERS: usize = 100_000;
+
+/// The answer of a limit check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Refuse; `retry_after` in whole seconds (≥ 1). `first` is true for
+    /// the first refusal of a window (audited once, not once per request).
+    Block {
+        retry_after: u64,
+        first: bool,
+    },
+}
+
+fn retry_after(start_ms: i64, now_ms: i64) -> u64 {
+    let left = (start_ms + WINDOW_MS - now_ms).max(0);
+    ((left + 999) / 1000).max(1) as u64
+}
+
+struct AddressWindow {
+    start_ms: i64,
+    failures: u32,
+    by_client: HashMap<Box<str>, u32>,
+    reported: bool,
+}
+
+pub struct FailureThrottle {
+    per_client: u32,
+    per_address: u32,
+    /// Number of tracked addresses: zero means there is nothing to check.
+    tracked: AtomicUsize,
+    full_warned: AtomicBool,
+    windows: Mutex<HashMap<IpAddr, AddressWindow>>,
+}
+
+impl FailureThrottle {
+    pub fn new(per_client: u32, per_address: u32) -> Self {
+        Self {
+            per_client,
+            per_address,
+            tracked: AtomicUsize::new(0),
+            full_warned: AtomicBool::new(false),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a request from `address` authenticating as `client_id` may
+    /// proceed to the secret check.
+    pub fn check(&self, address: IpAddr, client_id: &str, now_ms: i64) -> Verdict {
+        if self.tracked.load(Ordering::Relaxed) == 0 {
+            return Verdict::Allow;
+        }
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(w) = windows.get_mut(&address) else {
+            return Verdict::Allow;
+        };
+        if now_ms - w.start_ms >= WINDOW_MS {
+            windows.remove(&address);
+            self.tracked.store(windows.len(), Ordering::Relaxed);
+            return Verdict::Allow;
+        }
+        let for_client = w.by_client.get(client_id).copied().unwrap_or(0);
+        if w.failures >= self.per_address || for_client >= self.per_client {
+            let first = !w.reported;
+            w.reported = true;
+            return Verdict::Block {
+                retry_after: retry_after(w.start_ms, now_ms),
+                first,
+            };
+        }
+        Verdict::Allow
+    }
+
+    /// Counts one failed authentication.
+    pub fn failed(&self, address: IpAddr, client_id: &str, now_ms: i64) {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() >= MAX_ADDRESSES && !windows.contains_key(&address) {
+            windows.retain(|_, w| now_ms - w.start_ms < WINDOW_MS);
+            if windows.len() >= MAX_ADDRESSES {
+                if !self.full_warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        addresses = MAX_ADDRESSES,
+                        "failed-authentication table is full; new addresses are not throttled until windows expire"
+                    );
+                }
+                return;
+            }
+        }
+        let w = windows.entry(address).or_insert_with(|| AddressWindow {
+            start_ms: now_ms,
+            failures: 0,
+            by_client: HashMap::new(),
+            reported: false,
+        });
+        if now_ms - w.start_ms >= WINDOW_MS {
+            *w = AddressWindow {
+                start_ms: now_ms,
+                failures: 0,
+                by_client: HashMap::new(),
+                reported: false,
+            };
+        }
+        w.failures = w.failures.saturating_add(1);
+        if let Some(n) = w.by_client.get_mut(client_id) {
+            *n = n.saturating_add(1);
+        } else if w.by_client.len() < MAX_CLIENTS_PER_ADDRESS {
+            // Only ID-shaped values are kept: anything else is a bounded label.
+            let key: Box<str> = client_id.chars().take(64).collect::<String>().into();
+            w.by_client.insert(key, 1);
+        }
+        self.tracked.store(windows.len(), Ordering::Relaxed);
+    }
+
+    /// Drops expired windows (called periodically).
+    pub fn sweep(&self, now_ms: i64) {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        windows.retain(|_, w| now_ms - w.start_ms < WINDOW_MS);
+        self.tracked.store(windows.len(), Ordering::Relaxed);
+        if windows.len() < MAX_ADDRESSES {
+            self.full_warned.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+struct CallerWindow {
+    start_ms: i64,
+    requests: u32,
+    reported: bool,
+}
+
+/// Admin API requests per caller per minute.
+pub struct RequestLimiter {
+    limit: u32,
+    windows: Mutex<HashMap<String, CallerWindow>>,
+}
+
+impl RequestLimiter {
+    pub fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request by `caller` and says whether it may proceed.
+    pub fn hit(&self, caller: &str, now_ms: i64) -> Verdict {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() >= MAX_CALLERS && !windows.contains_key(caller) {
+            windows.retain(|_, w| now_ms - w.start_ms < WINDOW_MS);
+            if windows.len() >= MAX_CALLERS {
+                return Verdict::Allow;
+            }
+        }
+        let w = windows.entry(caller.to_owned()).or_insert(CallerWindow {
+            start_ms: now_ms,
+            requests: 0,
+            reported: false,
+        });
+        if now_ms - w.start_ms >= WINDOW_MS {
+            *w = CallerWindow {
+                start_ms: now_ms,
+                requests: 0,
+                reported: false,
+            };
+        }
+        if w.requests >= self.limit {
+            let first = !w.reported;
+            w.reported = true;
+            return Verdict::Block {
+                retry_after: retry_after(w.start_ms, now_ms),
+                first,
+            };
+        }
+        w.requests += 1;
+        Verdict::Allow
+    }
+
+    pub fn sweep(&self, now_ms: i64) {
+        self.windows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, w| now_ms - w.start_ms < WINDOW_MS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn failures_past_the_limit_block_that_client_on_that_address_only() {
+        let t = FailureThrottle::new(3, 10);
+        for _ in 0..3 {
+            assert_eq!(t.check(A, "c1", 0), Verdict::Allow);
+            t.failed(A, "c1", 0);
+        }
+        assert_eq!(
+            t.check(A, "c1", 1_000),
+            Verdict::Block {
+                retry_after: 59,
+                first: true
+            }
+        );
+        assert!(matches!(t.check(A, "c1", 2_000), Verdict::Block { first: false, .. }));
+        assert_eq!(t.check(A, "c2", 1_000), Verdict::Allow, "another client on A");
+        assert_eq!(t.check(B, "c1", 1_000), Verdict::Allow, "the same client on B");
+        assert_eq!(t.check(A, "c1", 60_000), Verdict::Allow, "after the window");
+    }
+
+    #[test]
+    fn spraying_many_client_ids_trips_the_address_limit() {
+        let t = FailureThrottle::new(3, 10);
+        for i in 0..10 {
+            t.failed(A, &format!("c{i}"), 0);
+        }
+        assert!(matches!(t.check(A, "fresh", 0), Verdict::Block { .. }));
+        assert_eq!(t.check(B, "fresh", 0), Verdict::Allow);
+    }
+
+    #[test]
+    fn the_request_limiter_counts_per_caller_and_resets() {
+        let l = RequestLimiter::new(2);
+        assert_eq!(l.hit("a", 0), Verdict::Allow);
+        assert_eq!(l.hit("a", 0), Verdict::Allow);
+        assert!(matches!(l.hit("a", 0), Verdict::Block { first: true, .. }));
+        assert_eq!(l.hit("b", 0), Verdict::Allow);
+        assert_eq!(l.hit("a", 60_000), Verdict::Allow);
+    }
+}
