@@ -430,7 +430,8 @@ pub fn router(state: SharedState) -> Router {
     let admin = Router::new()
         .merge(routes::apps::router())
         .merge(routes::access_rules::router())
-        .merge(routes::scopes::router());
+        .merge(routes::scopes::router())
+        .merge(routes::audit::router());
     Router::new()
         .merge(admin)
         .merge(routes::token::router())

@@ -132,6 +132,13 @@ impl Catalog {
         }
     }
 
+    /// Whether an application's current rules grant `permission` on the
+    /// tenant (for callers that authenticate with their secret, not a token).
+    pub fn app_holds_on_tenant(&self, app_id: &str, permission: &str) -> bool {
+        self.apps.get(app_id).is_some_and(|r| r.app.enabled)
+            && authority::holds(&self.held_by(app_id), permission, &self.tenant_path())
+    }
+
     /// The ceiling over a target application: each of its rules must be
     /// within the caller's own permissions on that rule's scope.
     pub fn check_target(&self, actor: &Actor, held: &[Held], app_id: &str) -> Result<(), Denied> {

@@ -770,11 +770,13 @@ impl Directory {
             (|| {
                 let held = cat.authorize(actor, perm::RULES_WRITE)?;
                 let rule = existing.clone().ok_or_else(|| not_found("access rule", id))?;
-                cat.check_not_self(actor, &rule.subject_id)?;
                 cat.check_target(actor, &held, &rule.subject_id)?;
+                // Before the self check, so the last administrator removing
+                // its own rule hears why it may never be removed.
                 if rule.role_id == SYSTEM_ADMINISTRATOR && rule.scope_type == ScopeType::Tenant {
                     keep_an_administrator(&cat, &rule.subject_id, "remove this rule")?;
                 }
+                cat.check_not_self(actor, &rule.subject_id)?;
                 let c = cat.claim(&rule);
                 Ok((
                     rule,

@@ -28,6 +28,9 @@ pub mod perm {
     pub const SCOPES_READ: &str = "scopes:read";
     pub const SCOPES_WRITE: &str = "scopes:write";
     pub const AUDIT_READ: &str = "audit:read";
+    /// Introspect any client's token (RFC 7662 §4); without it a client
+    /// sees only its own tokens as active.
+    pub const TOKENS_INTROSPECT: &str = "tokens:introspect";
 }
 
 pub const SYSTEM_ADMINISTRATOR: &str = "system-administrator";
@@ -42,6 +45,7 @@ const ADMIN_ALL: &[&str] = &[
     "scopes:read",
     "scopes:write",
     "audit:read",
+    "tokens:introspect",
     "workloads:read",
     "workloads:write",
     "clusters:read",
@@ -69,6 +73,7 @@ pub const ROLES: &[Role] = &[
             "roles:read",
             "scopes:read",
             "audit:read",
+            "tokens:introspect",
         ],
     },
     Role {
@@ -94,10 +99,17 @@ pub const ROLES: &[Role] = &[
             "roles:read",
             "scopes:read",
             "audit:read",
+            "tokens:introspect",
             "projects:read",
             "workloads:read",
             "clusters:read",
         ],
+    },
+    Role {
+        id: "resource-server",
+        name: "Resource server",
+        description: "Introspects any application's tokens (RFC 7662), and nothing else",
+        permissions: &["tokens:introspect"],
     },
     Role {
         id: "research-manager",

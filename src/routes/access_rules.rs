@@ -81,7 +81,7 @@ async fn list(
 
 /// Grant a role on a scope to an application.
 #[utoipa::path(post, path = "/api/v1/authorization/access-rules", tag = "Access rules", security(("bearer" = [])),
-    request_body = CreateRule, responses((status = 201, body = RuleView), (status = 400, body = crate::routes::openapi::ApiErrorBody),
+    request_body = CreateRule, responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 201, body = RuleView), (status = 400, body = crate::routes::openapi::ApiErrorBody),
         (status = 404, body = crate::routes::openapi::ApiErrorBody), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn create(
     State(state): State<SharedState>,
@@ -127,7 +127,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 
 /// Delete an access rule.
 #[utoipa::path(delete, path = "/api/v1/authorization/access-rules/{id}", tag = "Access rules", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    params(("id" = String, Path)), responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     state.directory.delete_rule(&id, &admin.actor).await?;
     state

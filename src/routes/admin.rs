@@ -330,6 +330,16 @@ impl FromRequestParts<SharedState> for QueryPairs {
     }
 }
 
+/// Whether a list request asks for CSV (`format=csv` or `Accept: text/csv`).
+pub fn wants_csv(headers: &axum::http::HeaderMap, pairs: &[(String, String)]) -> bool {
+    let by_param = pairs.iter().any(|(k, v)| k == "format" && v == "csv");
+    let by_accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|m| m.trim().starts_with("text/csv")));
+    by_param || by_accept
+}
+
 /// A method-router fallback answering 405 in the admin API's JSON shape
 /// with the `Allow` header (axum's own 405 has an empty body).
 pub fn allow(methods: &'static str) -> impl FnOnce() -> std::future::Ready<ApiError> + Clone + Send + Sync + 'static {

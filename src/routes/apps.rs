@@ -2,7 +2,7 @@
 //! read, enable/disable, delete, regenerate the secret.
 
 use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, written};
+use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, wants_csv, written};
 use crate::directory::{AppView, Catalog};
 use crate::domain::application::AppName;
 use crate::domain::role::perm;
@@ -58,15 +58,6 @@ pub struct WithSecret {
 pub struct AppList {
     total_records: usize,
     applications: Vec<AppView>,
-}
-
-fn wants_csv(headers: &HeaderMap, pairs: &[(String, String)]) -> bool {
-    let by_param = pairs.iter().any(|(k, v)| k == "format" && v == "csv");
-    let by_accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|m| m.trim().starts_with("text/csv")));
-    by_param || by_accept
 }
 
 /// Ids of the matching applications, in order, for one window.
@@ -187,7 +178,7 @@ use futures_util::StreamExt as _;
 
 /// Create an application; the response is the only one that shows its secret.
 #[utoipa::path(post, path = "/api/v1/apps", tag = "Applications", security(("bearer" = [])), request_body = CreateApp,
-    responses((status = 201, body = WithSecret), (status = 400, body = crate::routes::openapi::ApiErrorBody),
+    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 201, body = WithSecret), (status = 400, body = crate::routes::openapi::ApiErrorBody),
         (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn create(
     State(state): State<SharedState>,
@@ -232,7 +223,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 
 /// Enable or disable an application; disabling revokes its tokens.
 #[utoipa::path(patch, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = UpdateApp, responses((status = 200, body = AppView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    request_body = UpdateApp, responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 200, body = AppView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn update(
     State(state): State<SharedState>,
     admin: Admin,
@@ -249,7 +240,7 @@ async fn update(
 
 /// Delete an application, its access rules, and revoke its tokens.
 #[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     let app = state.directory.delete_app(&id, &admin.actor).await?;
     state.revocations.announce_client(app.client_id.as_str()).await;
@@ -262,7 +253,7 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
 
 /// Regenerate the secret: the old one stops working and earlier tokens are revoked.
 #[utoipa::path(post, path = "/api/v1/apps/{id}/secret", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = WithSecret), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 200, body = WithSecret), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn regenerate(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     let (app, secret) = state.directory.regenerate_secret(&id, &admin.actor).await?;
     state.revocations.announce_client(app.client_id.as_str()).await;

@@ -56,7 +56,8 @@ fn is_bearer(headers: &HeaderMap) -> bool {
 #[utoipa::path(post, path = "/oauth/introspect", tag = "OAuth",
     request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Active token, or exactly {\"active\": false}", body = Introspection),
-        (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
+        (status = 401, body = crate::routes::openapi::OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
 async fn introspect(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut caller = None;
     let result: Result<Option<Introspection>, OAuthError> = async {
@@ -67,9 +68,10 @@ async fn introspect(State(state): State<SharedState>, origin: Origin, headers: H
             ["token", "token_type_hint", "client_id", "client_secret"],
         )
         .await?;
-        // Who may see what (RFC 7662 §4): an admin-audience bearer with
-        // apps:read on the tenant (Viewer or more) sees any token; a client
-        // sees only its own, and any other token is `{"active": false}`.
+        // Who may see what (RFC 7662 §4): a caller holding tokens:introspect
+        // on the tenant (Viewer or more, or the Resource server role) sees any
+        // token — by admin-audience bearer or by client credentials; any
+        // other client sees only its own, and others' are `{"active": false}`.
         let own_only = if is_bearer(&headers) {
             let admin = Admin::authenticate(
                 &headers,
@@ -85,7 +87,7 @@ async fn introspect(State(state): State<SharedState>, origin: Origin, headers: H
                 other => OAuthError::InvalidToken(other.to_string()),
             })?;
             admin
-                .require(&state, perm::APPS_READ)
+                .require(&state, perm::TOKENS_INTROSPECT)
                 .await
                 .map_err(|e| OAuthError::InsufficientScope(e.to_string()))?;
             caller = Some(admin.client_id().to_owned());
@@ -100,7 +102,11 @@ async fn introspect(State(state): State<SharedState>, origin: Origin, headers: H
                 creds.method,
                 crate::domain::now_ms(),
             )?;
-            Some(client.client_id.clone())
+            let sees_all = state
+                .directory
+                .read()
+                .app_holds_on_tenant(&client.app_id, perm::TOKENS_INTROSPECT);
+            (!sees_all).then(|| client.client_id.clone())
         };
         let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
         let now = crate::domain::now_ms() / 1000;

@@ -4,6 +4,7 @@
 pub mod access_rules;
 pub mod admin;
 pub mod apps;
+pub mod audit;
 pub mod client_auth;
 pub mod console;
 pub mod form;

@@ -94,6 +94,7 @@ impl Modify for BearerAuth {
         super::apps::list, super::apps::create, super::apps::read, super::apps::update, super::apps::remove, super::apps::regenerate,
         super::access_rules::list, super::access_rules::create, super::access_rules::read, super::access_rules::remove, super::access_rules::roles,
         super::scopes::list, super::scopes::create, super::scopes::read, super::scopes::remove,
+        super::audit::list,
     ),
     components(schemas(ApiErrorBody, OAuthErrorBody, TokenForm, TokenResponse, CompatResponse, RevokeForm)),
     modifiers(&BearerAuth),

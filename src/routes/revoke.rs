@@ -21,7 +21,8 @@ pub fn router() -> Router<SharedState> {
 #[utoipa::path(post, path = "/oauth/revoke", tag = "OAuth",
     request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Revoked, or nothing to revoke"),
-        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
+        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
 async fn revoke(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut claimed = None;
     let result = async {

@@ -54,7 +54,7 @@ async fn list(State(state): State<SharedState>, admin: Admin) -> Result<Response
 
 /// Add a cluster, department or project under a parent of the right type.
 #[utoipa::path(post, path = "/api/v1/scopes", tag = "Scopes", security(("bearer" = [])), request_body = CreateScope,
-    responses((status = 201, body = ScopeView), (status = 400, body = crate::routes::openapi::ApiErrorBody),
+    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 201, body = ScopeView), (status = 400, body = crate::routes::openapi::ApiErrorBody),
         (status = 404, body = crate::routes::openapi::ApiErrorBody), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn create(
     State(state): State<SharedState>,
@@ -87,7 +87,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 
 /// Delete a scope that has no children and no rules.
 #[utoipa::path(delete, path = "/api/v1/scopes/{id}", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     state.directory.delete_scope(&id, &admin.actor).await?;
     state

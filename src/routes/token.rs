@@ -69,7 +69,8 @@ fn granted_response(g: &Granted) -> Response {
 #[utoipa::path(post, path = "/oauth/token", tag = "OAuth",
     request_body(content = crate::routes::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = crate::routes::openapi::TokenResponse),
-        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
+        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
 async fn token(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {
@@ -119,7 +120,8 @@ pub struct CompatRequest {
 /// The JSON form of the token request for existing API clients.
 #[utoipa::path(post, path = "/api/v1/token", tag = "OAuth", request_body = CompatRequest,
     responses((status = 200, body = crate::routes::openapi::CompatResponse),
-        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody)))]
+        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
 async fn compat_token(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {

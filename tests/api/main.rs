@@ -4,6 +4,8 @@
 mod access_rules;
 mod admin_auth;
 mod apps;
+mod audit;
+mod authority;
 mod binary;
 mod console;
 mod durability;
@@ -14,6 +16,7 @@ mod openapi;
 mod query_prop;
 mod revocation;
 mod scopes;
+mod throttle;
 mod tls;
 mod token;
 mod verify;

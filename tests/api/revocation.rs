@@ -389,3 +389,163 @@ async fn lapsed_revocations_are_purged_from_the_store_and_expire_in_redis() {
     assert_eq!(left.len(), 1);
     assert!(left[0].0.ends_with("jti-long-lived"));
 }
+
+/// Waits until the wall clock is `ms` milliseconds into a second: a cut-off
+/// written across a second boundary is where a token could slip past it.
+async fn align_to_ms(ms: u128) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let wait = (1000 + ms - now % 1000) % 1000;
+    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+}
+
+#[tokio::test]
+async fn no_token_obtained_with_old_credentials_survives_regenerate_disable_or_delete() {
+    // Every token obtained is introspected by the administrator: lift its request limit.
+    let app = spawn_app_with(&["limits.admin_requests_per_minute=1000000".into()]).await;
+    let api = app.api().await;
+    let mut checked = 0;
+    for round in 0..24 {
+        let action = ["regenerate", "disable", "delete"][round % 3];
+        let (c, _) = client(&app, &format!("racer-{round}")).await;
+        let (cid, secret) = (
+            c["clientId"].as_str().unwrap().to_owned(),
+            c["secret"].as_str().unwrap().to_owned(),
+        );
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut loops = Vec::new();
+        for _ in 0..3 {
+            let (base, cid, secret, stop) = (app.base.clone(), cid.clone(), secret.clone(), stop.clone());
+            loops.push(tokio::spawn(async move {
+                let http = http_client();
+                let mut tokens = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let resp = http
+                        .post(format!("{base}/oauth/token"))
+                        .header("Authorization", basic(&cid, &secret))
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .body("grant_type=client_credentials")
+                        .send()
+                        .await
+                        .unwrap();
+                    if resp.status() == 200 {
+                        let body: Value = resp.json().await.unwrap();
+                        tokens.push(body["access_token"].as_str().unwrap().to_owned());
+                    }
+                }
+                tokens
+            }));
+        }
+        // Straddle a second boundary: the write starts a few ms before it.
+        align_to_ms(990 + (round as u128 % 9)).await;
+        let id = c["id"].as_str().unwrap();
+        let status = match action {
+            "regenerate" => api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await.status(),
+            "disable" => api
+                .patch(&format!("/api/v1/apps/{id}"), json!({"enabled": false}))
+                .await
+                .status(),
+            _ => api.delete(&format!("/api/v1/apps/{id}")).await.status(),
+        };
+        assert!(status.is_success(), "{action}: {status}");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for l in loops {
+            for token in l.await.unwrap() {
+                assert_eq!(
+                    introspect(&app, &token).await,
+                    json!({"active": false}),
+                    "round {round}: a token from the old credentials outlived {action}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 24, "the loops obtained tokens ({checked})");
+}
+
+#[tokio::test]
+async fn lowering_the_token_lifetime_never_shortens_how_long_cut_offs_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_in(dir, &["issuer.token_ttl_seconds=7200".into()]).await;
+    let (c, old) = client(&app, "long-lived").await;
+    assert_eq!(
+        claims_of(&old)["exp"].as_i64().unwrap() - claims_of(&old)["iat"].as_i64().unwrap(),
+        7200
+    );
+    let dir = app.stop().await;
+    let app = spawn_in(dir, &["issuer.token_ttl_seconds=60".into()]).await;
+    let api = app.api().await;
+    let id = c["id"].as_str().unwrap();
+    assert_eq!(
+        api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await.status(),
+        200
+    );
+    assert_eq!(introspect(&app, &old).await, json!({"active": false}));
+    let dir = app.stop().await;
+    // The cut-off is kept until a 7200 s token issued before it has expired.
+    let store = appauth::store::SledStore::open(&dir.path().join("data")).unwrap();
+    use appauth::store::Store;
+    let raw = store
+        .get(&appauth::store::keys::cutoff(c["clientId"].as_str().unwrap()))
+        .unwrap()
+        .expect("cut-off stored");
+    let cutoff: Value = serde_json::from_slice(&raw).unwrap();
+    let kept = cutoff["expires"].as_i64().unwrap() - cutoff["before"].as_i64().unwrap();
+    assert!(kept >= 7200, "cut-off kept only {kept} s");
+}
+
+#[tokio::test]
+async fn a_client_sees_only_its_own_tokens_as_active_and_a_viewer_sees_any() {
+    let app = spawn_app().await;
+    let (a, a_token) = client(&app, "client-a").await;
+    let (b, _) = client(&app, "client-b").await;
+    let as_client = |who: &Value, token: &str| {
+        let (id, secret) = (
+            who["clientId"].as_str().unwrap().to_owned(),
+            who["secret"].as_str().unwrap().to_owned(),
+        );
+        let body = format!("token={token}");
+        let app = &app;
+        async move {
+            let resp = app
+                .post_form("/oauth/introspect", &body, Some(basic(&id, &secret)))
+                .await;
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    assert_eq!(as_client(&a, &a_token).await["active"], true);
+    assert_eq!(
+        as_client(&b, &a_token).await,
+        json!({"active": false}),
+        "B may not read A's token"
+    );
+    let api = app.api().await;
+    let (_, viewer_token) = api.app_with_tenant_role("auditor", "viewer").await;
+    let resp = app
+        .post_form(
+            "/oauth/introspect",
+            &format!("token={a_token}"),
+            Some(format!("Bearer {viewer_token}")),
+        )
+        .await;
+    let seen: Value = resp.json().await.unwrap();
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["client_id"], a["clientId"]);
+    // A resource server's own client with the Resource server role sees any token.
+    let (rs, _) = api.app_with_tenant_role("orders-api", "resource-server").await;
+    let seen = as_client(&rs, &a_token).await;
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["client_id"], a["clientId"]);
+    let (_, weak_token) = api.app_with_tenant_role("researcher", "l1-researcher").await;
+    let resp = app
+        .post_form(
+            "/oauth/introspect",
+            &format!("token={a_token}"),
+            Some(format!("Bearer {weak_token}")),
+        )
+        .await;
+    assert_oauth_error(resp, 403, "insufficient_scope").await;
+}

@@ -435,3 +435,118 @@ async fn data_survives_a_restart_on_the_same_directory() {
     let token = again.token_for(&id, &secret).await;
     assert_eq!(header_of(&token)["kid"], kid_before, "the same key signs after restart");
 }
+
+/// RFC 6749 §5.2: `error_description` is %x20-21 / %x23-5B / %x5D-7E.
+fn rfc6749_allowed(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{21}' | '\u{23}'..='\u{5b}' | '\u{5d}'..='\u{7e}')
+}
+
+#[tokio::test]
+async fn every_error_description_uses_only_the_characters_rfc_6749_allows() {
+    let app = spawn_app().await;
+    let basic_admin = basic(&app.admin_id, &app.admin_secret);
+    let cases: Vec<(&str, &str, String, Option<String>)> = vec![
+        (
+            "/oauth/token",
+            "text/plain",
+            "grant_type=client_credentials".into(),
+            Some(basic_admin.clone()),
+        ),
+        (
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=%22pass%5Cword%22".into(),
+            Some(basic_admin.clone()),
+        ),
+        (
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=%C2%A7%E2%80%94%F0%9F%94%91".into(),
+            Some(basic_admin.clone()),
+        ),
+        (
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=client_credentials&scope=%22admin%22%20%C3%A9".into(),
+            Some(basic_admin.clone()),
+        ),
+        (
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=client_credentials&resource=%E2%98%83".into(),
+            Some(basic_admin.clone()),
+        ),
+        (
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=client_credentials&audience=%22x%5C%22".into(),
+            Some(basic_admin.clone()),
+        ),
+        (
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=client_credentials&grant_type=x".into(),
+            Some(basic_admin.clone()),
+        ),
+        (
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=client_credentials".into(),
+            Some("Digest \"é\"".into()),
+        ),
+        (
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=client_credentials".into(),
+            Some("Basic %%%".into()),
+        ),
+        (
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=client_credentials&client_id=%22&client_secret=%5C".into(),
+            None,
+        ),
+        (
+            "/oauth/revoke",
+            "application/x-www-form-urlencoded",
+            "token_type_hint=refresh_token&token=x".into(),
+            Some(basic_admin.clone()),
+        ),
+        (
+            "/oauth/introspect",
+            "application/json",
+            "{}".into(),
+            Some(basic_admin.clone()),
+        ),
+        (
+            "/api/v1/token",
+            "application/json",
+            "{\"grantType\":\"§\"}".into(),
+            None,
+        ),
+    ];
+    let mut seen = 0;
+    for (path, content_type, body, auth) in cases {
+        let mut req = app
+            .client
+            .post(app.url(path))
+            .header("Content-Type", content_type)
+            .body(body.clone());
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let json: serde_json::Value = resp.json().await.unwrap();
+        let d = json["error_description"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path} {body}: {status} without error_description: {json}"));
+        assert!(!d.is_empty());
+        assert!(
+            d.chars().all(rfc6749_allowed),
+            "{path} {body}: error_description has characters RFC 6749 section 5.2 forbids: {d:?}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 13);
+}
