@@ -1,4 +1,4 @@
-// appauth console: the Applications page. Plain DOM, no framework, no
+// appauth console: sign-in, navigation and the Applications page. Plain DOM, no framework, no
 // inline script (strict CSP). Every value from the server is rendered with
 // textContent / new Option(), never as HTML. The access token lives in this
 // closure only (never in storage); the column choice is kept in localStorage.
@@ -63,6 +63,8 @@
     state.token = null;
     for (const d of document.querySelectorAll('dialog[open]')) d.close();
     $('apps').hidden = true;
+    $('audit').hidden = true;
+    $('nav').hidden = true;
     $('whoami').hidden = true;
     $('signout').hidden = true;
     $('signin').hidden = false;
@@ -123,7 +125,8 @@
       state.clientId = id;
       $('signin-secret').value = '';
       $('signin').hidden = true;
-      $('apps').hidden = false;
+      $('nav').hidden = false;
+      showPage('apps');
       $('whoami').textContent = id;
       $('whoami').hidden = false;
       $('signout').hidden = false;
@@ -544,6 +547,23 @@
   }
 
   // ---- wiring -----------------------------------------------------------------
+  // ---- pages ---------------------------------------------------------------
+  // The audit page lives in audit.js; it hears about page changes through an
+  // event and calls the API through the helpers shared below (the token stays
+  // in this closure).
+  function showPage(name) {
+    $('apps').hidden = name !== 'apps';
+    $('audit').hidden = name !== 'audit';
+    $('nav-apps').setAttribute('aria-current', name === 'apps' ? 'page' : 'false');
+    $('nav-audit').setAttribute('aria-current', name === 'audit' ? 'page' : 'false');
+    $('crumb').textContent = name === 'apps' ? 'Access / Applications' : 'Access / Audit log';
+    document.title = (name === 'apps' ? 'Applications' : 'Audit log') + ' · appauth';
+    document.dispatchEvent(new CustomEvent('appauth:page', { detail: name }));
+  }
+  $('nav-apps').addEventListener('click', () => { showPage('apps'); loadApps(); });
+  $('nav-audit').addEventListener('click', () => showPage('audit'));
+  window.appauthConsole = Object.freeze({ api, el, formatTime, Expired });
+
   $('signin-form').addEventListener('submit', signIn);
   $('signout').addEventListener('click', () => { state.clientId = ''; expire(''); });
   $('new-app').addEventListener('click', () => {

@@ -1,4 +1,4 @@
-//! `GET /console`: the web console (the Applications page), embedded in the
+//! `GET /console`: the web console (the Applications and Audit log pages), embedded in the
 //! binary. Served with a strict Content-Security-Policy: scripts and styles
 //! from this origin only, nothing inline, no framing, requests only to this
 //! origin. The page talks to the admin API with a token it keeps in memory.
@@ -12,6 +12,7 @@ use axum::routing::get;
 const INDEX: &str = include_str!("../../assets/console/index.html");
 const APP_JS: &str = include_str!("../../assets/console/app.js");
 const APP_CSS: &str = include_str!("../../assets/console/app.css");
+const AUDIT_JS: &str = include_str!("../../assets/console/audit.js");
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
     connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
@@ -24,6 +25,10 @@ pub fn router() -> Router<SharedState> {
         .route(
             "/console/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/console/audit.js",
+            get(|| async { asset("text/javascript; charset=utf-8", AUDIT_JS) }),
         )
         .route(
             "/console/app.css",
