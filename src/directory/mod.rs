@@ -981,3 +981,34 @@ pub struct NewRule {
     pub scope_type: ScopeType,
     pub scope_id: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn directory(store: Arc<MemoryStore>, ttl: i64) -> Directory {
+        Directory::load(store, Pepper::from_bytes(&[7u8; 32]), ttl).unwrap()
+    }
+
+    #[tokio::test]
+    async fn audit_records_older_than_the_retention_are_purged_and_newer_ones_kept() {
+        let store = Arc::new(MemoryStore::default());
+        let dir = directory(store.clone(), 3600);
+        dir.initialize().await.unwrap();
+        dir.create_app(AppName::parse("kept").unwrap(), &Actor::system()).await.unwrap();
+        assert_eq!(dir.audit_events().unwrap().len(), 2);
+        let first = dir.audit_events().unwrap()[0].at;
+        assert_eq!(dir.purge_audit(first).await.unwrap(), 0, "nothing older than the oldest");
+        assert_eq!(dir.purge_audit(now_ms() + 1).await.unwrap(), 2);
+        assert!(dir.audit_events().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_longest_token_lifetime_ever_configured_is_remembered() {
+        let store = Arc::new(MemoryStore::default());
+        assert_eq!(directory(store.clone(), 7200).cutoff_ttl, 7200 + crate::revocation::LEEWAY_SECONDS);
+        assert_eq!(directory(store.clone(), 60).cutoff_ttl, 7200 + crate::revocation::LEEWAY_SECONDS);
+        assert_eq!(directory(store, 9000).cutoff_ttl, 9000 + crate::revocation::LEEWAY_SECONDS);
+    }
+}

@@ -156,7 +156,7 @@ impl Grants {
                 let absolute = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none());
                 if !absolute {
                     return Err(OAuthError::InvalidTarget(format!(
-                        "resource {r:?} must be an absolute URI without a fragment (RFC 8707 §2)"
+                        "resource {r:?} must be an absolute URI without a fragment (RFC 8707 section 2)"
                     )));
                 }
                 find(r).ok_or_else(|| OAuthError::InvalidTarget(format!("resource {r:?} is not served by this issuer")))

@@ -48,7 +48,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let decode = |part: &[u8]| {
         form::decode_component(part)
             .map(|c| c.into_owned())
-            .map_err(|_| bad("client_id and client_secret must be form-urlencoded UTF-8 (RFC 6749 §2.3.1)"))
+            .map_err(|_| bad("client_id and client_secret must be form-urlencoded UTF-8 (RFC 6749 section 2.3.1)"))
     };
     Ok(Some((decode(id)?, decode(secret)?)))
 }
@@ -62,7 +62,7 @@ pub fn credentials(
         Some((id, secret)) => {
             if body_secret.is_some() || body_id.as_ref().is_some_and(|b| *b != id) {
                 return Err(OAuthError::InvalidRequest(
-                    "client credentials sent both in the Authorization header and in the body; use one method (RFC 6749 §2.3)".into(),
+                    "client credentials sent both in the Authorization header and in the body; use one method (RFC 6749 section 2.3)".into(),
                 ));
             }
             Ok(Credentials {

@@ -17,7 +17,7 @@ impl FormError {
         match self {
             FormError::NotUtf8 => "request body is not valid UTF-8 after form decoding".into(),
             FormError::Duplicate(name) => {
-                format!("parameter {name:?} must not be sent more than once (RFC 6749 §3.2)")
+                format!("parameter {name:?} must not be sent more than once (RFC 6749 section 3.2)")
             }
         }
     }

@@ -42,7 +42,7 @@ pub enum JwtError {
     Header(String),
     #[error("unsigned tokens (alg \"none\") are never accepted")]
     AlgNone,
-    #[error("HMAC algorithm {0:?} is never accepted: keys are asymmetric (RFC 8725 §2.1)")]
+    #[error("HMAC algorithm {0:?} is never accepted: keys are asymmetric (RFC 8725 section 2.1)")]
     HmacAlg(String),
     #[error("token algorithm {0:?} is not accepted")]
     UnsupportedAlg(String),

@@ -127,5 +127,24 @@ async fn acknowledged_admin_writes_survive_kill_9() {
         404,
         "delete survived"
     );
+    // Each acknowledged write kept its audit record through every kill -9
+    // (they are one atomic batch with the change).
+    let log: Value = api
+        .get(&format!("/api/v1/audit?filterBy=targetId=={id}&filterBy=outcome==success&sortBy=at&sortOrder=asc"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["app.create", "rule.create", "app.regenerate-secret", "app.disable", "app.delete"],
+        "{log}"
+    );
     s.kill9();
 }
