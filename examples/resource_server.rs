@@ -2,11 +2,11 @@
 //! role `REQUIRED_ROLE` (default `l1-researcher`) on scope `SCOPE_ID` or an
 //! ancestor of it. See README "Verify tokens in your API".
 //!
-//! Environment: `APPAUTH_ISSUER` (default `http://127.0.0.1:8080`),
+//! Environment: `ISSUER_URL` (default `http://127.0.0.1:8080`),
 //! `AUDIENCE` (default `urn:appauth:api`), `SCOPE_ID` (required),
 //! `REQUIRED_ROLE`, `LISTEN` (default `127.0.0.1:9090`), `REDIS_URL` (when
 //! set, revocations are followed through Redis), and
-//! `APPAUTH_ADMIN_CREDENTIALS` (default `data/initial-admin.json`): used once
+//! `ADMIN_CREDENTIALS` (default `data/initial-admin.json`): used once
 //! at start to read the scope tree from the admin API.
 
 use appauth::verify::{BearerError, RevocationMode, ScopeTree, Verified, Verifier, VerifierConfig};
@@ -43,7 +43,7 @@ fn env(name: &str, default: &str) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let issuer = env("APPAUTH_ISSUER", "http://127.0.0.1:8080");
+    let issuer = env("ISSUER_URL", "http://127.0.0.1:8080");
     let scope_id = std::env::var("SCOPE_ID").map_err(|_| "set SCOPE_ID to the id of the scope to protect")?;
     let mut config = VerifierConfig::new(&issuer, env("AUDIENCE", "urn:appauth:api"));
     if let Ok(url) = std::env::var("REDIS_URL") {
@@ -52,10 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let verifier = Verifier::discover(config).await?;
 
     // The scope tree changes rarely; read it once with the admin credentials.
-    let creds: Value = serde_json::from_slice(&std::fs::read(env(
-        "APPAUTH_ADMIN_CREDENTIALS",
-        "data/initial-admin.json",
-    ))?)?;
+    let creds: Value = serde_json::from_slice(&std::fs::read(env("ADMIN_CREDENTIALS", "data/initial-admin.json"))?)?;
     let token: Value = reqwest::Client::new()
         .post(format!("{issuer}/oauth/token"))
         .basic_auth(creds["clientId"].as_str().unwrap_or_default(), creds["secret"].as_str())

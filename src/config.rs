@@ -20,6 +20,9 @@ pub struct Config {
     pub log: LogConfig,
     pub limits: LimitsConfig,
     pub audit: AuditConfig,
+    /// Things the loader noticed but did not refuse (ignored environment
+    /// variables); the caller logs them once logging is set up.
+    pub warnings: Vec<String>,
 }
 
 /// Abuse limits (DESIGN §4 "Admin authority"), per minute.
@@ -44,6 +47,16 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub max_body_bytes: usize,
+    /// A connection must deliver a whole request head within this long of
+    /// starting to wait for one (hyper starts the clock whenever an HTTP/1
+    /// connection waits for a request, so it also bounds keep-alive idling).
+    pub header_read_timeout: std::time::Duration,
+    /// A connection that moves no bytes either way for this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// A request body must arrive within this long (408 otherwise).
+    pub body_read_timeout: std::time::Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +149,10 @@ impl Default for Config {
                 tls_cert: None,
                 tls_key: None,
                 max_body_bytes: 16384,
+                header_read_timeout: std::time::Duration::from_secs(10),
+                idle_timeout: std::time::Duration::from_secs(60),
+                body_read_timeout: std::time::Duration::from_secs(10),
+                max_connections: 10_000,
             },
             issuer: IssuerConfig {
                 url: None,
@@ -159,6 +176,7 @@ impl Default for Config {
                 admin_requests_per_minute: 1200,
             },
             audit: AuditConfig { retention_days: 90 },
+            warnings: Vec::new(),
         }
     }
 }
@@ -178,6 +196,10 @@ pub const KEYS: &[&str] = &[
     "server.tls_cert",
     "server.tls_key",
     "server.max_body_bytes",
+    "server.header_read_timeout_seconds",
+    "server.idle_timeout_seconds",
+    "server.body_read_timeout_seconds",
+    "server.max_connections",
     "issuer.url",
     "issuer.audiences",
     "issuer.token_ttl_seconds",
@@ -194,6 +216,32 @@ pub const KEYS: &[&str] = &[
     "limits.admin_requests_per_minute",
     "audit.retention_days",
 ];
+
+/// The configuration sections; environment variables name one first.
+pub const SECTIONS: &[&str] = &["server", "issuer", "store", "keys", "redis", "log", "limits", "audit"];
+
+/// The known key closest to `key` (edit distance ≤ 3), for error messages.
+fn did_you_mean(key: &str) -> Option<&'static str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    KEYS.iter()
+        .map(|k| (distance(key, k), *k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| k)
+}
 
 struct Setting {
     key: String,
@@ -215,12 +263,22 @@ impl Config {
         }
         let mut env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("APPAUTH_")).collect();
         env.sort();
+        let mut ignored = Vec::new();
         for (name, value) in env {
             let rest = &name["APPAUTH_".len()..];
-            let key = match rest.split_once('_') {
-                Some((section, key)) => format!("{}.{}", section.to_ascii_lowercase(), key.to_ascii_lowercase()),
-                None => rest.to_ascii_lowercase(),
+            // Only APPAUTH_<SECTION>_<KEY> with a section appauth has is
+            // configuration. Kubernetes injects APPAUTH_PORT=tcp://…,
+            // APPAUTH_SERVICE_HOST=… for a Service named `appauth`: those
+            // are someone else's variables, not typos of ours.
+            let Some((section, key)) = rest
+                .split_once('_')
+                .map(|(s, k)| (s.to_ascii_lowercase(), k.to_ascii_lowercase()))
+                .filter(|(s, _)| SECTIONS.contains(&s.as_str()))
+            else {
+                ignored.push(name);
+                continue;
             };
+            let key = format!("{section}.{key}");
             settings.push(Setting {
                 key,
                 origin: format!("environment variable {name}"),
@@ -260,6 +318,12 @@ impl Config {
             })?;
             config.redis.url = Some(url.trim().to_owned());
         }
+        if !ignored.is_empty() {
+            config.warnings.push(format!(
+                "ignoring environment variables that are not appauth settings (no such section; e.g. Kubernetes service links): {}",
+                ignored.join(", ")
+            ));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -274,6 +338,16 @@ impl Config {
             "server.tls_cert" => self.server.tls_cert = optional_path(s)?,
             "server.tls_key" => self.server.tls_key = optional_path(s)?,
             "server.max_body_bytes" => self.server.max_body_bytes = integer(s, 1024, 1 << 20)? as usize,
+            "server.header_read_timeout_seconds" => {
+                self.server.header_read_timeout = std::time::Duration::from_secs(integer(s, 1, 3600)? as u64)
+            }
+            "server.idle_timeout_seconds" => {
+                self.server.idle_timeout = std::time::Duration::from_secs(integer(s, 1, 86_400)? as u64)
+            }
+            "server.body_read_timeout_seconds" => {
+                self.server.body_read_timeout = std::time::Duration::from_secs(integer(s, 1, 3600)? as u64)
+            }
+            "server.max_connections" => self.server.max_connections = integer(s, 1, 1_000_000)? as usize,
             "issuer.url" => {
                 let u = string(s)?;
                 self.issuer.url = if u.is_empty() { None } else { Some(u) }
@@ -316,7 +390,10 @@ impl Config {
                 }
             }
             _ => {
-                return Err(err(s, &format!("unknown key; known keys: {}", KEYS.join(", "))));
+                let hint = did_you_mean(&s.key)
+                    .map(|k| format!("did you mean `{k}`? "))
+                    .unwrap_or_default();
+                return Err(err(s, &format!("unknown key; {hint}known keys: {}", KEYS.join(", "))));
             }
         }
         Ok(())
@@ -346,6 +423,15 @@ impl Config {
             return Err(fail(
                 "issuer.audiences",
                 "audiences must not contain spaces or control characters",
+            ));
+        }
+        if self.server.listen.ip().is_unspecified() && self.issuer.url.is_none() {
+            return Err(fail(
+                "issuer.url",
+                &format!(
+                    "must be set when server.listen is a wildcard address ({}): tokens would name {} as their issuer, which no client can reach; set it to the URL clients use, e.g. https://auth.example.com",
+                    self.server.listen, self.server.listen
+                ),
             ));
         }
         if let Some(a) = &self.issuer.admin_audience
@@ -527,6 +613,42 @@ mod tests {
         assert_eq!(e.key, "redis.url");
         let e = Config::load(None, env(&[("APPAUTH_SERVER_TLS_CERT", "c.pem")]), &[]).unwrap_err();
         assert_eq!(e.key, "server.tls_cert");
+    }
+
+    #[test]
+    fn kubernetes_service_links_are_ignored_with_a_warning_but_typos_in_known_sections_are_errors() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("APPAUTH_PORT", "tcp://10.0.0.1:8080"),
+                ("APPAUTH_PORT_8080_TCP_ADDR", "10.0.0.1"),
+                ("APPAUTH_SERVICE_HOST", "10.0.0.1"),
+                ("APPAUTH_LOG_LEVEL", "warn"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.log.level, "warn");
+        assert_eq!(c.warnings.len(), 1, "one warning line");
+        assert!(c.warnings[0].contains("APPAUTH_PORT") && c.warnings[0].contains("APPAUTH_SERVICE_HOST"));
+        let e = Config::load(None, env(&[("APPAUTH_SERVER_LISTN", "x")]), &[]).unwrap_err();
+        assert!(e.message.contains("did you mean `server.listen`"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_wildcard_listen_address_needs_an_explicit_issuer_url() {
+        let e = Config::load(None, env(&[]), &["server.listen=0.0.0.0:8080".into()]).unwrap_err();
+        assert_eq!(e.key, "issuer.url");
+        let c = Config::load(
+            None,
+            env(&[]),
+            &[
+                "server.listen=[::]:8080".into(),
+                "issuer.url=https://auth.example".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.issuer.url.as_deref(), Some("https://auth.example"));
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub enum OAuthError {
     MethodNotAllowed,
     #[error("body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The body did not arrive within the body read timeout (seconds).
+    #[error("request body not received within {0} s")]
+    RequestTimeout(u64),
     /// Too many failed client authentications from this source (RFC 6585 §4).
     #[error("temporarily_unavailable: retry after {retry_after} s")]
     TooManyRequests { retry_after: u64 },
@@ -67,7 +70,9 @@ pub fn rfc6749_text(s: &str) -> String {
 impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) => "invalid_request",
+            Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) | Self::RequestTimeout(_) => {
+                "invalid_request"
+            }
             Self::TooManyRequests { .. } => "temporarily_unavailable",
             Self::InvalidClient { .. } => "invalid_client",
             Self::UnauthorizedClient(_) => "unauthorized_client",
@@ -88,6 +93,7 @@ impl OAuthError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -109,6 +115,7 @@ impl OAuthError {
             Self::TooManyRequests { retry_after } => {
                 format!("too many failed client authentications from this address; retry after {retry_after} seconds")
             }
+            Self::RequestTimeout(s) => format!("the request body did not arrive within {s} seconds"),
             Self::ServerError => "the server could not complete the request".into(),
         }
     }
@@ -190,6 +197,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("the request body did not arrive within {0} seconds")]
+    RequestTimeout(u64),
     /// Past the admin request limit (RFC 6585 §4).
     #[error("too many admin requests from this caller; retry after {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
@@ -214,6 +223,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

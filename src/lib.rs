@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod connection;
 pub mod directory;
 pub mod domain;
 pub mod error;

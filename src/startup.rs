@@ -3,6 +3,7 @@
 //! shutdown (stop accepting, finish in-flight requests, flush the store).
 
 use crate::config::Config;
+use crate::connection::{self, Activity, Watched};
 use crate::directory::Directory;
 use crate::domain::application::Application;
 use crate::domain::secret::ClientSecret;
@@ -221,11 +222,27 @@ impl App {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let background = tokio::spawn(background_tasks(self.state.clone(), stop_rx));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let limits = self.state.config.server.clone();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
         let workers = ConnectionWorkers::start()?;
         let mut next_worker = 0usize;
         tokio::pin!(shutdown);
         loop {
+            // Beyond `server.max_connections`, new connections wait in the
+            // kernel's listen backlog until one ends: the ones being served
+            // are not harmed, and nothing is accepted only to be dropped.
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let (stream, peer) = match accepted {
@@ -250,22 +267,33 @@ impl App {
                     let builder = builder.clone();
                     let watcher = graceful.watcher();
                     let tls = self.tls.clone();
+                    let (first_byte, idle) = (limits.header_read_timeout, limits.idle_timeout);
                     next_worker = next_worker.wrapping_add(1);
                     workers.handle(next_worker).spawn(async move {
+                        let _slot = slot;
                         // Re-registered with this worker's reactor, so all of
                         // the connection's wake-ups stay on one thread.
                         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { return };
-                        match tls {
-                            None => {
-                                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                                let _ = watcher.watch(conn.into_owned()).await;
+                        let activity = Activity::new();
+                        let stream = Watched::new(stream, activity.clone());
+                        let serve = async {
+                            match tls {
+                                None => {
+                                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                                    let _ = watcher.watch(conn.into_owned()).await;
+                                }
+                                Some(acceptor) => {
+                                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                                    let Ok(Ok(tls)) = handshake else { return };
+                                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                                    let _ = watcher.watch(conn.into_owned()).await;
+                                }
                             }
-                            Some(acceptor) => {
-                                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-                                let Ok(Ok(tls)) = handshake else { return };
-                                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                                let _ = watcher.watch(conn.into_owned()).await;
-                            }
+                        };
+                        // Whichever ends first; dropping the connection closes it.
+                        tokio::select! {
+                            () = serve => {}
+                            () = connection::watchdog(activity, first_byte, idle) => {}
                         }
                     });
                 }
@@ -368,6 +396,8 @@ fn reload_keys(state: &SharedState, seen: &mut Vec<(String, u64, Option<std::tim
 async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut logins = tokio::time::interval(Duration::from_secs(5));
     let mut purge = tokio::time::interval(Duration::from_secs(30));
+    // Retention is in days: scanning the log every 10 minutes is plenty.
+    let mut audit_purge = tokio::time::interval(Duration::from_secs(600));
     let mut reconcile = tokio::time::interval(Duration::from_secs(1));
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cache_down = false;
@@ -399,8 +429,10 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
                 }
                 state.grants.throttle.sweep(now * 1000);
                 state.admin_limiter.sweep(now * 1000);
+            }
+            _ = audit_purge.tick() => {
                 let keep_ms = state.config.audit.retention_days * 86_400_000;
-                if let Err(e) = state.directory.purge_audit(now * 1000 - keep_ms).await {
+                if let Err(e) = state.directory.purge_audit(crate::domain::now_ms() - keep_ms).await {
                     tracing::error!(error = %e, "could not purge old audit records");
                 }
             }

@@ -18,6 +18,9 @@ pub struct Actor {
     pub name: String,
     /// `(role id, scope id)` of each rule in the caller's token.
     pub token_rules: Vec<(String, String)>,
+    /// The token's `iat`: a token issued before its client's cut-off
+    /// (regenerate, disable) carries no authority, even mid-request.
+    pub token_iat: i64,
     pub request: RequestInfo,
 }
 
@@ -30,6 +33,7 @@ impl Actor {
             app_id: None,
             name: super::SYSTEM.into(),
             token_rules: Vec::new(),
+            token_iat: 0,
             request: RequestInfo {
                 source_address: "local".into(),
                 request_id: "-".into(),
@@ -96,6 +100,15 @@ impl Catalog {
         if !self.apps.get(app_id).is_some_and(|row| row.app.enabled) {
             return Vec::new();
         }
+        // Checked again here, under the write lock, because a request may
+        // have authenticated before a regenerate answered and write after.
+        if self
+            .cutoffs
+            .get(&actor.client_id)
+            .is_some_and(|c| actor.token_iat < c.before)
+        {
+            return Vec::new();
+        }
         self.rules_of(app_id)
             .filter(|r| {
                 actor
@@ -146,6 +159,14 @@ impl Catalog {
             return Ok(());
         }
         let target = self.held_by(app_id);
+        if let Some(unknown) = self.rules_of(app_id).find(|r| role::find(&r.role_id).is_none()) {
+            // A role not in the catalogue (an older store): its permissions
+            // are unknown, so it is beyond every ceiling.
+            return Err(Denied(format!(
+                "application holds role {:?}, which is not in the role catalogue; only the server itself may act on it",
+                unknown.role_id
+            )));
+        }
         match authority::beyond_ceiling(held, &target) {
             None => Ok(()),
             Some((rule, missing)) => {

@@ -290,7 +290,10 @@ impl Directory {
     }
 
     /// Records a refused or failed write (nothing else changes) and hands
-    /// the error back. A store failure is not audited: the store is what failed.
+    /// the error back. Appended without a flush, like other refusals: no
+    /// change depends on it, and a flood of refused writes must not become
+    /// a flood of fsyncs under the write lock. A store failure is not
+    /// audited: the store is what failed.
     async fn reject(&self, actor: &Actor, action: &str, target: &Target, e: DirectoryError) -> DirectoryError {
         if matches!(e, DirectoryError::Store(_)) {
             return e;
@@ -309,8 +312,10 @@ impl Directory {
             e.status(),
             e.to_string(),
         );
-        if let Err(se) = self.persist(vec![ev.write()]).await {
-            tracing::error!(error = %se, action, "could not record a refused admin write in the audit log");
+        let store = self.store.clone();
+        let appended = tokio::task::spawn_blocking(move || store.append(&[ev.write()])).await;
+        if !matches!(appended, Ok(Ok(()))) {
+            tracing::error!(action, "could not record a refused admin write in the audit log");
         }
         e
     }
@@ -520,6 +525,9 @@ impl Directory {
             Err(e) => return Err(self.reject(actor, action, &target, e).await),
         };
         if app.enabled == enabled {
+            let note = format!("enabled: already {enabled}; nothing changed");
+            self.persist(vec![Self::success(actor, action, &target, 200, note)])
+                .await?;
             return Ok(app);
         }
         app.enabled = enabled;
@@ -996,10 +1004,16 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         let dir = directory(store.clone(), 3600);
         dir.initialize().await.unwrap();
-        dir.create_app(AppName::parse("kept").unwrap(), &Actor::system()).await.unwrap();
+        dir.create_app(AppName::parse("kept").unwrap(), &Actor::system())
+            .await
+            .unwrap();
         assert_eq!(dir.audit_events().unwrap().len(), 2);
         let first = dir.audit_events().unwrap()[0].at;
-        assert_eq!(dir.purge_audit(first).await.unwrap(), 0, "nothing older than the oldest");
+        assert_eq!(
+            dir.purge_audit(first).await.unwrap(),
+            0,
+            "nothing older than the oldest"
+        );
         assert_eq!(dir.purge_audit(now_ms() + 1).await.unwrap(), 2);
         assert!(dir.audit_events().unwrap().is_empty());
     }
@@ -1007,8 +1021,17 @@ mod tests {
     #[tokio::test]
     async fn the_longest_token_lifetime_ever_configured_is_remembered() {
         let store = Arc::new(MemoryStore::default());
-        assert_eq!(directory(store.clone(), 7200).cutoff_ttl, 7200 + crate::revocation::LEEWAY_SECONDS);
-        assert_eq!(directory(store.clone(), 60).cutoff_ttl, 7200 + crate::revocation::LEEWAY_SECONDS);
-        assert_eq!(directory(store, 9000).cutoff_ttl, 9000 + crate::revocation::LEEWAY_SECONDS);
+        assert_eq!(
+            directory(store.clone(), 7200).cutoff_ttl,
+            7200 + crate::revocation::LEEWAY_SECONDS
+        );
+        assert_eq!(
+            directory(store.clone(), 60).cutoff_ttl,
+            7200 + crate::revocation::LEEWAY_SECONDS
+        );
+        assert_eq!(
+            directory(store, 9000).cutoff_ttl,
+            9000 + crate::revocation::LEEWAY_SECONDS
+        );
     }
 }

@@ -51,13 +51,43 @@ struct AddressWindow {
     reported: bool,
 }
 
+/// Independent tables, by address hash: a failing address locks only its
+/// shard, and a shard with nothing tracked costs an atomic load.
+const SHARDS: usize = 16;
+
+#[derive(Default)]
+struct Shard {
+    /// Addresses tracked here: zero means there is nothing to check.
+    tracked: AtomicUsize,
+    windows: Mutex<HashMap<IpAddr, AddressWindow>>,
+}
+
 pub struct FailureThrottle {
     per_client: u32,
     per_address: u32,
-    /// Number of tracked addresses: zero means there is nothing to check.
-    tracked: AtomicUsize,
+    shards: [Shard; SHARDS],
     full_warned: AtomicBool,
-    windows: Mutex<HashMap<IpAddr, AddressWindow>>,
+}
+
+/// The key an address is counted under: IPv6 by /64, since one host
+/// commonly holds a whole /64 and could otherwise rotate through it.
+fn key_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The per-address client key: bounded, the same when counted and looked up.
+fn client_key(client_id: &str) -> &str {
+    match client_id.char_indices().nth(64) {
+        Some((i, _)) => &client_id[..i],
+        None => client_id,
+    }
 }
 
 impl FailureThrottle {
@@ -65,28 +95,42 @@ impl FailureThrottle {
         Self {
             per_client,
             per_address,
-            tracked: AtomicUsize::new(0),
+            shards: std::array::from_fn(|_| Shard::default()),
             full_warned: AtomicBool::new(false),
-            windows: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn shard(&self, key: &IpAddr) -> &Shard {
+        // A cheap fold, not a keyed hash: the shard only spreads lock
+        // contention (the table inside is a HashMap with its own hasher).
+        let n = match key {
+            IpAddr::V4(a) => u32::from(*a) as usize,
+            IpAddr::V6(a) => a
+                .segments()
+                .iter()
+                .fold(0usize, |h, s| h.wrapping_mul(31).wrapping_add(usize::from(*s))),
+        };
+        &self.shards[(n ^ (n >> 8) ^ (n >> 16)) % SHARDS]
     }
 
     /// Whether a request from `address` authenticating as `client_id` may
     /// proceed to the secret check.
     pub fn check(&self, address: IpAddr, client_id: &str, now_ms: i64) -> Verdict {
-        if self.tracked.load(Ordering::Relaxed) == 0 {
+        let key = key_of(address);
+        let shard = self.shard(&key);
+        if shard.tracked.load(Ordering::Relaxed) == 0 {
             return Verdict::Allow;
         }
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(w) = windows.get_mut(&address) else {
+        let mut windows = shard.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(w) = windows.get_mut(&key) else {
             return Verdict::Allow;
         };
         if now_ms - w.start_ms >= WINDOW_MS {
-            windows.remove(&address);
-            self.tracked.store(windows.len(), Ordering::Relaxed);
+            windows.remove(&key);
+            shard.tracked.store(windows.len(), Ordering::Relaxed);
             return Verdict::Allow;
         }
-        let for_client = w.by_client.get(client_id).copied().unwrap_or(0);
+        let for_client = w.by_client.get(client_key(client_id)).copied().unwrap_or(0);
         if w.failures >= self.per_address || for_client >= self.per_client {
             let first = !w.reported;
             w.reported = true;
@@ -100,10 +144,13 @@ impl FailureThrottle {
 
     /// Counts one failed authentication.
     pub fn failed(&self, address: IpAddr, client_id: &str, now_ms: i64) {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() >= MAX_ADDRESSES && !windows.contains_key(&address) {
+        let key = key_of(address);
+        let shard = self.shard(&key);
+        let mut windows = shard.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let cap = MAX_ADDRESSES / SHARDS;
+        if windows.len() >= cap && !windows.contains_key(&key) {
             windows.retain(|_, w| now_ms - w.start_ms < WINDOW_MS);
-            if windows.len() >= MAX_ADDRESSES {
+            if windows.len() >= cap {
                 if !self.full_warned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         addresses = MAX_ADDRESSES,
@@ -113,7 +160,7 @@ impl FailureThrottle {
                 return;
             }
         }
-        let w = windows.entry(address).or_insert_with(|| AddressWindow {
+        let w = windows.entry(key).or_insert_with(|| AddressWindow {
             start_ms: now_ms,
             failures: 0,
             by_client: HashMap::new(),
@@ -128,24 +175,23 @@ impl FailureThrottle {
             };
         }
         w.failures = w.failures.saturating_add(1);
-        if let Some(n) = w.by_client.get_mut(client_id) {
+        let client = client_key(client_id);
+        if let Some(n) = w.by_client.get_mut(client) {
             *n = n.saturating_add(1);
         } else if w.by_client.len() < MAX_CLIENTS_PER_ADDRESS {
-            // Only ID-shaped values are kept: anything else is a bounded label.
-            let key: Box<str> = client_id.chars().take(64).collect::<String>().into();
-            w.by_client.insert(key, 1);
+            w.by_client.insert(client.into(), 1);
         }
-        self.tracked.store(windows.len(), Ordering::Relaxed);
+        shard.tracked.store(windows.len(), Ordering::Relaxed);
     }
 
     /// Drops expired windows (called periodically).
     pub fn sweep(&self, now_ms: i64) {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        windows.retain(|_, w| now_ms - w.start_ms < WINDOW_MS);
-        self.tracked.store(windows.len(), Ordering::Relaxed);
-        if windows.len() < MAX_ADDRESSES {
-            self.full_warned.store(false, Ordering::Relaxed);
+        for shard in &self.shards {
+            let mut windows = shard.windows.lock().unwrap_or_else(|p| p.into_inner());
+            windows.retain(|_, w| now_ms - w.start_ms < WINDOW_MS);
+            shard.tracked.store(windows.len(), Ordering::Relaxed);
         }
+        self.full_warned.store(false, Ordering::Relaxed);
     }
 }
 
@@ -245,6 +291,25 @@ mod tests {
         }
         assert!(matches!(t.check(A, "fresh", 0), Verdict::Block { .. }));
         assert_eq!(t.check(B, "fresh", 0), Verdict::Allow);
+    }
+
+    #[test]
+    fn ipv6_addresses_are_counted_by_their_64_bit_prefix() {
+        let t = FailureThrottle::new(2, 10);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        t.failed(a, "c", 0);
+        t.failed(b, "c", 0);
+        assert!(matches!(t.check(a, "c", 0), Verdict::Block { .. }), "same /64");
+        assert_eq!(t.check(elsewhere, "c", 0), Verdict::Allow);
+        let long = "x".repeat(500);
+        t.failed(elsewhere, &long, 0);
+        t.failed(elsewhere, &long, 0);
+        assert!(
+            matches!(t.check(elsewhere, &long, 0), Verdict::Block { .. }),
+            "long ids count too"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! read, delete) and `/api/v1/authorization/roles` (the catalogue).
 
 use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, written};
+use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, uncancellable, written};
 use crate::directory::{NewRule, RuleView};
 use crate::domain::role::perm;
 use crate::domain::role::{ROLES, Role};
@@ -95,19 +95,19 @@ async fn create(
             )));
         }
     }
-    let rule = state
-        .directory
-        .create_rule(
-            NewRule {
-                subject_type: body.subject_type,
-                subject_id: body.subject_id,
-                role_id: body.role_id,
-                scope_type: body.scope_type,
-                scope_id: body.scope_id,
-            },
-            &admin.actor,
-        )
-        .await?;
+    let input = NewRule {
+        subject_type: body.subject_type,
+        subject_id: body.subject_id,
+        role_id: body.role_id,
+        scope_type: body.scope_type,
+        scope_id: body.scope_id,
+    };
+    let actor = admin.actor;
+    let rule = uncancellable(
+        &state,
+        |s| async move { Ok(s.directory.create_rule(input, &actor).await?) },
+    )
+    .await?;
     let view = state.directory.read().rule_view(&rule);
     Ok(written(&state, StatusCode::CREATED, &view))
 }
@@ -129,7 +129,12 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 #[utoipa::path(delete, path = "/api/v1/authorization/access-rules/{id}", tag = "Access rules", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    state.directory.delete_rule(&id, &admin.actor).await?;
+    let actor = admin.actor;
+    uncancellable(
+        &state,
+        |s| async move { Ok(s.directory.delete_rule(&id, &actor).await?) },
+    )
+    .await?;
     state
         .metrics
         .admin_writes

@@ -70,10 +70,21 @@ pub fn request_info(extensions: &axum::http::Extensions) -> RequestInfo {
 }
 
 /// The caller's source address and request id, for handlers that
-/// authenticate by hand (the OAuth endpoints).
+/// authenticate by hand (the OAuth endpoints). Kept unformatted: the token
+/// endpoint needs only the address, and formats nothing.
 pub struct Origin {
     pub source: IpAddr,
-    pub request: RequestInfo,
+    peer: Option<PeerAddr>,
+    id: Option<RequestId>,
+}
+
+impl Origin {
+    pub fn request_info(&self) -> RequestInfo {
+        RequestInfo {
+            source_address: self.peer.map_or_else(|| "unknown".into(), |p| p.0.ip().to_string()),
+            request_id: self.id.map_or_else(|| "-".into(), |r| r.0.to_string()),
+        }
+    }
 }
 
 impl FromRequestParts<SharedState> for Origin {
@@ -82,7 +93,8 @@ impl FromRequestParts<SharedState> for Origin {
     async fn from_request_parts(parts: &mut Parts, _: &SharedState) -> Result<Self, Self::Rejection> {
         Ok(Origin {
             source: source_ip(&parts.extensions),
-            request: request_info(&parts.extensions),
+            peer: parts.extensions.get::<PeerAddr>().copied(),
+            id: parts.extensions.get::<RequestId>().copied(),
         })
     }
 }
@@ -142,6 +154,9 @@ impl Admin {
             }
         };
         if state.is_revoked(&claims).await {
+            // Counted like any failed authentication: a revoked token is
+            // otherwise a free way to make the server write audit records.
+            state.grants.throttle.failed(source, "-", now_ms);
             let message = "invalid bearer token: it has been revoked";
             audit_unauthenticated(state, &request, endpoint, 401, message).await;
             return Err(ApiError::Unauthorized {
@@ -164,6 +179,7 @@ impl Admin {
                 .iter()
                 .map(|r| (r.role_id.clone(), r.scope_id.clone()))
                 .collect(),
+            token_iat: claims.iat,
             request,
         };
         if let Verdict::Block { retry_after, first } = state.admin_limiter.hit(&actor.client_id, now_ms) {
@@ -277,11 +293,13 @@ impl<T: DeserializeOwned> FromRequest<SharedState> for ApiJson<T> {
             ));
         }
         let (parts, body) = req.into_parts();
-        let bytes = read_body(&parts.headers, body, state.config.server.max_body_bytes)
+        let server = &state.config.server;
+        let bytes = read_body(&parts.headers, body, server.max_body_bytes, server.body_read_timeout)
             .await
             .map_err(|e| match e {
                 BodyError::TooLarge(n) => ApiError::PayloadTooLarge(n),
                 BodyError::Read(m) => ApiError::bad_request(format!("could not read the request body: {m}")),
+                BodyError::TimedOut(s) => ApiError::RequestTimeout(s),
             })?;
         serde_json::from_slice(&bytes)
             .map(ApiJson)
@@ -328,6 +346,22 @@ impl FromRequestParts<SharedState> for QueryPairs {
         }
         Ok(QueryPairs(pairs))
     }
+}
+
+/// Runs an admin write to its end even if the client goes away: a write
+/// cancelled between its store commit and its in-memory swap would leave
+/// the two disagreeing (a cut-off on disk but not in memory, or a retired
+/// credential never replaced). The spawned task is not cancelled when the
+/// request future is dropped.
+pub async fn uncancellable<T, F>(state: &SharedState, write: impl FnOnce(SharedState) -> F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    tokio::spawn(write(state.clone())).await.map_err(|e| {
+        tracing::error!(error = %e, "admin write task failed");
+        ApiError::Internal
+    })?
 }
 
 /// Whether a list request asks for CSV (`format=csv` or `Accept: text/csv`).

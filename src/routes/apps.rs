@@ -2,7 +2,7 @@
 //! read, enable/disable, delete, regenerate the secret.
 
 use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, wants_csv, written};
+use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, uncancellable, wants_csv, written};
 use crate::directory::{AppView, Catalog};
 use crate::domain::application::AppName;
 use crate::domain::role::perm;
@@ -186,7 +186,12 @@ async fn create(
     ApiJson(body): ApiJson<CreateApp>,
 ) -> Result<Response, ApiError> {
     let name = AppName::parse(&body.name).map_err(ApiError::bad_request)?;
-    let (app, secret) = state.directory.create_app(name, &admin.actor).await?;
+    let actor = admin.actor;
+    let (app, secret) = uncancellable(
+        &state,
+        |s| async move { Ok(s.directory.create_app(name, &actor).await?) },
+    )
+    .await?;
     let view = state.directory.read().app_view(&app);
     Ok(with_secret(
         &state,
@@ -230,10 +235,15 @@ async fn update(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<UpdateApp>,
 ) -> Result<Response, ApiError> {
-    let app = state.directory.set_enabled(&id, body.enabled, &admin.actor).await?;
-    if !body.enabled {
-        state.revocations.announce_client(app.client_id.as_str()).await;
-    }
+    let (actor, enabled) = (admin.actor, body.enabled);
+    let app = uncancellable(&state, |s| async move {
+        let app = s.directory.set_enabled(&id, enabled, &actor).await?;
+        if !enabled {
+            s.revocations.announce_client(app.client_id.as_str()).await;
+        }
+        Ok(app)
+    })
+    .await?;
     let view = state.directory.read().app_view(&app);
     Ok(written(&state, StatusCode::OK, &view))
 }
@@ -242,8 +252,13 @@ async fn update(
 #[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    let app = state.directory.delete_app(&id, &admin.actor).await?;
-    state.revocations.announce_client(app.client_id.as_str()).await;
+    let actor = admin.actor;
+    uncancellable(&state, |s| async move {
+        let app = s.directory.delete_app(&id, &actor).await?;
+        s.revocations.announce_client(app.client_id.as_str()).await;
+        Ok(())
+    })
+    .await?;
     state
         .metrics
         .admin_writes
@@ -255,8 +270,13 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
 #[utoipa::path(post, path = "/api/v1/apps/{id}/secret", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 200, body = WithSecret), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn regenerate(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    let (app, secret) = state.directory.regenerate_secret(&id, &admin.actor).await?;
-    state.revocations.announce_client(app.client_id.as_str()).await;
+    let actor = admin.actor;
+    let (app, secret) = uncancellable(&state, |s| async move {
+        let done = s.directory.regenerate_secret(&id, &actor).await?;
+        s.revocations.announce_client(done.0.client_id.as_str()).await;
+        Ok(done)
+    })
+    .await?;
     let view = state.directory.read().app_view(&app);
     Ok(with_secret(
         &state,

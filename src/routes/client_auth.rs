@@ -35,8 +35,13 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     let value = value.to_str().map_err(|_| bad("header is not ASCII"))?;
     let (scheme, encoded) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("basic") {
+        // Named only when it looks like a scheme: a bare secret or token
+        // pasted into the header must not be echoed back.
+        let named = (scheme.len() <= 20 && scheme.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'))
+            .then(|| format!(" {scheme:?}"))
+            .unwrap_or_default();
         return Err(OAuthError::invalid_client(
-            format!("authentication scheme {scheme:?} is not supported; use HTTP Basic or client_secret_post"),
+            format!("authentication scheme{named} is not supported; use HTTP Basic or client_secret_post"),
             true,
         ));
     }

@@ -75,7 +75,7 @@ async fn introspect(State(state): State<SharedState>, origin: Origin, headers: H
         let own_only = if is_bearer(&headers) {
             let admin = Admin::authenticate(
                 &headers,
-                origin.request,
+                origin.request_info(),
                 origin.source,
                 "POST /oauth/introspect",
                 &state,

@@ -56,11 +56,18 @@ impl AppState {
 pub enum BodyError {
     TooLarge(usize),
     Read(String),
+    /// Not all of it arrived within `server.body_read_timeout_seconds`.
+    TimedOut(u64),
 }
 
 /// Reads a request body of at most `limit` bytes; a declared or actual
 /// larger body is refused without reading it all.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -68,7 +75,10 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge(limit));
     }
-    match http_body_util::Limited::new(body, limit).collect().await {
+    let collected = tokio::time::timeout(timeout, http_body_util::Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| BodyError::TimedOut(timeout.as_secs()))?;
+    match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(BodyError::TooLarge(limit)),
         Err(e) => Err(BodyError::Read(e.to_string())),
@@ -97,11 +107,13 @@ pub async fn oauth_body(
     body: Body,
 ) -> Result<Bytes, crate::error::OAuthError> {
     use crate::error::OAuthError;
-    read_body(headers, body, state.config.server.max_body_bytes)
+    let server = &state.config.server;
+    read_body(headers, body, server.max_body_bytes, server.body_read_timeout)
         .await
         .map_err(|e| match e {
             BodyError::TooLarge(n) => OAuthError::PayloadTooLarge(n),
             BodyError::Read(m) => OAuthError::InvalidRequest(format!("could not read the request body: {m}")),
+            BodyError::TimedOut(s) => OAuthError::RequestTimeout(s),
         })
 }
 

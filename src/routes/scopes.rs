@@ -1,7 +1,7 @@
 //! `/api/v1/scopes`: the tenant → cluster → department → project tree.
 
 use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, allow, written};
+use super::admin::{Admin, ApiJson, IdPath, allow, uncancellable, written};
 use crate::directory::{ScopeView, scope_view};
 use crate::domain::role::perm;
 use crate::domain::scope::{ScopeType, parse_scope_name};
@@ -65,10 +65,11 @@ async fn create(
     if let Some(p) = body.parent_id.as_deref().filter(|p| !crate::domain::is_id(p)) {
         return Err(ApiError::bad_request(format!("parentId {p:?} is not an id (a UUID)")));
     }
-    let scope = state
-        .directory
-        .create_scope(body.scope_type, name, body.parent_id, &admin.actor)
-        .await?;
+    let (actor, scope_type, parent_id) = (admin.actor, body.scope_type, body.parent_id);
+    let scope = uncancellable(&state, |s| async move {
+        Ok(s.directory.create_scope(scope_type, name, parent_id, &actor).await?)
+    })
+    .await?;
     Ok(written(&state, StatusCode::CREATED, &scope_view(&scope)))
 }
 
@@ -89,7 +90,12 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 #[utoipa::path(delete, path = "/api/v1/scopes/{id}", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
-    state.directory.delete_scope(&id, &admin.actor).await?;
+    let actor = admin.actor;
+    uncancellable(
+        &state,
+        |s| async move { Ok(s.directory.delete_scope(&id, &actor).await?) },
+    )
+    .await?;
     state
         .metrics
         .admin_writes

@@ -60,6 +60,10 @@ pub enum JwtError {
     Expired,
     #[error("token is not valid yet")]
     NotYetValid,
+    #[error("token claims to be issued in the future")]
+    IssuedInFuture,
+    #[error("token header names critical extensions this server does not understand (RFC 7515 section 4.1.11)")]
+    CriticalExtension,
     #[error("token issuer is not the expected one")]
     WrongIssuer,
     #[error("token audience is not the expected one")]
@@ -71,6 +75,9 @@ struct Header {
     alg: String,
     typ: Option<String>,
     kid: Option<String>,
+    /// RFC 7515 §4.1.11: extensions the token says must be understood.
+    /// This decoder understands none, so any `crit` refuses the token.
+    crit: Option<serde_json::Value>,
 }
 
 /// What a valid token must satisfy besides its signature.
@@ -110,6 +117,9 @@ pub fn decode(
     };
     let header: Header =
         serde_json::from_slice(&b64(h, "header is not base64url")?).map_err(|e| JwtError::Header(e.to_string()))?;
+    if header.crit.is_some() {
+        return Err(JwtError::CriticalExtension);
+    }
     if header.alg.eq_ignore_ascii_case("none") {
         return Err(JwtError::AlgNone);
     }
@@ -148,11 +158,18 @@ pub fn decode(
     {
         return Err(JwtError::WrongAudience);
     }
-    if claims.exp + expect.leeway <= expect.now {
+    // Saturating arithmetic: an `exp` near i64::MAX must not wrap into the
+    // past, nor an `nbf`/`iat` near i64::MIN into the future.
+    if claims.exp.saturating_add(expect.leeway) <= expect.now {
         return Err(JwtError::Expired);
     }
-    if claims.nbf - expect.leeway > expect.now {
+    if claims.nbf.saturating_sub(expect.leeway) > expect.now {
         return Err(JwtError::NotYetValid);
+    }
+    // A token "issued" later than now would escape every revocation
+    // cut-off of its client ("tokens issued before T"): refuse it.
+    if claims.iat.saturating_sub(expect.leeway) > expect.now {
+        return Err(JwtError::IssuedInFuture);
     }
     Ok(claims)
 }

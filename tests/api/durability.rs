@@ -130,7 +130,9 @@ async fn acknowledged_admin_writes_survive_kill_9() {
     // Each acknowledged write kept its audit record through every kill -9
     // (they are one atomic batch with the change).
     let log: Value = api
-        .get(&format!("/api/v1/audit?filterBy=targetId=={id}&filterBy=outcome==success&sortBy=at&sortOrder=asc"))
+        .get(&format!(
+            "/api/v1/audit?filterBy=targetId=={id}&filterBy=outcome==success&sortBy=at&sortOrder=asc"
+        ))
         .await
         .json()
         .await
@@ -143,7 +145,13 @@ async fn acknowledged_admin_writes_survive_kill_9() {
         .collect();
     assert_eq!(
         actions,
-        ["app.create", "rule.create", "app.regenerate-secret", "app.disable", "app.delete"],
+        [
+            "app.create",
+            "rule.create",
+            "app.regenerate-secret",
+            "app.disable",
+            "app.delete"
+        ],
         "{log}"
     );
     s.kill9();
