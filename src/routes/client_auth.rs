@@ -37,9 +37,12 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     if !scheme.eq_ignore_ascii_case("basic") {
         // Named only when it looks like a scheme: a bare secret or token
         // pasted into the header must not be echoed back.
-        let named = (scheme.len() <= 20 && scheme.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'))
-            .then(|| format!(" {scheme:?}"))
-            .unwrap_or_default();
+        let looks_like_scheme = scheme.len() <= 20 && scheme.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
+        let named = if looks_like_scheme {
+            format!(" {scheme:?}")
+        } else {
+            String::new()
+        };
         return Err(OAuthError::invalid_client(
             format!("authentication scheme{named} is not supported; use HTTP Basic or client_secret_post"),
             true,
