@@ -103,6 +103,11 @@ pub enum Order {
 }
 
 pub const MAX_LIMIT: usize = 500;
+/// Bounds on what one list request may ask for: every filter is evaluated
+/// against every row, so their number and size bound the query's cost.
+pub const MAX_FILTERS: usize = 20;
+/// Longest `filterBy` or `search` value, in bytes.
+pub const MAX_VALUE_BYTES: usize = 256;
 pub const DEFAULT_LIMIT: usize = 50;
 
 #[derive(Debug, Clone)]
@@ -401,6 +406,25 @@ pub fn parse_query_limited<R: Row>(
     let mut sort_by = None;
     let mut order = Order::Asc;
     let known = ["filterBy", "search", "sortBy", "sortOrder", "offset", "limit"];
+    let filters = pairs.iter().filter(|(k, _)| k == "filterBy").count();
+    if filters > MAX_FILTERS {
+        return Err(qerr(
+            format!("at most {MAX_FILTERS} filterBy parameters are allowed, got {filters}"),
+            Vec::new(),
+        ));
+    }
+    if let Some((name, value)) = pairs
+        .iter()
+        .find(|(k, v)| (k == "filterBy" || k == "search") && v.len() > MAX_VALUE_BYTES)
+    {
+        return Err(qerr(
+            format!(
+                "{name} values are limited to {MAX_VALUE_BYTES} bytes, got {}",
+                value.len()
+            ),
+            Vec::new(),
+        ));
+    }
     for (name, value) in pairs {
         if name != "filterBy" {
             if seen.contains(&name.as_str()) {

@@ -68,15 +68,18 @@ async fn list(
 ) -> Result<Response, ApiError> {
     admin.require(&state, perm::RULES_READ).await?;
     let q = query::parse_query::<RuleRecord<'_>>(&pairs, &[])?;
-    let cat = state.directory.read();
-    let records: Vec<RuleRecord<'_>> = cat.rules.values().map(|rule| RuleRecord { rule, cat: &cat }).collect();
-    let (total, page) = q.run(records.iter());
-    let access_rules = page.into_iter().map(|r| cat.rule_view(r.rule)).collect();
-    Ok(axum::Json(RuleList {
-        total_records: total,
-        access_rules,
+    let directory = state.directory.clone();
+    let list = super::apps::off_runtime(move || {
+        let cat = directory.read();
+        let records: Vec<RuleRecord<'_>> = cat.rules.values().map(|rule| RuleRecord { rule, cat: &cat }).collect();
+        let (total, page) = q.run(records.iter());
+        RuleList {
+            total_records: total,
+            access_rules: page.into_iter().map(|r| cat.rule_view(r.rule)).collect(),
+        }
     })
-    .into_response())
+    .await?;
+    Ok(axum::Json(list).into_response())
 }
 
 /// Grant a role on a scope to an application.

@@ -9,6 +9,7 @@ mod authority;
 mod binary;
 mod console;
 mod durability;
+mod faults;
 mod helpers;
 mod listing;
 mod metadata;

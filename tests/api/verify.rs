@@ -17,7 +17,7 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-async fn verifier(app: &TestApp, mode: RevocationMode) -> Arc<Verifier> {
+pub(crate) async fn verifier(app: &TestApp, mode: RevocationMode) -> Arc<Verifier> {
     let mut cfg = VerifierConfig::new(&app.base, "urn:appauth:api");
     cfg.revocation = mode;
     cfg.fail_closed_after = Duration::from_secs(1);
@@ -25,7 +25,7 @@ async fn verifier(app: &TestApp, mode: RevocationMode) -> Arc<Verifier> {
 }
 
 /// Signs arbitrary header and payload JSON with the server's own key.
-fn sign_raw(app: &TestApp, header: &Value, payload: &Value) -> String {
+pub(crate) fn sign_raw(app: &TestApp, header: &Value, payload: &Value) -> String {
     let keys = appauth::token::KeySet::load(&app.dir.path().join("keys"), 3600).unwrap();
     let key = &keys.all()[0];
     let signing_input = format!(
@@ -39,7 +39,7 @@ fn sign_raw(app: &TestApp, header: &Value, payload: &Value) -> String {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig))
 }
 
-fn kid(app: &TestApp) -> String {
+pub(crate) fn kid(app: &TestApp) -> String {
     appauth::token::KeySet::load(&app.dir.path().join("keys"), 3600)
         .unwrap()
         .all()[0]

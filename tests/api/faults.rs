@@ -1,0 +1,182 @@
+//! Fail safe under hostile input and faults (issue 12): hostile tokens
+//! signed with the real key, query cost bounds, slow and silent clients,
+//! Kubernetes service-link variables.
+
+use crate::helpers::*;
+use crate::verify::{kid, sign_raw, verifier};
+use appauth::token::jwt::JwtError;
+use appauth::verify::{RevocationMode, VerifyError};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The admin's own claims, with `edit` applied, signed with the server's key.
+fn hostile(app: &TestApp, admin_claims: &Value, crit: bool, edit: impl FnOnce(&mut Value)) -> String {
+    let mut header = json!({"alg": "ES256", "typ": "at+jwt", "kid": kid(app)});
+    if crit {
+        header["crit"] = json!(["https://example.com/never-heard-of-it"]);
+        header["https://example.com/never-heard-of-it"] = json!(true);
+    }
+    let mut claims = admin_claims.clone();
+    claims["jti"] = json!(format!("hostile-{}", rand_suffix()));
+    edit(&mut claims);
+    sign_raw(app, &header, &claims)
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+}
+
+#[tokio::test]
+async fn hostile_tokens_signed_with_the_real_key_are_refused_everywhere() {
+    let app = spawn_app().await;
+    let admin_claims = claims_of(&app.admin_token().await);
+    let cases = [
+        ("crit", hostile(&app, &admin_claims, true, |_| {})),
+        (
+            "iat ten years ahead",
+            hostile(&app, &admin_claims, false, |c| c["iat"] = json!(now() + 10 * 365 * 86_400)),
+        ),
+    ];
+    let v = verifier(&app, RevocationMode::None).await;
+    for (what, token) in &cases {
+        let resp = Api { app: &app, token: token.clone() }.get("/api/v1/apps").await;
+        assert_api_error(resp, 401, "invalid bearer token").await;
+        let bearer = format!("Bearer {}", app.admin_token().await);
+        let resp = app.post_form("/oauth/introspect", &format!("token={token}"), Some(bearer)).await;
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body, json!({"active": false}), "{what}: introspection");
+        assert!(v.verify(token).await.is_err(), "{what}: the verifier accepted it");
+    }
+    let err = v.verify(&cases[0].1).await.unwrap_err();
+    assert_eq!(err, VerifyError::Token(JwtError::CriticalExtension));
+    let err = v.verify(&cases[1].1).await.unwrap_err();
+    assert_eq!(err, VerifyError::Token(JwtError::IssuedInFuture));
+
+    // An exp near i64::MAX is far in the future, not "expired" by wrap-around.
+    let forever = hostile(&app, &admin_claims, false, |c| c["exp"] = json!(i64::MAX - 1));
+    assert!(v.verify(&forever).await.is_ok(), "exp near i64::MAX must not wrap into the past");
+    let resp = Api { app: &app, token: forever }.get("/api/v1/apps").await;
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_list_query_with_a_thousand_filters_is_refused_at_once() {
+    let app = spawn_app().await;
+    let api = app.api().await;
+    let query: Vec<String> = (0..1000).map(|i| format!("filterBy=name%3D%40x{i}")).collect();
+    let started = std::time::Instant::now();
+    let resp = api.get(&format!("/api/v1/apps?{}", query.join("&"))).await;
+    assert_api_error(resp, 400, "at most 20 filterBy parameters").await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let long = "x".repeat(300);
+    let resp = api.get(&format!("/api/v1/apps?search={long}")).await;
+    assert_api_error(resp, 400, "limited to 256 bytes").await;
+    let resp = api.get(&format!("/api/v1/audit?filterBy=summary%3D%40{long}")).await;
+    assert_api_error(resp, 400, "limited to 256 bytes").await;
+    let twenty: Vec<String> = (0..20).map(|_| "filterBy=name%3D%40a".to_string()).collect();
+    assert_eq!(api.get(&format!("/api/v1/apps?{}", twenty.join("&"))).await.status(), 200);
+}
+
+#[tokio::test]
+async fn half_open_and_silent_connections_are_closed_while_a_normal_client_is_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(&["server.header_read_timeout_seconds=1".into()]).await;
+    let addr = format!("127.0.0.1:{}", app.port);
+    let mut sockets = Vec::new();
+    for i in 0..2000 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        if i % 2 == 0 {
+            // Half a request head, then nothing.
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+        }
+        sockets.push(s);
+    }
+    // A normal client is served throughout.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        let resp = http_client().get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every slow socket has been closed by the server: reading gives EOF or a reset.
+    let mut closed = 0;
+    for mut s in sockets {
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => closed += 1,
+            // hyper may answer a timed-out head with a 408 before closing.
+            Ok(Ok(_)) => {
+                if matches!(
+                    tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await,
+                    Ok(Ok(0)) | Ok(Err(_))
+                ) {
+                    closed += 1;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    assert_eq!(closed, 2000, "every half-open or silent connection is closed");
+}
+
+#[test]
+fn kubernetes_service_link_variables_do_not_stop_the_server() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("APPAUTH_PORT", "tcp://10.96.0.12:8080")
+        .env("APPAUTH_PORT_8080_TCP", "tcp://10.96.0.12:8080")
+        .env("APPAUTH_SERVICE_HOST", "10.96.0.12")
+        .env("APPAUTH_SERVICE_PORT", "8080")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("address=") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("address="), "the server started:\n{log}");
+    assert!(log.contains("ignoring environment variables") && log.contains("APPAUTH_SERVICE_HOST"), "{log}");
+    // An unknown key inside a known section stays an error, with a hint.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("APPAUTH_SERVER_LISTN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean `server.listen`"), "{err}");
+}
+
+#[test]
+fn a_wildcard_listen_address_without_an_issuer_url_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("issuer.url"));
+}
