@@ -43,6 +43,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Offline administration of the store (the server must be stopped)
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Manage signing keys
     Keys {
         #[command(subcommand)]
@@ -96,6 +101,19 @@ enum KeysCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a new System administrator application and print its credentials once
+    /// (when every administrator's credentials are lost). Refuses while a server holds the store.
+    Recover {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Print the credentials as {"clientId": …, "secret": …}
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 enum Failure {
     Usage(String),
     Other(String),
@@ -143,6 +161,9 @@ pub fn main() -> ExitCode {
             allow_remote,
             credentials_cache: reuse,
         }),
+        Command::Admin {
+            command: AdminCommand::Recover { config, json },
+        } => recover(&config, json),
         Command::Keys { command } => match command {
             KeysCommand::Generate { config, alg } => keys_generate(&config, &alg),
             KeysCommand::List { config } => keys_list(&config),
@@ -176,7 +197,9 @@ fn serve(args: &ConfigArgs, listen: Option<String>) -> Result<(), Failure> {
 fn init(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
     let config = load(args, Vec::new())?;
     runtime()?.block_on(async {
-        let boot = startup::bootstrap(&config, true).await.map_err(|e| Failure::Other(e.to_string()))?;
+        let boot = startup::bootstrap(&config, true, |_, _| Ok(()))
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
         let Some((app, secret)) = boot.created_admin else {
             return Err(Failure::Other(format!(
                 "the store at {} is already initialised; nothing was changed. Use the admin credentials you saved at init (or initial-admin.json), or regenerate the admin secret through the API.",
@@ -191,6 +214,40 @@ fn init(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
             println!("  client ID:     {}", app.client_id);
             println!("  client secret: {}", secret.expose());
             println!("The secret is shown only now and cannot be recovered; store it securely.");
+        }
+        Ok(())
+    })
+}
+
+fn recover(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
+    let config = load(args, Vec::new())?;
+    if !config.store.path.join("db").exists() && !config.store.path.join("conf").exists() {
+        return Err(Failure::Other(format!(
+            "there is no store at {}; check store.path (or run `appauth init`)",
+            config.store.path.display()
+        )));
+    }
+    runtime()?.block_on(async {
+        let boot = startup::bootstrap(&config, false, |_, _| Ok(()))
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        let (app, secret) = boot
+            .directory
+            .recover()
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        if json {
+            println!("{}", startup::admin_credentials_json(&app, &secret));
+        } else {
+            println!(
+                "Created application {} with System administrator on the tenant:",
+                app.name.as_str()
+            );
+            println!("  client ID:     {}", app.client_id);
+            println!("  client secret: {}", secret.expose());
+            println!(
+                "The secret is shown only now. Sign in with it, then regenerate or remove the lost administrators."
+            );
         }
         Ok(())
     })

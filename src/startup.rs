@@ -53,14 +53,25 @@ pub struct Bootstrap {
 
 /// Opens the store and key directory, creating the pepper and a first
 /// ES256 key when missing; initialises an empty store when `initialize`.
-pub async fn bootstrap(config: &Config, initialize: bool) -> Result<Bootstrap, StartupError> {
+/// `hand_over` gets new admin credentials before they are committed (see
+/// [`Directory::initialize`]).
+pub async fn bootstrap(
+    config: &Config,
+    initialize: bool,
+    hand_over: impl FnOnce(&Application, &ClientSecret) -> Result<(), String>,
+) -> Result<Bootstrap, StartupError> {
     std::fs::create_dir_all(&config.store.path).map_err(|e| {
         StartupError::Other(format!(
             "cannot create store directory {}: {e}",
             config.store.path.display()
         ))
     })?;
-    let store = Arc::new(SledStore::open(&config.store.path)?);
+    let store = Arc::new(SledStore::open(&config.store.path).map_err(|e| {
+        StartupError::Other(format!(
+            "{e}. Is another appauth process using {}? Only one may open a sled store; stop it first.",
+            config.store.path.display()
+        ))
+    })?);
     let initialized = store.get(crate::store::keys::INITIALIZED)?.is_some();
     let pepper = match keys::load_pepper(&config.keys.dir)? {
         Some(p) => p,
@@ -82,7 +93,7 @@ pub async fn bootstrap(config: &Config, initialize: bool) -> Result<Bootstrap, S
     }
     let directory = Arc::new(Directory::load(store.clone(), pepper, ttl)?);
     let created_admin = if initialize {
-        directory.initialize().await?
+        directory.initialize(hand_over).await?
     } else {
         None
     };
@@ -111,12 +122,18 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<App, StartupError> {
-        let boot = bootstrap(&config, true).await?;
+        // The credentials file is written (and synced) before the store
+        // commits the admin application, so a crash can never leave an
+        // administrator whose secret nobody has.
+        let path = config.store.path.join("initial-admin.json");
+        let file = path.clone();
+        let boot = bootstrap(&config, true, move |app, secret| {
+            keys::write_private(&file, admin_credentials_json(app, secret).as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))
+        })
+        .await?;
         let initial_admin = match &boot.created_admin {
-            Some((app, secret)) => {
-                let path = config.store.path.join("initial-admin.json");
-                keys::write_private(&path, admin_credentials_json(app, secret).as_bytes())
-                    .map_err(|e| StartupError::Other(format!("cannot write {}: {e}", path.display())))?;
+            Some((app, _)) => {
                 tracing::info!(path = %path.display(), client_id = %app.client_id, "initialised an empty store; the admin credentials are in this file (mode 0600)");
                 Some(path)
             }

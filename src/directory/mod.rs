@@ -394,7 +394,15 @@ impl Directory {
     /// First start on an empty store: the tenant scope and the `admin`
     /// application with *System administrator* on it. `None` when the
     /// store was already initialised.
-    pub async fn initialize(&self) -> Result<Option<(Application, ClientSecret)>, DirectoryError> {
+    ///
+    /// `hand_over` receives the credentials *before* they are committed
+    /// (e.g. writes `initial-admin.json`): a crash between the two leaves
+    /// either an empty store, which the next start initialises again, or
+    /// credentials already saved — never an administrator nobody can use.
+    pub async fn initialize(
+        &self,
+        hand_over: impl FnOnce(&Application, &ClientSecret) -> Result<(), String>,
+    ) -> Result<Option<(Application, ClientSecret)>, DirectoryError> {
         let _w = self.writes.lock().await;
         if self.is_initialized()? {
             return Ok(None);
@@ -427,6 +435,7 @@ impl Directory {
             201,
             "initialised the store: tenant scope, and application \"admin\" with System administrator on it".into(),
         );
+        hand_over(&app, &secret).map_err(|e| DirectoryError::Store(StoreError::Io(e)))?;
         self.persist(vec![
             Write::Put(keys::scope(&tenant.id), encode(&tenant)),
             Write::Put(keys::app(&app.id), encode(&app)),
@@ -444,6 +453,55 @@ impl Directory {
         cat.insert_rule(rule);
         self.refresh_hot(&cat, &[&app.id]);
         Ok(Some((app, secret)))
+    }
+
+    /// `appauth admin recover`: a new application holding *System
+    /// administrator* on the tenant, for when every administrator's
+    /// credentials are lost. Run offline, by the operator, as the server.
+    pub async fn recover(&self) -> Result<(Application, ClientSecret), DirectoryError> {
+        let _w = self.writes.lock().await;
+        let tenant = self.read().tenant_id.clone().ok_or_else(|| {
+            DirectoryError::Conflict("the store is not initialised; run `appauth init` instead".into())
+        })?;
+        let mut suffix = [0u8; 3];
+        ring::rand::SecureRandom::fill(&self.rng, &mut suffix)
+            .map_err(|_| DirectoryError::Store(StoreError::Io("no randomness".into())))?;
+        let name = format!("recovery-admin-{:02x}{:02x}{:02x}", suffix[0], suffix[1], suffix[2]);
+        let name = AppName::parse(&name).map_err(DirectoryError::Invalid)?;
+        let (app, secret) = self.new_app(name, SYSTEM);
+        let rule = AccessRule {
+            id: new_id(),
+            subject_type: "app".into(),
+            subject_id: app.id.clone(),
+            role_id: SYSTEM_ADMINISTRATOR.into(),
+            scope_type: ScopeType::Tenant,
+            scope_id: tenant,
+            created_by: SYSTEM.into(),
+            created_at: now_ms(),
+        };
+        let audit = Self::success(
+            &Actor::system(),
+            "store.recover",
+            &Target::new("application", &app.id, app.name.as_str()),
+            201,
+            format!(
+                "appauth admin recover: created application {:?} with System administrator on the tenant",
+                app.name.as_str()
+            ),
+        );
+        self.persist(vec![
+            Write::Put(keys::app(&app.id), encode(&app)),
+            Write::Put(keys::rule(&rule.id), encode(&rule)),
+            audit,
+        ])
+        .await?;
+        let mut cat = self.write_catalog();
+        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
+        cat.apps
+            .insert(app.id.clone(), AppRow::new(app.clone(), Arc::default()));
+        cat.insert_rule(rule);
+        self.refresh_hot(&cat, &[&app.id]);
+        Ok((app, secret))
     }
 
     pub async fn create_app(
@@ -1003,7 +1061,7 @@ mod tests {
     async fn audit_records_older_than_the_retention_are_purged_and_newer_ones_kept() {
         let store = Arc::new(MemoryStore::default());
         let dir = directory(store.clone(), 3600);
-        dir.initialize().await.unwrap();
+        dir.initialize(|_, _| Ok(())).await.unwrap();
         dir.create_app(AppName::parse("kept").unwrap(), &Actor::system())
             .await
             .unwrap();

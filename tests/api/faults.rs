@@ -44,15 +44,24 @@ async fn hostile_tokens_signed_with_the_real_key_are_refused_everywhere() {
         ("crit", hostile(&app, &admin_claims, true, |_| {})),
         (
             "iat ten years ahead",
-            hostile(&app, &admin_claims, false, |c| c["iat"] = json!(now() + 10 * 365 * 86_400)),
+            hostile(&app, &admin_claims, false, |c| {
+                c["iat"] = json!(now() + 10 * 365 * 86_400)
+            }),
         ),
     ];
     let v = verifier(&app, RevocationMode::None).await;
     for (what, token) in &cases {
-        let resp = Api { app: &app, token: token.clone() }.get("/api/v1/apps").await;
+        let resp = Api {
+            app: &app,
+            token: token.clone(),
+        }
+        .get("/api/v1/apps")
+        .await;
         assert_api_error(resp, 401, "invalid bearer token").await;
         let bearer = format!("Bearer {}", app.admin_token().await);
-        let resp = app.post_form("/oauth/introspect", &format!("token={token}"), Some(bearer)).await;
+        let resp = app
+            .post_form("/oauth/introspect", &format!("token={token}"), Some(bearer))
+            .await;
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body, json!({"active": false}), "{what}: introspection");
         assert!(v.verify(token).await.is_err(), "{what}: the verifier accepted it");
@@ -64,8 +73,16 @@ async fn hostile_tokens_signed_with_the_real_key_are_refused_everywhere() {
 
     // An exp near i64::MAX is far in the future, not "expired" by wrap-around.
     let forever = hostile(&app, &admin_claims, false, |c| c["exp"] = json!(i64::MAX - 1));
-    assert!(v.verify(&forever).await.is_ok(), "exp near i64::MAX must not wrap into the past");
-    let resp = Api { app: &app, token: forever }.get("/api/v1/apps").await;
+    assert!(
+        v.verify(&forever).await.is_ok(),
+        "exp near i64::MAX must not wrap into the past"
+    );
+    let resp = Api {
+        app: &app,
+        token: forever,
+    }
+    .get("/api/v1/apps")
+    .await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -84,7 +101,10 @@ async fn a_list_query_with_a_thousand_filters_is_refused_at_once() {
     let resp = api.get(&format!("/api/v1/audit?filterBy=summary%3D%40{long}")).await;
     assert_api_error(resp, 400, "limited to 256 bytes").await;
     let twenty: Vec<String> = (0..20).map(|_| "filterBy=name%3D%40a".to_string()).collect();
-    assert_eq!(api.get(&format!("/api/v1/apps?{}", twenty.join("&"))).await.status(), 200);
+    assert_eq!(
+        api.get(&format!("/api/v1/apps?{}", twenty.join("&"))).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -97,7 +117,9 @@ async fn half_open_and_silent_connections_are_closed_while_a_normal_client_is_se
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         if i % 2 == 0 {
             // Half a request head, then nothing.
-            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
         }
         sockets.push(s);
     }
@@ -156,7 +178,10 @@ fn kubernetes_service_link_variables_do_not_stop_the_server() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(log.contains("address="), "the server started:\n{log}");
-    assert!(log.contains("ignoring environment variables") && log.contains("APPAUTH_SERVICE_HOST"), "{log}");
+    assert!(
+        log.contains("ignoring environment variables") && log.contains("APPAUTH_SERVICE_HOST"),
+        "{log}"
+    );
     // An unknown key inside a known section stays an error, with a hint.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
         .current_dir(dir.path())
@@ -179,4 +204,105 @@ fn a_wildcard_listen_address_without_an_issuer_url_is_a_clear_startup_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("issuer.url"));
+}
+
+/// Starts `appauth serve` in `dir` and returns the child and its base URL.
+fn serve_in(dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("server exited before listening").unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{address}"))
+}
+
+fn stop(mut child: std::process::Child) {
+    // The shell's builtin kill: SIGTERM, a clean shutdown.
+    std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn admin_recover_restores_an_administrator_when_every_admin_credential_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base) = serve_in(dir.path());
+    let creds: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap()).unwrap();
+    let app = TestApp::external(
+        &base,
+        creds["clientId"].as_str().unwrap(),
+        creds["secret"].as_str().unwrap(),
+    );
+    let api = app.api().await;
+    // Refused while the server holds the store.
+    let busy = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
+        .current_dir(dir.path())
+        .args(["admin", "recover"])
+        .output()
+        .unwrap();
+    assert_eq!(busy.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("another appauth process"),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+    // The only administrator goes away (through a second one, whose credentials are then lost too).
+    let (_, token) = api.app_with_tenant_role("second-admin", "system-administrator").await;
+    let second = Api { app: &app, token };
+    let admin_id = {
+        let list: Value = api.get("/api/v1/apps?filterBy=name==admin").await.json().await.unwrap();
+        list["applications"][0]["id"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(second.delete(&format!("/api/v1/apps/{admin_id}")).await.status(), 204);
+    stop(server);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
+        .current_dir(dir.path())
+        .args(["admin", "recover", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let recovered: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (id, secret) = (
+        recovered["clientId"].as_str().unwrap(),
+        recovered["secret"].as_str().unwrap(),
+    );
+
+    let (server, base) = serve_in(dir.path());
+    let app = TestApp::external(&base, id, secret);
+    let api = app.api().await;
+    assert_eq!(api.get("/api/v1/apps").await.status(), 200);
+    let tenant = api.tenant_id().await;
+    assert_eq!(
+        api.post(
+            "/api/v1/scopes",
+            json!({"type": "cluster", "name": "after-recovery", "parentId": tenant})
+        )
+        .await
+        .status(),
+        201,
+        "the recovered application is a full System administrator"
+    );
+    let log: Value = api
+        .get("/api/v1/audit?filterBy=action==store.recover")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["totalRecords"], 1);
+    stop(server);
 }
