@@ -99,6 +99,20 @@ enum KeysCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Withdraw a key: it stops signing (once another key takes over) and leaves the JWKS
+    /// when its tokens have expired. With --now (the key leaked) it leaves the JWKS at once,
+    /// every token it signed is refused, and a replacement signs immediately.
+    ///
+    /// Example: appauth keys retire 3Nq0…Vw --now
+    Retire {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The key's kid (see `appauth keys list`)
+        kid: String,
+        /// Key compromise: withdraw it immediately
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +181,7 @@ pub fn main() -> ExitCode {
         Command::Keys { command } => match command {
             KeysCommand::Generate { config, alg } => keys_generate(&config, &alg),
             KeysCommand::List { config } => keys_list(&config),
+            KeysCommand::Retire { config, kid, now } => keys_retire(&config, &kid, now),
         },
     };
     match result {
@@ -292,6 +307,32 @@ fn keys_generate(args: &ConfigArgs, alg: &str) -> Result<(), Failure> {
         alg.as_str(),
         crate::domain::format_ms(activates * 1000)
     );
+    Ok(())
+}
+
+fn keys_retire(args: &ConfigArgs, kid: &str, now: bool) -> Result<(), Failure> {
+    let config = load(args, Vec::new())?;
+    let done = keys::retire(
+        &config.keys.dir,
+        kid,
+        now,
+        config.keys.publish_ahead_seconds,
+        config.issuer.token_ttl_seconds,
+    )
+    .map_err(|e| Failure::Other(e.to_string()))?;
+    if let Some(r) = &done.replacement {
+        println!("generated replacement key {r}");
+    }
+    if now {
+        println!(
+            "{kid} withdrawn: out of the JWKS, and its tokens are refused. Running servers pick this up within a second; verifiers within one JWKS refresh."
+        );
+    } else {
+        println!(
+            "{kid} stops signing at {} and leaves the JWKS once its tokens have expired",
+            crate::domain::format_ms(done.stops_signing_at * 1000)
+        );
+    }
     Ok(())
 }
 

@@ -51,6 +51,9 @@ pub enum KeyState {
     Active,
     Retiring,
     Expired,
+    /// Withdrawn with `appauth keys retire --now` (key compromise): neither
+    /// signs nor verifies, and is not published.
+    Withdrawn,
 }
 
 impl fmt::Display for KeyState {
@@ -60,6 +63,7 @@ impl fmt::Display for KeyState {
             KeyState::Active => "active",
             KeyState::Retiring => "retiring",
             KeyState::Expired => "expired",
+            KeyState::Withdrawn => "withdrawn",
         })
     }
 }
@@ -72,6 +76,20 @@ pub struct KeyMeta {
     pub created_at: i64,
     /// Unix seconds from which this key signs new tokens.
     pub activates_at: i64,
+    /// Unix seconds from which it no longer signs (`appauth keys retire`);
+    /// it stays published until the tokens it signed have expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<i64>,
+    /// Withdrawn at once (`appauth keys retire --now`, key compromise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdrawn: bool,
+}
+
+impl KeyMeta {
+    /// Whether this key may sign at `now`.
+    fn signs_at(&self, now: i64) -> bool {
+        !self.withdrawn && self.activates_at <= now && self.retired_at.is_none_or(|r| now < r)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +168,8 @@ impl SigningKey {
                 alg,
                 created_at: 0,
                 activates_at: 0,
+                retired_at: None,
+                withdrawn: false,
             },
             signer,
             public,
@@ -260,15 +280,26 @@ impl KeySet {
         &self.keys
     }
 
-    /// The key that signs tokens at `now`: the newest one already activated.
+    /// The key that signs tokens at `now`: the newest one already
+    /// activated and neither retired nor withdrawn.
     pub fn signing_key(&self, now: i64) -> Option<&Arc<SigningKey>> {
-        self.keys.iter().rev().find(|k| k.meta.activates_at <= now)
+        self.keys.iter().rev().find(|k| k.meta.signs_at(now))
     }
 
     pub fn state(&self, index: usize, now: i64) -> KeyState {
         let key = &self.keys[index];
+        if key.meta.withdrawn {
+            return KeyState::Withdrawn;
+        }
         if key.meta.activates_at > now {
             return KeyState::Next;
+        }
+        if let Some(retired) = key.meta.retired_at.filter(|r| *r <= now) {
+            return if now < retired + self.token_ttl + RETIRE_GRACE_SECONDS {
+                KeyState::Retiring
+            } else {
+                KeyState::Expired
+            };
         }
         // Keys are sorted by activation, so the next one is the successor.
         match self.keys.get(index + 1) {
@@ -286,7 +317,7 @@ impl KeySet {
     /// Keys that belong in the JWKS at `now` (next, active, retiring).
     pub fn published(&self, now: i64) -> impl Iterator<Item = &Arc<SigningKey>> {
         (0..self.keys.len())
-            .filter(move |&i| self.state(i, now) != KeyState::Expired)
+            .filter(move |&i| !matches!(self.state(i, now), KeyState::Expired | KeyState::Withdrawn))
             .map(|i| &self.keys[i])
     }
 
@@ -331,6 +362,8 @@ fn load_key(path: &Path) -> Result<SigningKey, KeyError> {
                 alg,
                 created_at: mtime,
                 activates_at: mtime,
+                retired_at: None,
+                withdrawn: false,
             }
         }
     };
@@ -384,6 +417,8 @@ pub fn generate(dir: &Path, alg: Alg, activates_at: i64) -> Result<String, KeyEr
         alg,
         created_at: now,
         activates_at,
+        retired_at: None,
+        withdrawn: false,
     };
     let meta_json = serde_json::to_vec_pretty(&meta).map_err(|e| file_err(dir, e))?;
     // Metadata first: a PEM without its sidecar would be taken as active now.
@@ -392,6 +427,67 @@ pub fn generate(dir: &Path, alg: Alg, activates_at: i64) -> Result<String, KeyEr
     let pem_path = dir.join(format!("{}.pem", key.kid));
     write_private(&pem_path, pem.as_bytes()).map_err(|e| file_err(&pem_path, e))?;
     Ok(key.kid)
+}
+
+/// What `retire` did.
+#[derive(Debug)]
+pub struct Retired {
+    /// When the key stops signing (Unix seconds).
+    pub stops_signing_at: i64,
+    /// A replacement generated because no other key could take over.
+    pub replacement: Option<String>,
+}
+
+/// `appauth keys retire KID [--now]`. Without `now`, the key stops signing
+/// once another key signs (a replacement is generated when there is none,
+/// published `publish_ahead` seconds before it takes over) and stays in the
+/// JWKS until its tokens have expired. With `now` (key compromise) it is
+/// withdrawn at once: out of the JWKS, refused for verification, and a
+/// replacement that signs immediately is generated when needed. A running
+/// server picks the change up within a second.
+pub fn retire(dir: &Path, kid: &str, now_flag: bool, publish_ahead: i64, token_ttl: i64) -> Result<Retired, KeyError> {
+    let meta_path = dir.join(format!("{kid}.json"));
+    let pem_path = dir.join(format!("{kid}.pem"));
+    if !pem_path.exists() {
+        return Err(file_err(&pem_path, "no such key (see `appauth keys list`)"));
+    }
+    let set = KeySet::load(dir, token_ttl)?;
+    let key = set
+        .all()
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| file_err(&pem_path, "no such key"))?;
+    let mut meta = key.meta.clone();
+    let now = crate::domain::now_ms() / 1000;
+    let others_sign = set
+        .all()
+        .iter()
+        .filter(|k| k.kid != kid)
+        .filter(|k| !k.meta.withdrawn && k.meta.retired_at.is_none());
+    let mut replacement = None;
+    let stops_signing_at = if now_flag {
+        if !others_sign.clone().any(|k| k.meta.activates_at <= now) {
+            replacement = Some(generate(dir, Alg::ES256, now)?);
+        }
+        meta.withdrawn = true;
+        now
+    } else {
+        match others_sign.map(|k| k.meta.activates_at).max() {
+            Some(at) => at.max(now),
+            None => {
+                let at = now + publish_ahead;
+                replacement = Some(generate(dir, Alg::ES256, at)?);
+                at
+            }
+        }
+    };
+    meta.retired_at = Some(meta.retired_at.map_or(stops_signing_at, |r| r.min(stops_signing_at)));
+    let json = serde_json::to_vec_pretty(&meta).map_err(|e| file_err(&meta_path, e))?;
+    write_private(&meta_path, &json).map_err(|e| file_err(&meta_path, e))?;
+    Ok(Retired {
+        stops_signing_at,
+        replacement,
+    })
 }
 
 const PEPPER_FILE: &str = "pepper";
@@ -456,6 +552,29 @@ mod tests {
         assert_eq!(set.state(0, 1000 + 3600 + RETIRE_GRACE_SECONDS - 1), KeyState::Retiring);
         assert_eq!(set.state(0, 1000 + 3600 + RETIRE_GRACE_SECONDS), KeyState::Expired);
         assert_eq!(set.published(1000 + 3600 + RETIRE_GRACE_SECONDS).count(), 1);
+    }
+
+    #[test]
+    fn a_retired_key_stops_signing_but_stays_published_and_a_withdrawn_one_vanishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = generate(dir.path(), Alg::ES256, 0).unwrap();
+        let now = crate::domain::now_ms() / 1000;
+        let done = retire(dir.path(), &old, false, 0, 3600).unwrap();
+        let new = done
+            .replacement
+            .expect("a replacement is generated when no other key signs");
+        let set = KeySet::load(dir.path(), 3600).unwrap();
+        let later = now + 5;
+        assert_eq!(set.signing_key(later).unwrap().kid, new);
+        assert!(set.find_published(&old, later).is_some(), "retiring keys still verify");
+        retire(dir.path(), &old, true, 0, 3600).unwrap();
+        let set = KeySet::load(dir.path(), 3600).unwrap();
+        assert!(
+            set.find_published(&old, later).is_none(),
+            "withdrawn: not published, not trusted"
+        );
+        let i = set.all().iter().position(|k| k.kid == old).unwrap();
+        assert_eq!(set.state(i, later), KeyState::Withdrawn);
     }
 
     #[test]

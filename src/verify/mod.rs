@@ -58,6 +58,12 @@ pub struct VerifierConfig {
     pub min_refetch_interval: Duration,
     /// Refuse every token when the revocation source has been unreachable this long.
     pub fail_closed_after: Duration,
+    /// The JWKS is re-fetched on a schedule — as often as its
+    /// `Cache-Control: max-age` says, else every `jwks_refresh` — so a key
+    /// the issuer withdrew (`keys retire --now`) stops verifying within one
+    /// refresh. The interval is kept within `min_refetch_interval ..= jwks_refresh_max`.
+    pub jwks_refresh: Duration,
+    pub jwks_refresh_max: Duration,
 }
 
 impl VerifierConfig {
@@ -69,6 +75,8 @@ impl VerifierConfig {
             revocation: RevocationMode::None,
             min_refetch_interval: Duration::from_secs(5),
             fail_closed_after: Duration::from_secs(10),
+            jwks_refresh: Duration::from_secs(300),
+            jwks_refresh_max: Duration::from_secs(3600),
         }
     }
 }
@@ -187,22 +195,26 @@ impl Verifier {
             }
             _ => (None, Vec::new()),
         };
-        let v = Verifier {
-            http,
-            jwks_uri: meta.jwks_uri,
-            introspection_endpoint: meta.introspection_endpoint,
-            keys: RwLock::new(HashMap::new()),
-            last_refetch: tokio::sync::Mutex::new(None),
-            redis,
-            introspected: Mutex::new(IntrospectionCache {
-                answers: HashMap::new(),
-            }),
-            last_introspection_ok: Mutex::new(Instant::now()),
-            background,
-            cfg,
-        };
+        let v = Arc::new_cyclic(|me: &std::sync::Weak<Verifier>| {
+            let mut background = background;
+            background.push(tokio::spawn(refresh_jwks_periodically(me.clone())));
+            Verifier {
+                http,
+                jwks_uri: meta.jwks_uri,
+                introspection_endpoint: meta.introspection_endpoint,
+                keys: RwLock::new(HashMap::new()),
+                last_refetch: tokio::sync::Mutex::new(None),
+                redis,
+                introspected: Mutex::new(IntrospectionCache {
+                    answers: HashMap::new(),
+                }),
+                last_introspection_ok: Mutex::new(Instant::now()),
+                background,
+                cfg,
+            }
+        });
         v.refresh_keys().await?;
-        Ok(Arc::new(v))
+        Ok(v)
     }
 
     pub fn config(&self) -> &VerifierConfig {
@@ -214,11 +226,40 @@ impl Verifier {
         self.redis.as_ref().is_none_or(|s| s.is_ready())
     }
 
-    async fn refresh_keys(&self) -> Result<(), VerifyError> {
-        let jwks: Jwks = fetch_json(&self.http, &self.jwks_uri).await?;
+    /// Replaces the key set with the issuer's current JWKS (so removed keys
+    /// go away); returns the response's `max-age`, if any.
+    async fn refresh_keys(&self) -> Result<Option<Duration>, VerifyError> {
+        let resp = self
+            .http
+            .get(&self.jwks_uri)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| VerifyError::Discovery(format!("{}: {e}", self.jwks_uri)))?;
+        let max_age = resp
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.split(',')
+                    .filter_map(|d| d.trim().strip_prefix("max-age="))
+                    .find_map(|n| n.parse::<u64>().ok())
+            })
+            .map(Duration::from_secs);
+        let jwks: Jwks = resp
+            .json()
+            .await
+            .map_err(|e| VerifyError::Discovery(format!("{}: {e}", self.jwks_uri)))?;
         let keys: HashMap<String, PublicKey> = jwks.keys.iter().filter_map(public_key).collect();
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
-        Ok(())
+        Ok(max_age)
+    }
+
+    fn refresh_interval(&self, max_age: Option<Duration>) -> Duration {
+        let floor = self.cfg.min_refetch_interval.min(self.cfg.jwks_refresh_max);
+        max_age
+            .unwrap_or(self.cfg.jwks_refresh)
+            .clamp(floor, self.cfg.jwks_refresh_max)
     }
 
     fn key(&self, kid: &str) -> Option<PublicKey> {
@@ -358,4 +399,24 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url:
     resp.json()
         .await
         .map_err(|e| VerifyError::Discovery(format!("{url}: {e}")))
+}
+
+/// The scheduled JWKS refresh; ends when the verifier is dropped. A failed
+/// fetch keeps the current keys and retries at the shortest interval.
+async fn refresh_jwks_periodically(me: std::sync::Weak<Verifier>) {
+    let mut wait = match me.upgrade() {
+        Some(v) => v.refresh_interval(None),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(wait).await;
+        let Some(v) = me.upgrade() else { return };
+        wait = match v.refresh_keys().await {
+            Ok(max_age) => v.refresh_interval(max_age),
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduled JWKS refresh failed; keeping the current keys");
+                v.refresh_interval(Some(v.cfg.min_refetch_interval))
+            }
+        };
+    }
 }

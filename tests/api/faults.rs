@@ -306,3 +306,58 @@ async fn admin_recover_restores_an_administrator_when_every_admin_credential_is_
     assert_eq!(log["totalRecords"], 1);
     stop(server);
 }
+
+#[tokio::test]
+async fn a_key_retired_with_now_stops_verifying_within_one_refresh() {
+    let app = spawn_app().await;
+    let old_kid = kid(&app);
+    let token = app.admin_token().await;
+    let mut cfg = appauth::verify::VerifierConfig::new(&app.base, "urn:appauth:api");
+    cfg.jwks_refresh_max = Duration::from_secs(1);
+    cfg.min_refetch_interval = Duration::from_millis(200);
+    let v = appauth::verify::Verifier::discover(cfg).await.unwrap();
+    v.verify(&token).await.unwrap();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
+        .args(["keys", "retire", &old_kid, "--now", "--set"])
+        .arg(format!("keys.dir={}", app.dir.path().join("keys").display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("generated replacement key"));
+
+    // The server drops it within its 1 s key rescan; the verifier within one refresh.
+    let started = std::time::Instant::now();
+    loop {
+        let jwks: Value = app.get_json("/.well-known/jwks.json").await;
+        let still = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == old_kid.as_str());
+        let refused = matches!(v.verify(&token).await, Err(VerifyError::Token(JwtError::UnknownKey)));
+        if !still && refused {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the withdrawn key still verifies"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_api_error(
+        Api {
+            app: &app,
+            token: token.clone(),
+        }
+        .get("/api/v1/apps")
+        .await,
+        401,
+        "unknown key",
+    )
+    .await;
+    // New tokens come from the replacement and verify.
+    let fresh = app.admin_token().await;
+    assert_ne!(header_of(&fresh)["kid"], old_kid.as_str());
+    v.verify(&fresh).await.unwrap();
+}
