@@ -169,11 +169,11 @@ impl App {
             None => Arc::new(MemoryCache::default()),
         };
         let store_dyn: Arc<dyn Store> = boot.store.clone();
-        let revocations = Revocations::new(store_dyn, boot.directory.clone(), cache, metrics.clone());
+        let revocations = Revocations::load(store_dyn, boot.directory.clone(), cache, metrics.clone())?;
         // Fill the cache before serving; with Redis down this only logs, and
         // lookups fall back to the store until the background loop succeeds.
         if let Err(e) = revocations.reconcile(crate::domain::now_ms() / 1000).await {
-            tracing::warn!(cache = revocations.cache_name(), error = %e, "revocation cache not available at start; answering from the store until it is");
+            tracing::warn!(cache = revocations.cache_name(), error = %e, "revocation cache not available at start; appauth answers from its store, and resource servers following Redis will catch up when it is back");
         }
         let state = Arc::new(AppState {
             metadata_json: routes::metadata::render(&issuer_url, &role_ids),
@@ -463,7 +463,7 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
                     Err(e) if !cache_down => {
                         cache_down = true;
                         state.metrics.redis_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracing::warn!(cache = state.revocations.cache_name(), error = %e, "revocation cache unreachable; answering from the store");
+                        tracing::warn!(cache = state.revocations.cache_name(), error = %e, "revocation cache unreachable; appauth answers from its store");
                     }
                     Err(_) => {
                         state.metrics.redis_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

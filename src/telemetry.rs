@@ -144,7 +144,7 @@ pub struct Metrics {
     token_errors: [AtomicU64; TOKEN_ERROR_CODES.len()],
     pub revocations: AtomicU64,
     pub redis_errors: AtomicU64,
-    pub redis_fallbacks: AtomicU64,
+    pub redis_repairs: AtomicU64,
     pub admin_writes: AtomicU64,
 }
 
@@ -185,9 +185,9 @@ impl Metrics {
             self.redis_errors.load(Ordering::Relaxed),
         );
         counter(
-            "appauth_redis_fallbacks_total",
-            "Revocation checks answered from the store because Redis failed.",
-            self.redis_fallbacks.load(Ordering::Relaxed),
+            "appauth_redis_repairs_total",
+            "Revocation records restored to Redis after it lost them (restart, old snapshot, FLUSHALL, eviction).",
+            self.redis_repairs.load(Ordering::Relaxed),
         );
         counter(
             "appauth_admin_writes_total",

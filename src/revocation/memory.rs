@@ -1,7 +1,8 @@
-//! The in-process revocation cache used when `redis.url` is unset (one
-//! instance). It is filled from the store at start, so it is complete.
+//! The in-process stand-in for Redis when `redis.url` is unset (one
+//! instance, nobody to tell): it keeps a copy of what would be published,
+//! so the same reconciliation runs (and is tested) without Redis.
 
-use super::{CacheAnswer, CacheError, Revocation, RevocationCache};
+use super::{CacheError, Revocation, RevocationCache};
 use futures_util::future::{BoxFuture, FutureExt};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -53,28 +54,22 @@ impl RevocationCache for MemoryCache {
         async { Ok(()) }.boxed()
     }
 
-    fn lookup<'a>(&'a self, jti: &'a str, client_id: &'a str) -> BoxFuture<'a, Result<CacheAnswer, CacheError>> {
-        let inner = self.inner();
-        let answer = CacheAnswer {
-            jti_revoked: inner.tokens.contains_key(jti),
-            client_before: inner.clients.get(client_id).map(|(b, _)| *b),
-            complete: inner.filled,
-        };
-        async move { Ok(answer) }.boxed()
-    }
-
-    fn needs_refill(&self) -> BoxFuture<'_, Result<bool, CacheError>> {
-        let filled = self.inner().filled;
-        async move { Ok(!filled) }.boxed()
-    }
-
-    fn refill<'a>(&'a self, all: &'a [Revocation], _now: i64) -> BoxFuture<'a, Result<(), CacheError>> {
+    fn reconcile<'a>(&'a self, all: &'a [Revocation], now: i64) -> BoxFuture<'a, Result<usize, CacheError>> {
         let mut inner = self.inner();
-        for r in all {
+        let missing: Vec<&Revocation> = all
+            .iter()
+            .filter(|r| r.lapses_at() > now)
+            .filter(|r| match r {
+                Revocation::Token { jti, .. } => !inner.tokens.contains_key(jti),
+                Revocation::Client { client_id, .. } => !inner.clients.contains_key(client_id),
+            })
+            .collect();
+        for r in &missing {
             Self::insert(&mut inner, r);
         }
+        let restored = if inner.filled { missing.len() } else { 0 };
         inner.filled = true;
-        async { Ok(()) }.boxed()
+        async move { Ok(restored) }.boxed()
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), CacheError>> {

@@ -4,14 +4,18 @@
 //! token of client C issued before T" (secret regenerated, application
 //! disabled or deleted; kept until no such token can still be valid).
 //!
-//! The store is the truth: a revocation is written and flushed to sled
-//! before anything else. The [`RevocationCache`] (Redis, or in-process when
-//! `redis.url` is unset) serves lookups and tells resource servers: keys
-//! with a TTL equal to the token's remaining life, and a pub/sub message per
-//! revocation. Fail safe: when the cache errors, times out, or was restarted
-//! empty and not yet refilled, the answer comes from the store — never
-//! "active" by default — and the token endpoint is unaffected (it does not
-//! consult revocations at all).
+//! The store is the truth: a revocation is written and flushed before
+//! anything else. appauth's own answers (introspection, admin
+//! authentication, the verifier in introspection mode) come from an
+//! in-process set loaded from the store at start and updated on every
+//! write — never from Redis's memory, which can be restored from an old
+//! snapshot, flushed, evicted or rewound. The [`RevocationCache`] (Redis, or
+//! nothing but a local copy when `redis.url` is unset) is the *distribution*
+//! channel for resource servers: a key per revocation with a TTL, a pub/sub
+//! message per revocation, and a generation id. Every second
+//! [`Revocations::reconcile`] compares Redis with the store (generation
+//! present, every live key present) and repairs any difference, then writes
+//! a new generation so verifiers that follow Redis re-read the set.
 
 pub mod memory;
 pub mod redis;
@@ -61,29 +65,18 @@ impl Revocation {
     }
 }
 
-/// What the cache knows about one token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CacheAnswer {
-    pub jti_revoked: bool,
-    pub client_before: Option<i64>,
-    /// False when the cache lost its contents (e.g. Redis restarted empty)
-    /// and has not been refilled yet: its "not revoked" means nothing.
-    pub complete: bool,
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("revocation cache: {0}")]
 pub struct CacheError(pub String);
 
-/// One role: remember revocations for fast lookups and tell others.
+/// One role: tell others about revocations, and keep what they read whole.
 pub trait RevocationCache: Send + Sync + 'static {
     fn name(&self) -> &'static str;
+    /// Publishes one revocation (key with TTL + message).
     fn record<'a>(&'a self, r: &'a Revocation) -> BoxFuture<'a, Result<(), CacheError>>;
-    fn lookup<'a>(&'a self, jti: &'a str, client_id: &'a str) -> BoxFuture<'a, Result<CacheAnswer, CacheError>>;
-    /// True when the cache has lost its contents and needs [`Self::refill`].
-    fn needs_refill(&self) -> BoxFuture<'_, Result<bool, CacheError>>;
-    /// Loads every live revocation and marks the cache complete.
-    fn refill<'a>(&'a self, all: &'a [Revocation], now: i64) -> BoxFuture<'a, Result<(), CacheError>>;
+    /// Makes the cache hold exactly the live revocations `all` (it may hold
+    /// lapsed ones too). Returns how many records it had to restore.
+    fn reconcile<'a>(&'a self, all: &'a [Revocation], now: i64) -> BoxFuture<'a, Result<usize, CacheError>>;
     fn ping(&self) -> BoxFuture<'_, Result<(), CacheError>>;
 }
 
@@ -93,12 +86,15 @@ async fn bounded<T>(fut: BoxFuture<'_, Result<T, CacheError>>) -> Result<T, Cach
         .unwrap_or_else(|_| Err(CacheError(format!("no answer within {} ms", CACHE_TIMEOUT.as_millis()))))
 }
 
-/// The revocation service: store first, then cache; lookups fail safe.
+/// The revocation service: store first, then the in-process set, then the
+/// distribution cache.
 pub struct Revocations {
     store: Arc<dyn Store>,
     directory: Arc<Directory>,
     cache: Arc<dyn RevocationCache>,
     metrics: Arc<Metrics>,
+    /// jti → Unix second after which the record no longer matters.
+    revoked: std::sync::RwLock<std::collections::HashMap<String, i64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,18 +104,29 @@ pub enum CacheHealth {
 }
 
 impl Revocations {
-    pub fn new(
+    /// Loads the revoked `jti`s from the store.
+    pub fn load(
         store: Arc<dyn Store>,
         directory: Arc<Directory>,
         cache: Arc<dyn RevocationCache>,
         metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, StoreError> {
+        let revoked = store
+            .scan_prefix(keys::REVOKED_JTI)?
+            .iter()
+            .filter_map(|(_, v)| serde_json::from_slice::<Revocation>(v).ok())
+            .filter_map(|r| match &r {
+                Revocation::Token { jti, .. } => Some((jti.clone(), r.lapses_at())),
+                Revocation::Client { .. } => None,
+            })
+            .collect();
+        Ok(Self {
             store,
             directory,
             cache,
             metrics,
-        }
+            revoked: std::sync::RwLock::new(revoked),
+        })
     }
 
     pub fn cache_name(&self) -> &'static str {
@@ -131,7 +138,8 @@ impl Revocations {
         tracing::warn!(cache = self.cache.name(), error = %e, "revocation cache failed");
     }
 
-    /// Revokes one token (RFC 7009): durable in the store, then announced.
+    /// Revokes one token (RFC 7009): durable in the store, then in memory,
+    /// then announced.
     pub async fn revoke_token(&self, jti: &str, client_id: &str, exp: i64) -> Result<(), StoreError> {
         let r = Revocation::Token {
             jti: jti.to_owned(),
@@ -144,9 +152,13 @@ impl Revocations {
         tokio::task::spawn_blocking(move || store.apply(&[Write::Put(key, bytes)]))
             .await
             .map_err(|e| StoreError::Io(e.to_string()))??;
+        self.revoked
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(jti.to_owned(), r.lapses_at());
         self.metrics.revocations.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = bounded(self.cache.record(&r)).await {
-            // The store has it; the refill loop will bring the cache back in line.
+            // The store has it; reconciliation brings the cache back in line.
             self.cache_failed(&e);
         }
         Ok(())
@@ -168,37 +180,12 @@ impl Revocations {
     }
 
     /// Whether a token (already verified: signature, iss, exp) is revoked.
+    /// Answered from memory (the store's contents), never from Redis.
     pub async fn is_revoked(&self, jti: &str, client_id: &str, iat: i64) -> bool {
-        // Client cut-offs are mirrored in memory from the store by the
-        // directory (the single writer), so they are exact without a cache.
         if self.directory.cutoff(client_id).is_some_and(|c: Cutoff| iat < c.before) {
             return true;
         }
-        match bounded(self.cache.lookup(jti, client_id)).await {
-            Ok(a) if a.complete => a.jti_revoked || a.client_before.is_some_and(|b| iat < b),
-            Ok(_) => {
-                self.metrics.redis_fallbacks.fetch_add(1, Ordering::Relaxed);
-                self.store_says_revoked(jti).await
-            }
-            Err(e) => {
-                self.cache_failed(&e);
-                self.metrics.redis_fallbacks.fetch_add(1, Ordering::Relaxed);
-                self.store_says_revoked(jti).await
-            }
-        }
-    }
-
-    async fn store_says_revoked(&self, jti: &str) -> bool {
-        let store = self.store.clone();
-        let key = keys::revoked_jti(jti);
-        match tokio::task::spawn_blocking(move || store.get(&key)).await {
-            Ok(Ok(found)) => found.is_some(),
-            // Neither cache nor store can answer: fail closed.
-            other => {
-                tracing::error!(?other, "revocation store lookup failed; treating the token as revoked");
-                true
-            }
-        }
+        self.revoked.read().unwrap_or_else(|p| p.into_inner()).contains_key(jti)
     }
 
     /// Every revocation record still in force, from the store.
@@ -226,22 +213,23 @@ impl Revocations {
         Ok(out)
     }
 
-    /// Refills the cache from the store if it lost its contents. Returns
-    /// whether it refilled.
-    pub async fn reconcile(&self, now: i64) -> Result<bool, CacheError> {
-        if !bounded(self.cache.needs_refill()).await? {
-            return Ok(false);
-        }
+    /// Compares the cache with the store and restores whatever it lost
+    /// (restart, old snapshot, FLUSHALL, a deleted or evicted key). Returns
+    /// how many records were restored.
+    pub async fn reconcile(&self, now: i64) -> Result<usize, CacheError> {
         let all = self.all_live(now).await.map_err(|e| CacheError(e.to_string()))?;
-        tokio::time::timeout(Duration::from_secs(10), self.cache.refill(&all, now))
+        let restored = tokio::time::timeout(Duration::from_secs(10), self.cache.reconcile(&all, now))
             .await
-            .unwrap_or_else(|_| Err(CacheError("refill timed out".into())))?;
-        tracing::info!(
-            cache = self.cache.name(),
-            records = all.len(),
-            "revocation cache refilled from the store"
-        );
-        Ok(true)
+            .unwrap_or_else(|_| Err(CacheError("reconciliation timed out".into())))?;
+        if restored > 0 {
+            self.metrics.redis_repairs.fetch_add(restored as u64, Ordering::Relaxed);
+            tracing::warn!(
+                cache = self.cache.name(),
+                restored,
+                "revocation cache had lost records; restored them from the store and announced a new generation"
+            );
+        }
+        Ok(restored)
     }
 
     pub async fn health(&self) -> CacheHealth {
@@ -253,6 +241,10 @@ impl Revocations {
 
     /// Deletes token revocations that have lapsed; returns how many.
     pub async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
+        self.revoked
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, lapses| *lapses > now);
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let stale: Vec<Write> = store

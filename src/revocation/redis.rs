@@ -5,14 +5,18 @@
 //!   (plus leeway);
 //! - `appauth:revoked:client:<client_id>` = `<before>` (Unix s): tokens of
 //!   that client with `iat < before` are revoked; expires with the last one;
-//! - `appauth:revocations:complete` = `1`: set after a refill from the store.
-//!   When Redis restarts empty the marker is gone, lookups are answered from
-//!   the store, and appauth refills Redis within a second or two.
+//! - `appauth:revocations:generation` = an opaque id, replaced whenever
+//!   appauth had to restore records Redis had lost (restart, an old RDB or
+//!   AOF, FLUSHALL, a deleted or evicted key). Every second appauth checks
+//!   that the generation exists and that every live revocation key exists,
+//!   restores what is missing, then writes a new generation and publishes
+//!   `{"type":"resync","generation":"…"}`. A subscriber that sees the
+//!   generation change (or vanish) re-reads the keys.
 //! - channel `appauth:revocations`: one JSON message per revocation, e.g.
 //!   `{"type":"token","jti":"…","clientId":"…","exp":1795454895}` or
 //!   `{"type":"client","clientId":"…","before":1795451296,"expires":1795454956}`.
 
-use super::{CacheAnswer, CacheError, Revocation, RevocationCache};
+use super::{CacheError, Revocation, RevocationCache};
 use arc_swap::ArcSwapOption;
 use futures_util::future::{BoxFuture, FutureExt};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -20,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const CHANNEL: &str = "appauth:revocations";
-pub const COMPLETE_KEY: &str = "appauth:revocations:complete";
+pub const GENERATION_KEY: &str = "appauth:revocations:generation";
 
 pub fn jti_key(jti: &str) -> String {
     format!("appauth:revoked:jti:{jti}")
@@ -28,6 +32,13 @@ pub fn jti_key(jti: &str) -> String {
 
 pub fn client_key(client_id: &str) -> String {
     format!("appauth:revoked:client:{client_id}")
+}
+
+fn key_of(r: &Revocation) -> String {
+    match r {
+        Revocation::Token { jti, .. } => jti_key(jti),
+        Revocation::Client { client_id, .. } => client_key(client_id),
+    }
 }
 
 pub struct RedisCache {
@@ -114,54 +125,50 @@ impl RevocationCache for RedisCache {
         .boxed()
     }
 
-    fn lookup<'a>(&'a self, jti: &'a str, client_id: &'a str) -> BoxFuture<'a, Result<CacheAnswer, CacheError>> {
+    fn reconcile<'a>(&'a self, all: &'a [Revocation], now: i64) -> BoxFuture<'a, Result<usize, CacheError>> {
         async move {
             let mut c = self.conn().await?;
-            let (token, before, complete): (Option<String>, Option<i64>, Option<String>) = redis::cmd("MGET")
-                .arg(jti_key(jti))
-                .arg(client_key(client_id))
-                .arg(COMPLETE_KEY)
+            // Records about to lapse may expire between check and repair.
+            let live: Vec<&Revocation> = all.iter().filter(|r| r.lapses_at() > now + 2).collect();
+            let generation: Option<String> = redis::cmd("GET")
+                .arg(GENERATION_KEY)
                 .query_async(&mut c)
                 .await
                 .map_err(err)?;
-            Ok(CacheAnswer {
-                jti_revoked: token.is_some(),
-                client_before: before,
-                complete: complete.is_some(),
-            })
-        }
-        .boxed()
-    }
-
-    fn needs_refill(&self) -> BoxFuture<'_, Result<bool, CacheError>> {
-        async move {
-            let mut c = self.conn().await?;
-            let exists: bool = redis::cmd("EXISTS")
-                .arg(COMPLETE_KEY)
-                .query_async(&mut c)
-                .await
-                .map_err(err)?;
-            Ok(!exists)
-        }
-        .boxed()
-    }
-
-    fn refill<'a>(&'a self, all: &'a [Revocation], now: i64) -> BoxFuture<'a, Result<(), CacheError>> {
-        async move {
-            let mut c = self.conn().await?;
-            for chunk in all.chunks(1000) {
+            // The set difference: which live revocation keys are missing.
+            let mut missing: Vec<&Revocation> = Vec::new();
+            for chunk in live.chunks(1000) {
                 let mut pipe = redis::pipe();
-                for r in chunk.iter().filter(|r| r.lapses_at() > now) {
+                for r in chunk {
+                    pipe.cmd("EXISTS").arg(key_of(r));
+                }
+                let present: Vec<bool> = pipe.query_async(&mut c).await.map_err(err)?;
+                missing.extend(chunk.iter().zip(present).filter(|(_, p)| !p).map(|(r, _)| *r));
+            }
+            if missing.is_empty() && generation.is_some() {
+                return Ok(0);
+            }
+            for chunk in missing.chunks(1000) {
+                let mut pipe = redis::pipe();
+                for r in chunk {
                     Self::add(&mut pipe, r);
                 }
                 pipe.query_async::<()>(&mut c).await.map_err(err)?;
             }
-            redis::cmd("SET")
-                .arg(COMPLETE_KEY)
-                .arg(1)
+            let fresh = crate::domain::new_id();
+            redis::pipe()
+                .cmd("SET")
+                .arg(GENERATION_KEY)
+                .arg(&fresh)
+                .ignore()
+                .cmd("PUBLISH")
+                .arg(CHANNEL)
+                .arg(serde_json::json!({"type": "resync", "generation": fresh}).to_string())
+                .ignore()
                 .query_async::<()>(&mut c)
                 .await
-                .map_err(err)
+                .map_err(err)?;
+            Ok(missing.len())
         }
         .boxed()
     }

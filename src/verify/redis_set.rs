@@ -1,10 +1,17 @@
 //! Revocation mode "Redis subscription": a local revocation set loaded from
 //! appauth's Redis keys and kept current through its pub/sub channel, so a
 //! revocation is honoured as soon as its message arrives.
+//!
+//! Redis can lose state (restart, old snapshot, FLUSHALL, eviction);
+//! appauth restores it from its store within a couple of seconds and then
+//! writes a new generation id. This set re-reads the keys whenever the
+//! generation changes, and counts as unconfirmed while it is missing.
+//! Entries are only ever merged in (until they lapse), so a revocation this
+//! process saw is never forgotten because Redis forgot it.
 
 use super::VerifyError;
 use crate::revocation::Revocation;
-use crate::revocation::redis::{CHANNEL, COMPLETE_KEY};
+use crate::revocation::redis::{CHANNEL, GENERATION_KEY};
 use crate::token::AccessTokenClaims;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -23,6 +30,8 @@ struct Inner {
     /// Last time the set was known to be complete and current.
     last_ok: Option<Instant>,
     loaded: bool,
+    /// The Redis generation the set was last read under.
+    generation: Option<String>,
 }
 
 #[derive(Default)]
@@ -81,20 +90,25 @@ impl RevocationSet {
                     }
                 }
                 _ = tick.tick() => {
-                    let mut exists = redis::cmd("EXISTS");
-                    exists.arg(COMPLETE_KEY);
-                    let check = tokio::time::timeout(Duration::from_millis(500), exists.query_async::<bool>(&mut conn));
-                    let complete = match check.await {
+                    let mut get = redis::cmd("GET");
+                    get.arg(GENERATION_KEY);
+                    let check = tokio::time::timeout(Duration::from_millis(500), get.query_async::<Option<String>>(&mut conn));
+                    let generation = match check.await {
                         Ok(r) => r?,
                         Err(_) => continue,
                     };
-                    if !complete {
-                        // Redis lost its contents; appauth refills it shortly.
+                    let Some(generation) = generation else {
+                        // Redis lost its contents; appauth restores them shortly.
                         self.inner().loaded = false;
                         continue;
-                    }
-                    if !self.inner().loaded {
+                    };
+                    let stale = {
+                        let inner = self.inner();
+                        !inner.loaded || inner.generation.as_deref() != Some(generation.as_str())
+                    };
+                    if stale {
                         self.load(&mut conn).await?;
+                        self.inner().generation = Some(generation);
                     }
                     let now = crate::domain::now_ms() / 1000;
                     let mut inner = self.inner();

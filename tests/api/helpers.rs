@@ -397,6 +397,15 @@ impl RedisServer {
         Self::start_on(port, dir)
     }
 
+    /// SIGKILL (no save), then a new server on the same port and data
+    /// directory: it comes back with whatever its last snapshot held.
+    pub fn restart_from_disk(mut self) -> Self {
+        self.kill9();
+        let port = self.port;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Self::start_on(port, dir)
+    }
+
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url())
             .unwrap()
