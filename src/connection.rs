@@ -7,40 +7,37 @@
 //! for a request, keep-alive idling). It cannot see a connection that never
 //! sends a byte: hyper-util's protocol sniffing waits for the first bytes
 //! with no timer, and so does an HTTP/2 or TLS connection gone quiet. The
-//! [`Watched`] wrapper records when bytes last moved; [`watchdog`] ends the
-//! connection after `first_byte` with nothing received, or `idle` with
-//! nothing moving. It costs one monotonic clock read per successful read or
-//! write, and one timer per connection, not per request.
+//! [`Watched`] wrapper counts reads and writes that move bytes; [`watchdog`]
+//! ends the connection after `first_byte` with nothing received, or `idle`
+//! with nothing moving. It costs a relaxed atomic increment per I/O call
+//! and one timer per connection, not per request.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// When a connection last moved bytes, in ms since it was accepted
-/// (`u64::MAX`: nothing received yet).
+/// Whether a connection moved bytes: a counter the I/O path bumps (no clock
+/// read per operation) and the watchdog samples.
 pub struct Activity {
-    start: Instant,
-    last_ms: AtomicU64,
-    received: std::sync::atomic::AtomicBool,
+    events: AtomicU64,
+    received: AtomicBool,
 }
 
 impl Activity {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
-            start: Instant::now(),
-            last_ms: AtomicU64::new(0),
-            received: std::sync::atomic::AtomicBool::new(false),
+            events: AtomicU64::new(0),
+            received: AtomicBool::new(false),
         })
     }
 
     fn touch(&self, received: bool) {
-        self.last_ms
-            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
-        if received {
+        self.events.fetch_add(1, Ordering::Relaxed);
+        if received && !self.received.load(Ordering::Relaxed) {
             self.received.store(true, Ordering::Relaxed);
         }
     }
@@ -104,20 +101,33 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 }
 
 /// Completes when the connection should be closed: no byte received within
-/// `first_byte` of accepting it, or no byte moved for `idle`.
+/// `first_byte` of accepting it, or no byte moved for `idle`. It samples the
+/// activity counter a few times per limit, so a connection is closed between
+/// one limit and 1.25 limits after it went quiet.
 pub async fn watchdog(activity: Arc<Activity>, first_byte: Duration, idle: Duration) {
-    loop {
-        let limit = if activity.received.load(Ordering::Relaxed) {
-            idle
-        } else {
-            first_byte
-        };
-        let last = Duration::from_millis(activity.last_ms.load(Ordering::Relaxed));
-        let deadline = last + limit;
-        let now = activity.start.elapsed();
-        if now >= deadline {
+    let started = Instant::now();
+    // Until the first byte: one check at the deadline.
+    while !activity.received.load(Ordering::Relaxed) {
+        let left = first_byte.saturating_sub(started.elapsed());
+        if left.is_zero() {
             return;
         }
-        tokio::time::sleep(deadline - now).await;
+        tokio::time::sleep(left.min(first_byte / 4 + Duration::from_millis(1))).await;
+    }
+    let tick = idle / 4;
+    let mut seen = activity.events.load(Ordering::Relaxed);
+    let mut quiet = Duration::ZERO;
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = activity.events.load(Ordering::Relaxed);
+        if now == seen {
+            quiet += tick;
+            if quiet >= idle {
+                return;
+            }
+        } else {
+            seen = now;
+            quiet = Duration::ZERO;
+        }
     }
 }

@@ -51,9 +51,26 @@ pub struct RequestIdValue {
     n: u64,
 }
 
+const X_REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+impl RequestIdValue {
+    /// `pppppppp-nnnnnnnnnnnn` in lowercase hex, without the formatting machinery.
+    fn hex(&self) -> [u8; 21] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 21];
+        for i in 0..8 {
+            out[i] = HEX[((self.prefix >> (28 - 4 * i)) & 0xf) as usize];
+        }
+        for i in 0..12 {
+            out[9 + i] = HEX[((self.n >> (44 - 4 * i)) & 0xf) as usize];
+        }
+        out
+    }
+}
+
 impl std::fmt::Display for RequestIdValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:08x}-{:012x}", self.prefix, self.n)
+        f.write_str(std::str::from_utf8(&self.hex()).unwrap_or("-"))
     }
 }
 
@@ -90,12 +107,8 @@ pub async fn access_log(
     let id = state.request_ids.next();
     req.extensions_mut().insert(RequestId(id));
     let set_id = |resp: &mut Response| {
-        let mut buf = [0u8; 21];
-        let mut w = std::io::Cursor::new(&mut buf[..]);
-        let _ = std::io::Write::write_fmt(&mut w, format_args!("{id}"));
-        let len = w.position() as usize;
-        if let Ok(v) = axum::http::HeaderValue::from_bytes(&buf[..len]) {
-            resp.headers_mut().insert("x-request-id", v);
+        if let Ok(v) = axum::http::HeaderValue::from_bytes(&id.hex()) {
+            resp.headers_mut().insert(X_REQUEST_ID, v);
         }
     };
     if !tracing::enabled!(target: "appauth::access", tracing::Level::INFO) {
@@ -210,5 +223,20 @@ impl Metrics {
             "# HELP appauth_applications Registered applications.\n# TYPE appauth_applications gauge\nappauth_applications {applications}\n"
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_hex_prefix_and_counter() {
+        let v = RequestIdValue {
+            prefix: 0x7b84_8083,
+            n: 0x21,
+        };
+        assert_eq!(v.to_string(), "7b848083-000000000021");
+        assert_eq!(v.to_string(), format!("{:08x}-{:012x}", v.prefix, v.n));
     }
 }
