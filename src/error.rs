@@ -291,7 +291,9 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::Forbidden(m) => ApiError::Forbidden(m),
             DirectoryError::Store(s) => {
                 tracing::error!(error = %s, "store write failed");
-                ApiError::Internal
+                ApiError::Unavailable(
+                    "the store could not make this change durable (disk full or I/O error), so nothing was changed; tokens are still issued, and writes resume by themselves when the disk recovers".into(),
+                )
             }
         }
     }

@@ -415,6 +415,7 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
     let mut purge = tokio::time::interval(Duration::from_secs(30));
     // Retention is in days: scanning the log every 10 minutes is plenty.
     let mut audit_purge = tokio::time::interval(Duration::from_secs(600));
+    let mut store_probe = tokio::time::interval(Duration::from_secs(1));
     let mut reconcile = tokio::time::interval(Duration::from_secs(1));
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cache_down = false;
@@ -446,6 +447,16 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
                 }
                 state.grants.throttle.sweep(now * 1000);
                 state.admin_limiter.sweep(now * 1000);
+            }
+            _ = store_probe.tick() => {
+                // While writes fail, probe every second so recovery is seen
+                // without waiting for the next admin write.
+                if !state.directory.store().healthy() {
+                    let store = state.directory.store().clone();
+                    if let Ok(Ok(())) = tokio::task::spawn_blocking(move || store.probe_write()).await {
+                        tracing::info!("store writes work again");
+                    }
+                }
             }
             _ = audit_purge.tick() => {
                 let keep_ms = state.config.audit.retention_days * 86_400_000;

@@ -29,14 +29,22 @@ async fn readyz(State(state): State<SharedState>) -> Response {
         crate::revocation::CacheHealth::Ok => "ok",
         crate::revocation::CacheHealth::Degraded => "degraded",
     };
-    let ready = store_ok && keys_ok;
+    let writable = state.directory.store().healthy();
+    let ready = store_ok && keys_ok && writable;
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let word = |ok: bool| if ok { "ok" } else { "failing" };
-    let mut checks = json!({"store": word(store_ok), "signingKey": word(keys_ok)});
+    let store_word = if !store_ok {
+        "failing"
+    } else if writable {
+        "ok"
+    } else {
+        "writes failing"
+    };
+    let mut checks = json!({"store": store_word, "signingKey": word(keys_ok)});
     checks[state.revocations.cache_name()] = cache.into();
     let status_word = match (ready, cache) {
         (false, _) => "not ready",

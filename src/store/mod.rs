@@ -50,11 +50,24 @@ pub trait Store: Send + Sync + 'static {
     fn ping(&self) -> Result<(), StoreError> {
         self.get(keys::SCHEMA_VERSION).map(|_| ())
     }
+    /// False after a write failed, until a write succeeds again.
+    fn healthy(&self) -> bool {
+        true
+    }
+    /// A small durable write, to find out whether writes work again.
+    fn probe_write(&self) -> Result<(), StoreError> {
+        self.apply(&[Write::Put(
+            keys::PROBE.into(),
+            crate::domain::now_ms().to_be_bytes().to_vec(),
+        )])
+    }
 }
 
 /// The key layout. Prefixes end in `/` so a scan never matches a longer one.
 pub mod keys {
     pub const SCHEMA_VERSION: &str = "meta/schema_version";
+    /// Rewritten by the write probe while the store is failing.
+    pub const PROBE: &str = "meta/write_probe";
     pub const INITIALIZED: &str = "meta/initialized";
     pub const CURRENT_SCHEMA: &str = "1";
     pub const APP: &str = "app/";

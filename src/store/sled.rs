@@ -1,33 +1,72 @@
 //! The sled backend: one tree, atomic batches, flushed before returning.
+//!
+//! A batch whose flush fails (disk full, I/O error) is *undone*: sled has
+//! already applied it in memory, and a later successful flush of anything
+//! else would make it durable after its caller was told it failed. So the
+//! previous values are read first and written back when the flush fails;
+//! whenever the log reaches the disk, the batch and its undo reach it
+//! together (sled writes the log in order), and the net effect is nothing.
+//! Writes keep failing while the disk does; `healthy` says so (for
+//! `/readyz`). sled does not recover from a failed flush by itself (it keeps
+//! the error), so the background probe (`probe_write`) reopens the database
+//! from disk — where neither the failed batch nor its undo is — and tries a
+//! write; when the disk has room again, writes resume with no restart.
 
 use super::{Store, StoreError, Write};
 use std::path::Path;
 
 pub struct SledStore {
-    db: sled::Db,
+    /// Replaced when the database is reopened after an I/O failure.
+    db: std::sync::RwLock<sled::Db>,
     dir: std::path::PathBuf,
+    /// False from a failed write until a later write or probe succeeds.
+    healthy: std::sync::atomic::AtomicBool,
+}
+
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(path)
+        // Durability comes from the explicit flush in `apply`, so sled's
+        // own periodic flush only adds background I/O.
+        .flush_every_ms(None)
+        // The store is read in full once at start and then only written:
+        // sled's default 1 GiB page cache would just hold resident memory.
+        .cache_capacity(16 * 1024 * 1024)
+        .open()
+        .map_err(|e| StoreError::Io(format!("cannot open store at {}: {e}", path.display())))
 }
 
 impl SledStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            // Durability comes from the explicit flush in `apply`, so sled's
-            // own periodic flush only adds background I/O.
-            .flush_every_ms(None)
-            // The store is read in full once at start and then only written:
-            // sled's default 1 GiB page cache would just hold resident memory.
-            .cache_capacity(16 * 1024 * 1024)
-            .open()
-            .map_err(|e| StoreError::Io(format!("cannot open store at {}: {e}", path.display())))?;
         Ok(Self {
-            db,
+            db: std::sync::RwLock::new(open_db(path)?),
             dir: path.to_owned(),
+            healthy: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
+    fn db(&self) -> std::sync::RwLockReadGuard<'_, sled::Db> {
+        self.db.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(io)
+        self.db().flush().map(|_| ()).map_err(io)
+    }
+
+    /// Closes the database and opens it again from disk. A throw-away
+    /// in-memory database stands in meanwhile, because sled's file lock
+    /// must be released before the directory can be opened again.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let placeholder = sled::Config::new().temporary(true).open().map_err(io)?;
+        drop(std::mem::replace(&mut *db, placeholder));
+        match open_db(&self.dir) {
+            Ok(fresh) => {
+                *db = fresh;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -37,11 +76,11 @@ fn io(e: sled::Error) -> StoreError {
 
 impl Store for SledStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(key).map_err(io)?.map(|v| v.to_vec()))
+        Ok(self.db().get(key).map_err(io)?.map(|v| v.to_vec()))
     }
 
     fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.db
+        self.db()
             .scan_prefix(prefix)
             .map(|r| {
                 let (k, v) = r.map_err(io)?;
@@ -68,8 +107,47 @@ impl Store for SledStore {
     }
 
     fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
-        self.append(writes)?;
-        self.flush()
+        use std::sync::atomic::Ordering;
+        // What each key held before, to undo the batch if it cannot be made durable.
+        let mut undo = sled::Batch::default();
+        for w in writes {
+            let k = match w {
+                Write::Put(k, _) | Write::Delete(k) => k.as_bytes(),
+            };
+            match self.db().get(k).map_err(io)? {
+                Some(v) => undo.insert(k, v),
+                None => undo.remove(k),
+            }
+        }
+        let result = self.append(writes).and_then(|()| self.flush());
+        match &result {
+            Ok(()) => self.healthy.store(true, Ordering::Relaxed),
+            Err(e) => {
+                self.healthy.store(false, Ordering::Relaxed);
+                if let Err(u) = self.db().apply_batch(undo) {
+                    tracing::error!(error = %u, "could not undo a store write that failed to flush");
+                }
+                tracing::error!(error = %e, "store write failed and was undone; admin writes answer 503 until the disk recovers");
+            }
+        }
+        result
+    }
+
+    fn healthy(&self) -> bool {
+        self.healthy.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn probe_write(&self) -> Result<(), StoreError> {
+        let write = || {
+            self.db()
+                .insert(super::keys::PROBE, &crate::domain::now_ms().to_be_bytes()[..])
+                .map_err(io)
+                .and_then(|_| self.flush())
+        };
+        // A failed flush leaves sled failing; only a reopen clears it.
+        let r = self.reopen().and_then(|()| write());
+        self.healthy.store(r.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        r
     }
 
     fn append(&self, writes: &[Write]) -> Result<(), StoreError> {
@@ -80,6 +158,6 @@ impl Store for SledStore {
                 Write::Delete(k) => batch.remove(k.as_bytes()),
             }
         }
-        self.db.apply_batch(batch).map_err(io)
+        self.db().apply_batch(batch).map_err(io)
     }
 }

@@ -361,3 +361,133 @@ async fn a_key_retired_with_now_stops_verifying_within_one_refresh() {
     assert_ne!(header_of(&fresh)["kid"], old_kid.as_str());
     v.verify(&fresh).await.unwrap();
 }
+
+/// A size-limited tmpfs, mounted for the test and unmounted on drop: a real
+/// filesystem that really fills up (needs root, as the test suite runs in CI).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount(8) is needed for the full-disk test");
+        assert!(
+            out.status.success(),
+            "the full-disk test mounts a small tmpfs and needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { dir }
+    }
+
+    /// Fills the filesystem; returns the filler's path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by_itself() {
+    let disk = SmallDisk::mount(24);
+    let store = disk.dir.path().join("data");
+    let home = tempfile::tempdir().unwrap();
+    let set = [format!("store.path={}", store.display())];
+    let config = test_config(home.path(), &set);
+    let app = appauth::App::build(config).await.expect("app builds on the small disk");
+    let base = app.issuer_url().to_owned();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stop_rx.await;
+    }));
+    let creds: Value = serde_json::from_slice(&std::fs::read(store.join("initial-admin.json")).unwrap()).unwrap();
+    let t = TestApp::external(
+        &base,
+        creds["clientId"].as_str().unwrap(),
+        creds["secret"].as_str().unwrap(),
+    );
+    let api = t.api().await;
+    let before = api.create_app("before-full").await;
+
+    let filler = disk.fill();
+    let resp = api.post("/api/v1/apps", json!({"name": "while-full"})).await;
+    assert_api_error(resp, 503, "nothing was changed").await;
+    let ready = t.client.get(t.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["checks"]["store"], "writes failing");
+    // Tokens keep flowing from memory.
+    t.token_for(before["clientId"].as_str().unwrap(), before["secret"].as_str().unwrap())
+        .await;
+    // Memory agrees with the disk: the refused write is nowhere.
+    let list: Value = api
+        .get("/api/v1/apps?filterBy=name==while-full")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["totalRecords"], 0);
+    // A refused regenerate leaves the old secret working.
+    let id = before["id"].as_str().unwrap();
+    let resp = api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await;
+    assert_eq!(resp.status(), 503);
+    t.token_for(before["clientId"].as_str().unwrap(), before["secret"].as_str().unwrap())
+        .await;
+
+    std::fs::remove_file(filler).unwrap();
+    let started = std::time::Instant::now();
+    while t.client.get(t.url("/readyz")).send().await.unwrap().status() != 200 {
+        assert!(started.elapsed() < Duration::from_secs(10), "never recovered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = api.create_app("after-recovery").await;
+    stop_tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    // What was acknowledged is on disk; what was refused is not.
+    let config = test_config(home.path(), &set);
+    let app = appauth::App::build(config).await.expect("restarts on the same store");
+    let base = app.issuer_url().to_owned();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stop_rx.await;
+    }));
+    let t = TestApp::external(
+        &base,
+        creds["clientId"].as_str().unwrap(),
+        creds["secret"].as_str().unwrap(),
+    );
+    let api = t.api().await;
+    for (name, present) in [("before-full", 1), ("while-full", 0), ("after-recovery", 1)] {
+        let list: Value = api
+            .get(&format!("/api/v1/apps?filterBy=name=={name}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["totalRecords"], present, "{name}");
+    }
+    t.token_for(before["clientId"].as_str().unwrap(), before["secret"].as_str().unwrap())
+        .await;
+    let _ = after;
+    stop_tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
