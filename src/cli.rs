@@ -199,12 +199,13 @@ pub fn main() -> ExitCode {
 
 fn serve(args: &ConfigArgs, listen: Option<String>) -> Result<(), Failure> {
     let config = load(args, listen.map(|l| format!("server.listen={l}")).into_iter().collect())?;
-    let _guard = crate::telemetry::init(&config.log);
+    let logging = crate::telemetry::init(&config.log);
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
     runtime()?.block_on(async {
         let app = App::build(config).await.map_err(|e| Failure::Other(e.to_string()))?;
+        app.count_dropped_log_lines(logging.dropped.clone());
         app.run_until_stopped().await.map_err(|e| Failure::Other(e.to_string()))
     })
 }

@@ -207,6 +207,12 @@ impl App {
         })
     }
 
+    /// Exposes the log writer's dropped-line count in `/metrics` (and warns
+    /// once in the log when it first grows).
+    pub fn count_dropped_log_lines(&self, counter: tracing_appender::non_blocking::ErrorCounter) {
+        let _ = self.state.metrics.log_dropped.set(counter);
+    }
+
     pub fn port(&self) -> u16 {
         self.address.port()
     }
@@ -416,6 +422,8 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
     // Retention is in days: scanning the log every 10 minutes is plenty.
     let mut audit_purge = tokio::time::interval(Duration::from_secs(600));
     let mut store_probe = tokio::time::interval(Duration::from_secs(1));
+    let mut log_check = tokio::time::interval(Duration::from_secs(5));
+    let mut warned_log_drops = false;
     let mut reconcile = tokio::time::interval(Duration::from_secs(1));
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cache_down = false;
@@ -447,6 +455,13 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
                 }
                 state.grants.throttle.sweep(now * 1000);
                 state.admin_limiter.sweep(now * 1000);
+            }
+            _ = log_check.tick() => {
+                let dropped = state.metrics.log_lines_dropped();
+                if dropped > 0 && !warned_log_drops {
+                    warned_log_drops = true;
+                    tracing::warn!(dropped, "the log writer fell behind and dropped lines (requests were not slowed); see appauth_log_lines_dropped_total, and consider log.level=warn or a faster log sink");
+                }
             }
             _ = store_probe.tick() => {
                 // While writes fail, probe every second so recovery is seen

@@ -13,19 +13,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tracing_subscriber::EnvFilter;
 
+/// What `init` hands back: the guard that flushes the log writer on drop,
+/// and the count of lines the writer dropped.
+pub struct Logging {
+    pub guard: tracing_appender::non_blocking::WorkerGuard,
+    pub dropped: tracing_appender::non_blocking::ErrorCounter,
+}
+
 /// Installs the process-wide subscriber (binary only; tests read the
-/// binary's output). Returns the guard that flushes the log writer on drop.
-pub fn init(log: &LogConfig) -> tracing_appender::non_blocking::WorkerGuard {
+/// binary's output). The writer is non-blocking and lossy: when stdout
+/// cannot keep up, lines are dropped rather than stalling requests — and
+/// counted (`appauth_log_lines_dropped_total`, plus one warning line).
+pub fn init(log: &LogConfig) -> Logging {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
+        .buffered_lines_limit(64 * 1024)
         .finish(std::io::stdout());
+    let dropped = writer.error_counter();
     let filter = EnvFilter::new(format!("{},sled=warn,hyper=warn,rustls=warn,redis=warn", log.level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match log.format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.with_ansi(false).init(),
     }
-    guard
+    Logging { guard, dropped }
 }
 
 /// Response extension carrying the client ID a request authenticated as (or
@@ -159,6 +170,14 @@ pub struct Metrics {
     pub redis_errors: AtomicU64,
     pub redis_repairs: AtomicU64,
     pub admin_writes: AtomicU64,
+    /// Lines the lossy log writer dropped (set by the binary).
+    pub log_dropped: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter>,
+}
+
+impl Metrics {
+    pub fn log_lines_dropped(&self) -> u64 {
+        self.log_dropped.get().map_or(0, |c| c.dropped_lines() as u64)
+    }
 }
 
 impl Metrics {
@@ -201,6 +220,11 @@ impl Metrics {
             "appauth_redis_repairs_total",
             "Revocation records restored to Redis after it lost them (restart, old snapshot, FLUSHALL, eviction).",
             self.redis_repairs.load(Ordering::Relaxed),
+        );
+        counter(
+            "appauth_log_lines_dropped_total",
+            "Log lines dropped because the log writer fell behind (the access log never blocks a request).",
+            self.log_lines_dropped(),
         );
         counter(
             "appauth_admin_writes_total",

@@ -66,6 +66,18 @@ async fn serve_on_embedded_defaults_initialises_itself_and_never_logs_secrets() 
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+    let metrics = client
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("appauth_log_lines_dropped_total 0"),
+        "the binary counts dropped log lines:\n{metrics}"
+    );
 
     assert!(
         // The shell's builtin `kill`: /usr/bin/kill (procps) may be missing.
