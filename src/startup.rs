@@ -188,6 +188,9 @@ impl App {
             },
             request_ids: RequestIds::default(),
             admin_limiter: RequestLimiter::new(config.limits.admin_requests_per_minute),
+            list_slots: tokio::sync::Semaphore::new(
+                (std::thread::available_parallelism().map_or(2, |n| n.get()) / 2).max(1),
+            ),
             directory: boot.directory,
             issuer,
             metrics,

@@ -69,7 +69,7 @@ async fn list(
     admin.require(&state, perm::RULES_READ).await?;
     let q = query::parse_query::<RuleRecord<'_>>(&pairs, &[])?;
     let directory = state.directory.clone();
-    let list = super::apps::off_runtime(move || {
+    let list = super::apps::off_runtime(&state, move || {
         let cat = directory.read();
         let records: Vec<RuleRecord<'_>> = cat.rules.values().map(|rule| RuleRecord { rule, cat: &cat }).collect();
         let (total, page) = q.run(records.iter());

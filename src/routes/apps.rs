@@ -97,7 +97,7 @@ async fn list(
     let directory = state.directory.clone();
     // Filtering and sorting up to 100,000 rows is CPU work: off the
     // connection runtimes, which also serve the token endpoint.
-    let list = off_runtime(move || {
+    let list = off_runtime(&state, move || {
         let cat = directory.read();
         let (total, ids) = run(&cat, &q);
         let applications = ids
@@ -114,8 +114,14 @@ async fn list(
     Ok(axum::Json(list).into_response())
 }
 
-/// Runs list-query work on the blocking pool.
-pub async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+/// Runs list-query work on the blocking pool, at most half the cores'
+/// worth at a time: however many heavy queries arrive, the token endpoint
+/// keeps the other half of the machine.
+pub async fn off_runtime<T: Send + 'static>(
+    state: &SharedState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _slot = state.list_slots.acquire().await.map_err(|_| ApiError::Internal)?;
     tokio::task::spawn_blocking(work).await.map_err(|e| {
         tracing::error!(error = %e, "list query task failed");
         ApiError::Internal
@@ -147,7 +153,7 @@ async fn export_csv(state: &SharedState, pairs: &[(String, String)]) -> Result<R
     };
     let directory = state.directory.clone();
     let offset = q.offset;
-    let (total, ids) = off_runtime(move || run(&directory.read(), &q)).await?;
+    let (total, ids) = off_runtime(state, move || run(&directory.read(), &q)).await?;
     let exported = ids.len();
     let mut head = String::from("\u{feff}");
     csv_line(&mut head, columns.iter().map(|(_, h)| h.to_string()));
