@@ -23,10 +23,10 @@ cargo build --release --quiet --bin appauth --example seed_store
 cd "$WORK"
 "$ROOT/target/release/examples/seed_store" data 90000 >/dev/null
 # The list loops are one admin caller: lift its request limit for the benchmark.
-APPAUTH_LIMITS_ADMIN_REQUESTS_PER_MINUTE=100000000 "$ROOT/target/release/appauth" serve --listen 127.0.0.1:18083 >server.log 2>&1 &
+APPAUTH_LIMITS_ADMIN_REQUESTS_PER_MINUTE=1000000 "$ROOT/target/release/appauth" serve --listen 127.0.0.1:18083 >server.log 2>&1 &
 SERVER=$!
 PIDS+=($SERVER)
-until curl -sf $BASE/readyz >/dev/null; do sleep 0.05; done
+until curl -sf $BASE/readyz >/dev/null; do kill -0 $SERVER 2>/dev/null || { cat server.log >&2; exit 1; }; sleep 0.05; done
 CREDS=$(jq -r '.clientId + ":" + .secret' data/initial-admin.json)
 TOKEN=$(curl -s -u "$CREDS" -d grant_type=client_credentials $BASE/oauth/token | jq -r .access_token)
 

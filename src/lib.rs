@@ -13,6 +13,7 @@ pub mod connection;
 pub mod directory;
 pub mod domain;
 pub mod error;
+pub mod list_pool;
 pub mod listing;
 pub mod oauth;
 pub mod query;

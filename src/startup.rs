@@ -188,9 +188,10 @@ impl App {
             },
             request_ids: RequestIds::default(),
             admin_limiter: RequestLimiter::new(config.limits.admin_requests_per_minute),
-            list_slots: tokio::sync::Semaphore::new(
+            list_pool: crate::list_pool::ListPool::start(
                 (std::thread::available_parallelism().map_or(2, |n| n.get()) / 2).max(1),
-            ),
+            )
+            .map_err(|e| StartupError::Other(format!("cannot start the list-query threads: {e}")))?,
             directory: boot.directory,
             issuer,
             metrics,
@@ -427,7 +428,8 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
     let mut store_probe = tokio::time::interval(Duration::from_secs(1));
     let mut log_check = tokio::time::interval(Duration::from_secs(5));
     let mut warned_log_drops = false;
-    let mut reconcile = tokio::time::interval(Duration::from_secs(1));
+    // Twice a second: Redis is whole again within 2 s of any state loss.
+    let mut reconcile = tokio::time::interval(Duration::from_millis(500));
     reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cache_down = false;
     let mut rescan = tokio::time::interval(Duration::from_secs(1));

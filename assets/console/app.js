@@ -143,14 +143,19 @@
   }
 
   // ---- table -------------------------------------------------------------
-  function query(extra) {
+  // The admin API's list parameters from a page's filters, search and sort.
+  function listQuery(view, extra) {
     const p = new URLSearchParams();
-    for (const f of state.filters) p.append('filterBy', f.field + f.op + f.value);
-    if (state.search) p.set('search', state.search);
-    p.set('sortBy', state.sortBy);
-    p.set('sortOrder', state.sortOrder);
+    for (const f of view.filters) p.append('filterBy', f.field + f.op + f.value);
+    if (view.search) p.set('search', view.search);
+    p.set('sortBy', view.sortBy);
+    p.set('sortOrder', view.sortOrder);
     for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
     return p;
+  }
+
+  function query(extra) {
+    return listQuery(state, extra);
   }
 
   async function loadApps() {
@@ -562,7 +567,7 @@
   }
   $('nav-apps').addEventListener('click', () => { showPage('apps'); loadApps(); });
   $('nav-audit').addEventListener('click', () => showPage('audit'));
-  window.appauthConsole = Object.freeze({ api, el, formatTime, Expired });
+  window.appauthConsole = Object.freeze({ api, el, formatTime, listQuery, Expired });
 
   $('signin-form').addEventListener('submit', signIn);
   $('signout').addEventListener('click', () => { state.clientId = ''; expire(''); });

@@ -27,13 +27,7 @@
   }
 
   function query(extra) {
-    const p = new URLSearchParams();
-    for (const f of state.filters) p.append('filterBy', f.field + f.op + f.value);
-    if (state.search) p.set('search', state.search);
-    p.set('sortBy', state.sortBy);
-    p.set('sortOrder', state.sortOrder);
-    for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
-    return p;
+    return shared().listQuery(state, extra);
   }
 
   async function load() {

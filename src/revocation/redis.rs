@@ -74,7 +74,7 @@ impl RedisCache {
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(Duration::from_millis(500)))
             .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
+            .set_max_delay(Duration::from_millis(500));
         let c = self
             .client
             .get_connection_manager_with_config(config)

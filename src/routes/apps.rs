@@ -114,16 +114,14 @@ async fn list(
     Ok(axum::Json(list).into_response())
 }
 
-/// Runs list-query work on the blocking pool, at most half the cores'
-/// worth at a time: however many heavy queries arrive, the token endpoint
-/// keeps the other half of the machine.
+/// Runs list-query work on the low-priority list pool, off the connection
+/// runtimes the token endpoint shares.
 pub async fn off_runtime<T: Send + 'static>(
     state: &SharedState,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _slot = state.list_slots.acquire().await.map_err(|_| ApiError::Internal)?;
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        tracing::error!(error = %e, "list query task failed");
+    state.list_pool.run(work).await.ok_or_else(|| {
+        tracing::error!("list query task failed");
         ApiError::Internal
     })
 }
@@ -159,18 +157,30 @@ async fn export_csv(state: &SharedState, pairs: &[(String, String)]) -> Result<R
     csv_line(&mut head, columns.iter().map(|(_, h)| h.to_string()));
     let directory = state.directory.clone();
     let chunks: Vec<Vec<String>> = ids.chunks(1000).map(<[String]>::to_vec).collect();
+    let pool_state = state.clone();
+    let columns = std::sync::Arc::new(columns);
     let body = futures_util::stream::iter(std::iter::once(Ok::<_, std::convert::Infallible>(head))).chain(
-        futures_util::stream::iter(chunks).map(move |chunk| {
-            let cat = directory.read();
-            let mut out = String::with_capacity(chunk.len() * 160);
-            for id in &chunk {
-                // An application deleted since the query ran is skipped.
-                if let Some(row) = cat.apps.get(id) {
-                    let rec = AppRecord { row, cat: &cat };
-                    csv_line(&mut out, columns.iter().map(|(f, _)| csv_value(&rec, f)));
-                }
+        futures_util::stream::iter(chunks).then(move |chunk| {
+            let (directory, columns, state) = (directory.clone(), columns.clone(), pool_state.clone());
+            async move {
+                // Formatting runs on the list pool too, a chunk at a time.
+                let out = state
+                    .list_pool
+                    .run(move || {
+                        let cat = directory.read();
+                        let mut out = String::with_capacity(chunk.len() * 160);
+                        for id in &chunk {
+                            // An application deleted since the query ran is skipped.
+                            if let Some(row) = cat.apps.get(id) {
+                                let rec = AppRecord { row, cat: &cat };
+                                csv_line(&mut out, columns.iter().map(|(f, _)| csv_value(&rec, f)));
+                            }
+                        }
+                        out
+                    })
+                    .await;
+                Ok(out.unwrap_or_default())
             }
-            Ok(out)
         }),
     );
     let mut resp = Body::from_stream(body).into_response();

@@ -66,8 +66,7 @@ async fn list(
     let q = newest_first(q);
     let directory = state.directory.clone();
     // Reading and querying the log is store work: off the connection runtimes.
-    let _slot = state.list_slots.acquire().await.map_err(|_| ApiError::Internal)?;
-    let result = tokio::task::spawn_blocking(move || {
+    let result = super::apps::off_runtime(&state, move || {
         let events = directory.audit_events()?;
         let records: Vec<AuditRecord<'_>> = events.iter().map(AuditRecord).collect();
         let (total, page) = q.run(records.iter());
@@ -85,11 +84,7 @@ async fn list(
             }))
         }
     })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "audit query task failed");
-        ApiError::Internal
-    })?
+    .await?
     .map_err(|e| {
         tracing::error!(error = %e, "could not read the audit log");
         ApiError::Internal

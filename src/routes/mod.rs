@@ -40,8 +40,8 @@ pub struct AppState {
     pub request_ids: crate::telemetry::RequestIds,
     /// Admin API requests per caller (DESIGN §4 "Admin authority").
     pub admin_limiter: crate::oauth::throttle::RequestLimiter,
-    /// List, search and CSV work running at once (half the cores, at least one).
-    pub list_slots: tokio::sync::Semaphore,
+    /// Runs list, search and CSV work at low priority (see `list_pool`).
+    pub list_pool: crate::list_pool::ListPool,
 }
 
 pub type SharedState = Arc<AppState>;

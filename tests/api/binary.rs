@@ -79,14 +79,7 @@ async fn serve_on_embedded_defaults_initialises_itself_and_never_logs_secrets() 
         "the binary counts dropped log lines:\n{metrics}"
     );
 
-    assert!(
-        // The shell's builtin `kill`: /usr/bin/kill (procps) may be missing.
-        Command::new("sh")
-            .args(["-c", &format!("kill -TERM {}", child.id())])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(crate::helpers::send_sigterm(child.id()));
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM is a clean shutdown: {status}");
     reader.join().unwrap();

@@ -140,6 +140,21 @@ impl Browser {
             .await;
     }
 
+    /// The first CSV file to land in the download folder, as text.
+    async fn downloaded_csv(&self) -> String {
+        for _ in 0..100 {
+            if let Some(entry) = std::fs::read_dir(&self.downloads)
+                .unwrap()
+                .filter_map(Result::ok)
+                .find(|e| e.path().extension().is_some_and(|x| x == "csv"))
+            {
+                return std::fs::read_to_string(entry.path()).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no CSV was downloaded");
+    }
+
     async fn row_names(&self) -> Value {
         self.js("return [...document.querySelectorAll('#apps-body tr td:first-child')].map(td => td.firstChild.textContent)").await
     }
@@ -405,19 +420,7 @@ async fn console_filter_search_sort_and_columns_change_the_table_and_the_csv_mat
         .await;
     b.click("#more-button").await;
     b.click("#download-csv").await;
-    let mut csv = None;
-    for _ in 0..100 {
-        if let Some(entry) = std::fs::read_dir(&b.downloads)
-            .unwrap()
-            .filter_map(Result::ok)
-            .find(|e| e.path().extension().is_some_and(|x| x == "csv"))
-        {
-            csv = Some(std::fs::read_to_string(entry.path()).unwrap());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let csv = csv.expect("the CSV was downloaded");
+    let csv = b.downloaded_csv().await;
     let rows: Vec<Vec<String>> = csv
         .trim_start_matches('\u{feff}')
         .lines()
@@ -650,19 +653,7 @@ async fn console_audit_log_page_filters_searches_sorts_pages_and_downloads() {
 
     // CSV: the filtered records.
     b.click("#audit-csv").await;
-    let mut csv = None;
-    for _ in 0..100 {
-        if let Some(entry) = std::fs::read_dir(&b.downloads)
-            .unwrap()
-            .filter_map(Result::ok)
-            .find(|e| e.path().extension().is_some_and(|x| x == "csv"))
-        {
-            csv = Some(std::fs::read_to_string(entry.path()).unwrap());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let csv = csv.expect("the audit CSV was downloaded");
+    let csv = b.downloaded_csv().await;
     let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[0].starts_with("Time,Actor,Actor client ID,Action"));

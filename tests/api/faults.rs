@@ -206,40 +206,15 @@ fn a_wildcard_listen_address_without_an_issuer_url_is_a_clear_startup_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("issuer.url"));
 }
 
-/// Starts `appauth serve` in `dir` and returns the child and its base URL.
-fn serve_in(dir: &std::path::Path) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
-        .current_dir(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{address}"))
-}
-
 fn stop(mut child: std::process::Child) {
-    // The shell's builtin kill: SIGTERM, a clean shutdown.
-    std::process::Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status()
-        .unwrap();
+    assert!(send_sigterm(child.id()));
     child.wait().unwrap();
 }
 
 #[tokio::test]
 async fn admin_recover_restores_an_administrator_when_every_admin_credential_is_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, base) = serve_in(dir.path());
+    let (server, base) = serve_binary(dir.path());
     let creds: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap()).unwrap();
     let app = TestApp::external(
@@ -282,7 +257,7 @@ async fn admin_recover_restores_an_administrator_when_every_admin_credential_is_
         recovered["secret"].as_str().unwrap(),
     );
 
-    let (server, base) = serve_in(dir.path());
+    let (server, base) = serve_binary(dir.path());
     let app = TestApp::external(&base, id, secret);
     let api = app.api().await;
     assert_eq!(api.get("/api/v1/apps").await.status(), 200);
@@ -490,4 +465,35 @@ async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by
     let _ = after;
     stop_tx.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_ends() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(&[
+        "server.max_connections=2".into(),
+        "server.header_read_timeout_seconds=30".into(),
+    ])
+    .await;
+    let addr = format!("127.0.0.1:{}", app.port);
+    // Two connections hold both slots.
+    let first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A third one connects (the kernel's backlog) but is not served yet.
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let waited = tokio::time::timeout(Duration::from_millis(800), third.read(&mut buf)).await;
+    assert!(waited.is_err(), "served beyond server.max_connections");
+    // When one ends, it is served.
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("served once a slot was free")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 }

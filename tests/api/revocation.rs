@@ -26,6 +26,18 @@ async fn revoke(app: &TestApp, id: &str, secret: &str, token: &str) -> reqwest::
     .await
 }
 
+/// Regenerates, disables or deletes application `id`: the three writes that cut off its tokens.
+async fn cut_off(api: &Api<'_>, action: &str, id: &str) -> reqwest::StatusCode {
+    match action {
+        "regenerate" => api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await.status(),
+        "disable" => api
+            .patch(&format!("/api/v1/apps/{id}"), json!({"enabled": false}))
+            .await
+            .status(),
+        _ => api.delete(&format!("/api/v1/apps/{id}")).await.status(),
+    }
+}
+
 /// An application with a secret, plus one of its tokens.
 async fn client(app: &TestApp, name: &str) -> (Value, String) {
     let created = app.api().await.create_app(name).await;
@@ -98,14 +110,7 @@ async fn regenerate_disable_and_delete_revoke_earlier_tokens_only_of_that_app() 
     for action in ["regenerate", "disable", "delete"] {
         let (c, old) = client(&app, &format!("victim-{action}")).await;
         let id = c["id"].as_str().unwrap();
-        let status = match action {
-            "regenerate" => api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await.status(),
-            "disable" => api
-                .patch(&format!("/api/v1/apps/{id}"), json!({"enabled": false}))
-                .await
-                .status(),
-            _ => api.delete(&format!("/api/v1/apps/{id}")).await.status(),
-        };
+        let status = cut_off(&api, action, id).await;
         assert!(status.is_success(), "{action}: {status}");
         assert_eq!(introspect(&app, &old).await, json!({"active": false}), "{action}");
         let mut conn = redis.conn().await;
@@ -440,14 +445,7 @@ async fn no_token_obtained_with_old_credentials_survives_regenerate_disable_or_d
         // Straddle a second boundary: the write starts a few ms before it.
         align_to_ms(990 + (round as u128 % 9)).await;
         let id = c["id"].as_str().unwrap();
-        let status = match action {
-            "regenerate" => api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await.status(),
-            "disable" => api
-                .patch(&format!("/api/v1/apps/{id}"), json!({"enabled": false}))
-                .await
-                .status(),
-            _ => api.delete(&format!("/api/v1/apps/{id}")).await.status(),
-        };
+        let status = cut_off(&api, action, id).await;
         assert!(status.is_success(), "{action}: {status}");
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for l in loops {
