@@ -21,6 +21,20 @@ pub struct Credentials {
     pub method: AuthMethod,
 }
 
+impl Credentials {
+    /// Client authentication for the endpoints other than the grant itself
+    /// (revoke, introspect), behind the same abuse limits.
+    pub fn authenticate(
+        &self,
+        state: &super::SharedState,
+        source: std::net::IpAddr,
+    ) -> Result<std::sync::Arc<crate::directory::HotEntry>, OAuthError> {
+        state
+            .grants
+            .authenticate(source, &self.id, &self.secret, self.method, crate::domain::now_ms())
+    }
+}
+
 /// Credentials from `Authorization: Basic` (each half form-urlencoded, RFC
 /// 6749 §2.3.1), or `None` when the header is absent.
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {

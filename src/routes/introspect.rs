@@ -95,13 +95,7 @@ async fn introspect(State(state): State<SharedState>, origin: Origin, headers: H
         } else {
             let creds = credentials(&headers, client_id, client_secret)?;
             caller = Some(creds.id.clone());
-            let client = state.grants.authenticate(
-                origin.source,
-                &creds.id,
-                &creds.secret,
-                creds.method,
-                crate::domain::now_ms(),
-            )?;
+            let client = creds.authenticate(&state, origin.source)?;
             let sees_all = state
                 .directory
                 .read()

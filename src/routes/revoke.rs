@@ -35,13 +35,7 @@ async fn revoke(State(state): State<SharedState>, origin: Origin, headers: Heade
         .await?;
         let creds = credentials(&headers, client_id, client_secret)?;
         claimed = Some(creds.id.clone());
-        let client = state.grants.authenticate(
-            origin.source,
-            &creds.id,
-            &creds.secret,
-            creds.method,
-            crate::domain::now_ms(),
-        )?;
+        let client = creds.authenticate(&state, origin.source)?;
         let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
         if hint.as_deref() == Some("refresh_token") {
             return Err(OAuthError::UnsupportedTokenType(
