@@ -205,7 +205,7 @@ fn serve(args: &ConfigArgs, listen: Option<String>) -> Result<(), Failure> {
     }
     runtime()?.block_on(async {
         let app = App::build(config).await.map_err(|e| Failure::Other(e.to_string()))?;
-        app.count_dropped_log_lines(logging.dropped.clone());
+        app.log_to(&logging);
         app.run_until_stopped().await.map_err(|e| Failure::Other(e.to_string()))
     })
 }

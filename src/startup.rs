@@ -187,6 +187,7 @@ impl App {
                 ),
             },
             request_ids: RequestIds::default(),
+            access_log: telemetry::AccessLog::default(),
             admin_limiter: RequestLimiter::new(config.limits.admin_requests_per_minute),
             list_pool: crate::list_pool::ListPool::start(
                 (std::thread::available_parallelism().map_or(2, |n| n.get()) / 2).max(1),
@@ -211,10 +212,14 @@ impl App {
         })
     }
 
-    /// Exposes the log writer's dropped-line count in `/metrics` (and warns
-    /// once in the log when it first grows).
-    pub fn count_dropped_log_lines(&self, counter: tracing_appender::non_blocking::ErrorCounter) {
-        let _ = self.state.metrics.log_dropped.set(counter);
+    /// Connects the binary's log writer: access lines go to it (when
+    /// `log.level` admits them) and its dropped-line count is exposed in
+    /// `/metrics` (and warned about once when it first grows).
+    pub fn log_to(&self, logging: &telemetry::Logging) {
+        let _ = self.state.metrics.log_dropped.set(logging.dropped.clone());
+        if logging.access {
+            self.state.access_log.enable(logging.writer.clone(), logging.format);
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -338,6 +343,7 @@ impl App {
         workers.stop();
         let _ = stop_tx.send(true);
         let _ = background.await;
+        self.state.access_log.flush();
         if let Err(e) = self.state.directory.flush_logins().await {
             tracing::error!(error = %e, "could not save last-login times at shutdown");
         }
@@ -427,6 +433,7 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
     let mut audit_purge = tokio::time::interval(Duration::from_secs(600));
     let mut store_probe = tokio::time::interval(Duration::from_secs(1));
     let mut log_check = tokio::time::interval(Duration::from_secs(5));
+    let mut access_flush = tokio::time::interval(Duration::from_millis(100));
     let mut warned_log_drops = false;
     // Twice a second: Redis is whole again within 2 s of any state loss.
     let mut reconcile = tokio::time::interval(Duration::from_millis(500));
@@ -461,6 +468,7 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
                 state.grants.throttle.sweep(now * 1000);
                 state.admin_limiter.sweep(now * 1000);
             }
+            _ = access_flush.tick() => state.access_log.flush(),
             _ = log_check.tick() => {
                 let dropped = state.metrics.log_lines_dropped();
                 if dropped > 0 && !warned_log_drops {

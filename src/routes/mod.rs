@@ -38,6 +38,7 @@ pub struct AppState {
     pub metadata_json: String,
     pub revocations: crate::revocation::Revocations,
     pub request_ids: crate::telemetry::RequestIds,
+    pub access_log: crate::telemetry::AccessLog,
     /// Admin API requests per caller (DESIGN §4 "Admin authority").
     pub admin_limiter: crate::oauth::throttle::RequestLimiter,
     /// Runs list, search and CSV work at low priority (see `list_pool`).

@@ -253,3 +253,82 @@ async fn bench_provisions_applications_and_reports_throughput_as_json() {
         "live progress on stderr"
     );
 }
+
+#[tokio::test]
+async fn json_log_format_writes_one_parseable_object_per_line_including_access_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = appauth(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("APPAUTH_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
+    let creds_path = dir.path().join("data/initial-admin.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !creds_path.exists() {
+        assert!(std::time::Instant::now() < deadline, "the server never initialised");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The address is in the log, which is only read at the end: find the port from /proc instead.
+    let creds: Value = serde_json::from_slice(&std::fs::read(&creds_path).unwrap()).unwrap();
+    let port = loop {
+        let tcp = std::fs::read_to_string(format!("/proc/{}/net/tcp", child.id())).unwrap();
+        // A listening socket (state 0A) on 127.0.0.1 (0100007F).
+        if let Some(p) = tcp.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(3) == Some(&"0A") && f[1].starts_with("0100007F:"))
+                .then(|| u16::from_str_radix(&f[1][9..], 16).unwrap())
+        }) {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let (id, secret) = (creds["clientId"].as_str().unwrap(), creds["secret"].as_str().unwrap());
+    crate::helpers::token_at(&base, id, secret).await;
+    // Raw bytes, so no client library tidies the path up first.
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(
+        &mut raw,
+        b"GET /no\"such\\path{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut raw, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+
+    assert!(crate::helpers::send_sigterm(child.id()));
+    assert!(child.wait().unwrap().success());
+    let lines = reader.join().unwrap();
+    let objects: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {l}")))
+        .collect();
+    let access: Vec<&Value> = objects.iter().filter(|o| o["target"] == "appauth::access").collect();
+    let token = access
+        .iter()
+        .find(|o| o["path"] == "/oauth/token")
+        .unwrap_or_else(|| panic!("no access line for the token request: {lines:?}"));
+    assert_eq!(token["status"], 200);
+    assert_eq!(token["client_id"], id);
+    assert_eq!(token["method"], "POST");
+    assert!(token["timestamp"].as_str().unwrap().ends_with('Z'));
+    let request_id = token["request_id"].as_str().unwrap();
+    assert_eq!(request_id.len(), 21, "{request_id}");
+    let refused = access
+        .iter()
+        .find(|o| o["status"] == 404)
+        .expect("an access line for the 404");
+    assert_eq!(
+        refused["path"], "/no%22such%5Cpath{}",
+        "a path can neither break a line nor forge a field"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains(&secret[4..])),
+        "the secret reached the log"
+    );
+}

@@ -1,0 +1,62 @@
+//! Logging (tracing), the access log and Prometheus metrics.
+//!
+//! Operational events go through `tracing`; the access log, one line per
+//! request, has a path of its own ([`access`]) because it runs on every
+//! token request. Neither ever sees a secret, an `Authorization` header, a
+//! token or a body: handlers only ever hand the logger a client ID, via
+//! [`LoggedClient`].
+
+pub mod access;
+mod metrics;
+mod request_id;
+
+pub use self::access::{AccessLog, LoggedClient, access_log};
+pub use self::metrics::{Metrics, TOKEN_ERROR_CODES};
+pub use self::request_id::{RequestId, RequestIdValue, RequestIds};
+
+use crate::config::{LogConfig, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+/// What `init` hands back: the guard that flushes the log writer on drop,
+/// the count of lines the writer dropped, and the writer itself (the access
+/// log hands it whole batches of lines).
+pub struct Logging {
+    pub guard: tracing_appender::non_blocking::WorkerGuard,
+    pub dropped: tracing_appender::non_blocking::ErrorCounter,
+    pub writer: tracing_appender::non_blocking::NonBlocking,
+    pub format: LogFormat,
+    /// Whether `log.level` lets access lines (target `appauth::access`, INFO) through.
+    pub access: bool,
+}
+
+/// Installs the process-wide subscriber (binary only; tests read the
+/// binary's output). The writer is non-blocking and lossy: when stdout
+/// cannot keep up, lines are dropped rather than stalling requests — and
+/// counted (`appauth_log_lines_dropped_total`, plus one warning line).
+pub fn init(log: &LogConfig) -> Logging {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(64 * 1024)
+        .finish(std::io::stdout());
+    let dropped = writer.error_counter();
+    let filter = EnvFilter::new(format!("{},sled=warn,hyper=warn,rustls=warn,redis=warn", log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer.clone());
+    match log.format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+    Logging {
+        guard,
+        dropped,
+        writer,
+        format: log.format,
+        access: tracing::enabled!(target: "appauth::access", tracing::Level::INFO),
+    }
+}
+
+/// Request extension: the peer address of the connection (source address
+/// for abuse limits and the audit log).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub std::net::SocketAddr);
