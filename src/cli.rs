@@ -213,7 +213,7 @@ fn serve(args: &ConfigArgs, listen: Option<String>) -> Result<(), Failure> {
 fn init(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
     let config = load(args, Vec::new())?;
     runtime()?.block_on(async {
-        let boot = startup::bootstrap(&config, true, |_, _| Ok(()))
+        let boot = startup::bootstrap(&config, true, |_, _| Ok(()), || {})
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;
         let Some((app, secret)) = boot.created_admin else {
@@ -244,7 +244,7 @@ fn recover(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
         )));
     }
     runtime()?.block_on(async {
-        let boot = startup::bootstrap(&config, false, |_, _| Ok(()))
+        let boot = startup::bootstrap(&config, false, |_, _| Ok(()), || {})
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;
         let (app, secret) = boot

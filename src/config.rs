@@ -79,15 +79,45 @@ impl IssuerConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    pub backend: StoreBackend,
+    /// May carry a password, so `Debug` shows only scheme and host.
+    pub postgres_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// Embedded, one instance (the default).
+    Sled,
+    /// Shared by many instances (DESIGN §1 "Scale-out").
+    Postgres,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("path", &self.path)
+            .field("backend", &self.backend)
+            .field("postgres_url", &self.postgres_url.as_deref().map(redact_url))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct KeysConfig {
     pub dir: PathBuf,
     pub publish_ahead_seconds: i64,
+    /// The key-encryption key sealing signing keys and the pepper in a
+    /// shared store; `None` = `<dir>/kek`.
+    pub kek_file: Option<PathBuf>,
+}
+
+impl KeysConfig {
+    pub fn kek_path(&self) -> PathBuf {
+        self.kek_file.clone().unwrap_or_else(|| self.dir.join("kek"))
+    }
 }
 
 #[derive(Clone, Default)]
@@ -160,10 +190,15 @@ impl Default for Config {
                 token_ttl_seconds: 3600,
                 admin_audience: None,
             },
-            store: StoreConfig { path: "data".into() },
+            store: StoreConfig {
+                path: "data".into(),
+                backend: StoreBackend::Sled,
+                postgres_url: None,
+            },
             keys: KeysConfig {
                 dir: "keys".into(),
                 publish_ahead_seconds: 600,
+                kek_file: None,
             },
             redis: RedisConfig::default(),
             log: LogConfig {
@@ -205,7 +240,11 @@ pub const KEYS: &[&str] = &[
     "issuer.token_ttl_seconds",
     "issuer.admin_audience",
     "store.path",
+    "store.backend",
+    "store.postgres_url",
+    "store.postgres_url_file",
     "keys.dir",
+    "keys.kek_file",
     "keys.publish_ahead_seconds",
     "redis.url",
     "redis.url_file",
@@ -215,6 +254,12 @@ pub const KEYS: &[&str] = &[
     "limits.address_failures_per_minute",
     "limits.admin_requests_per_minute",
     "audit.retention_days",
+];
+
+/// Secret-valued keys that may be read from a file instead: (file key, key).
+const SECRET_FILES: &[(&str, &str)] = &[
+    ("redis.url_file", "redis.url"),
+    ("store.postgres_url_file", "store.postgres_url"),
 ];
 
 /// The configuration sections; environment variables name one first.
@@ -298,25 +343,28 @@ impl Config {
             });
         }
         let mut config = Config::default();
-        let mut url_file: Option<(PathBuf, String)> = None;
+        // `*_file` variants of secret-valued keys: the later of the pair wins.
+        let mut from_file: Vec<(&'static str, PathBuf, String)> = Vec::new();
         for s in &settings {
-            if s.key == "redis.url_file" {
-                url_file = Some((PathBuf::from(string(s)?), s.origin.clone()));
-                config.redis.url = None;
+            if let Some(&(_, key)) = SECRET_FILES.iter().find(|(f, _)| *f == s.key) {
+                from_file.retain(|(k, _, _)| *k != key);
+                from_file.push((key, PathBuf::from(string(s)?), s.origin.clone()));
             } else {
-                if s.key == "redis.url" {
-                    url_file = None;
-                }
+                from_file.retain(|(k, _, _)| *k != s.key);
                 config.set(s)?;
             }
         }
-        if let Some((path, origin)) = url_file {
-            let url = std::fs::read_to_string(&path).map_err(|e| ConfigError {
-                key: "redis.url_file".into(),
+        for (key, path, origin) in from_file {
+            let value = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                key: format!("{key}_file"),
                 origin,
                 message: format!("cannot read {}: {e}", path.display()),
             })?;
-            config.redis.url = Some(url.trim().to_owned());
+            let value = Some(value.trim().to_owned());
+            match key {
+                "redis.url" => config.redis.url = value,
+                _ => config.store.postgres_url = value,
+            }
         }
         if !ignored.is_empty() {
             config.warnings.push(format!(
@@ -369,6 +417,26 @@ impl Config {
             }
             "audit.retention_days" => self.audit.retention_days = integer(s, 1, 36_500)?,
             "store.path" => self.store.path = PathBuf::from(string(s)?),
+            "store.backend" => {
+                self.store.backend = match string(s)?.as_str() {
+                    "sled" => StoreBackend::Sled,
+                    "postgres" => StoreBackend::Postgres,
+                    other => {
+                        return Err(ConfigError {
+                            key: s.key.clone(),
+                            origin: s.origin.clone(),
+                            message: format!(
+                                "{other:?} is not a backend; use \"sled\" (one instance) or \"postgres\" (many)"
+                            ),
+                        });
+                    }
+                }
+            }
+            "store.postgres_url" => {
+                let u = string(s)?;
+                self.store.postgres_url = if u.is_empty() { None } else { Some(u) }
+            }
+            "keys.kek_file" => self.keys.kek_file = Some(PathBuf::from(string(s)?)),
             "keys.dir" => self.keys.dir = PathBuf::from(string(s)?),
             "keys.publish_ahead_seconds" => self.keys.publish_ahead_seconds = integer(s, 0, 30 * 86_400)?,
             "redis.url" => {
@@ -405,6 +473,12 @@ impl Config {
             origin: "validation".into(),
             message: message.into(),
         };
+        if self.store.backend == StoreBackend::Postgres && self.store.postgres_url.is_none() {
+            return Err(fail(
+                "store.postgres_url",
+                "store.backend = \"postgres\" needs store.postgres_url (or store.postgres_url_file), e.g. postgres://appauth@db.example/appauth",
+            ));
+        }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(fail(
                 "server.tls_cert",

@@ -3,6 +3,7 @@
 //! shutdown (stop accepting, finish in-flight requests, flush the store).
 
 use crate::config::Config;
+use crate::config::StoreBackend;
 use crate::connection::{self, Activity, Watched};
 use crate::directory::Directory;
 use crate::domain::application::Application;
@@ -13,7 +14,7 @@ use crate::revocation::memory::MemoryCache;
 use crate::revocation::redis::RedisCache;
 use crate::revocation::{RevocationCache, Revocations};
 use crate::routes::{self, AppState, SharedState};
-use crate::store::{SledStore, Store};
+use crate::store::{PostgresStore, SledStore, Store};
 use crate::telemetry::{self, Metrics, PeerAddr, RequestIds};
 use crate::token::TokenIssuer;
 use crate::token::keys::{self, Alg, KeySet};
@@ -46,7 +47,7 @@ pub enum StartupError {
 pub struct Bootstrap {
     pub directory: Arc<Directory>,
     pub keys: KeySet,
-    pub store: Arc<SledStore>,
+    pub store: Arc<dyn Store>,
     /// Set when this run initialised an empty store.
     pub created_admin: Option<(Application, ClientSecret)>,
 }
@@ -59,6 +60,7 @@ pub async fn bootstrap(
     config: &Config,
     initialize: bool,
     hand_over: impl FnOnce(&Application, &ClientSecret) -> Result<(), String>,
+    withdraw: impl FnOnce(),
 ) -> Result<Bootstrap, StartupError> {
     std::fs::create_dir_all(&config.store.path).map_err(|e| {
         StartupError::Other(format!(
@@ -66,12 +68,26 @@ pub async fn bootstrap(
             config.store.path.display()
         ))
     })?;
-    let store = Arc::new(SledStore::open(&config.store.path).map_err(|e| {
-        StartupError::Other(format!(
-            "{e}. Is another appauth process using {}? Only one may open a sled store; stop it first.",
-            config.store.path.display()
-        ))
-    })?);
+    let store: Arc<dyn Store> = match (config.store.backend, &config.store.postgres_url) {
+        (StoreBackend::Postgres, Some(url)) => {
+            let url = url.clone();
+            let opened = tokio::task::spawn_blocking(move || PostgresStore::open(&url))
+                .await
+                .map_err(|e| StartupError::Other(format!("PostgreSQL start-up task failed: {e}")))?;
+            Arc::new(opened.map_err(|e| {
+                StartupError::Other(format!(
+                    "{e}. Check store.postgres_url ({}) and that the database is reachable.",
+                    crate::config::redact_url(config.store.postgres_url.as_deref().unwrap_or_default())
+                ))
+            })?)
+        }
+        _ => Arc::new(SledStore::open(&config.store.path).map_err(|e| {
+            StartupError::Other(format!(
+                "{e}. Is another appauth process using {}? Only one may open a sled store; stop it first.",
+                config.store.path.display()
+            ))
+        })?),
+    };
     let initialized = store.get(crate::store::keys::INITIALIZED)?.is_some();
     let pepper = match keys::load_pepper(&config.keys.dir)? {
         Some(p) => p,
@@ -93,7 +109,7 @@ pub async fn bootstrap(
     }
     let directory = Arc::new(Directory::load(store.clone(), pepper, ttl)?);
     let created_admin = if initialize {
-        directory.initialize(hand_over).await?
+        directory.initialize(hand_over, withdraw).await?
     } else {
         None
     };
@@ -116,7 +132,7 @@ pub struct App {
     router: Router,
     tls: Option<TlsAcceptor>,
     state: SharedState,
-    store: Arc<SledStore>,
+    store: Arc<dyn Store>,
     initial_admin: Option<PathBuf>,
 }
 
@@ -126,11 +142,19 @@ impl App {
         // commits the admin application, so a crash can never leave an
         // administrator whose secret nobody has.
         let path = config.store.path.join("initial-admin.json");
-        let file = path.clone();
-        let boot = bootstrap(&config, true, move |app, secret| {
-            keys::write_private(&file, admin_credentials_json(app, secret).as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", file.display()))
-        })
+        let (file, written) = (path.clone(), path.clone());
+        let boot = bootstrap(
+            &config,
+            true,
+            move |app, secret| {
+                keys::write_private(&file, admin_credentials_json(app, secret).as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", file.display()))
+            },
+            // These credentials were never committed: leave no file that looks valid.
+            move || {
+                let _ = std::fs::remove_file(&written);
+            },
+        )
         .await?;
         let initial_admin = match &boot.created_admin {
             Some((app, _)) => {
@@ -168,7 +192,7 @@ impl App {
             Some(url) => Arc::new(RedisCache::new(url).map_err(|e| StartupError::Other(e.to_string()))?),
             None => Arc::new(MemoryCache::default()),
         };
-        let store_dyn: Arc<dyn Store> = boot.store.clone();
+        let store_dyn = boot.store.clone();
         let revocations = Revocations::load(store_dyn, boot.directory.clone(), cache, metrics.clone())?;
         // Fill the cache before serving; with Redis down this only logs, and
         // lookups fall back to the store until the background loop succeeds.
@@ -348,7 +372,7 @@ impl App {
             tracing::error!(error = %e, "could not save last-login times at shutdown");
         }
         let store = self.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.flush()).await;
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -442,7 +466,22 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
     let mut rescan = tokio::time::interval(Duration::from_secs(1));
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut keys_seen = keys::dir_fingerprint(&state.config.keys.dir);
+    // Other instances' changes: woken by the store's notifications, and
+    // polled too, so one lost notification costs at most one poll.
+    let feed_signal = state.directory.store().feed().map(|f| f.signal());
+    let mut feed_poll = tokio::time::interval(Duration::from_millis(250));
+    feed_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut feed_down = false;
     loop {
+        let feed_woken = async {
+            match &feed_signal {
+                Some(signal) => tokio::select! {
+                    () = signal.notified() => {}
+                    _ = feed_poll.tick() => {}
+                },
+                None => std::future::pending().await,
+            }
+        };
         let sighup = async {
             match hangup.as_mut() {
                 Some(s) => s.recv().await,
@@ -469,6 +508,20 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
                 state.admin_limiter.sweep(now * 1000);
             }
             _ = access_flush.tick() => state.access_log.flush(),
+            () = feed_woken => match state.directory.catch_up().await {
+                Ok(others) => {
+                    if feed_down {
+                        feed_down = false;
+                        tracing::info!("following the shared store's changes again");
+                    }
+                    state.revocations.follow(&others);
+                }
+                Err(e) if !feed_down => {
+                    feed_down = true;
+                    tracing::warn!(error = %e, "cannot read the shared store's changes; tokens are issued from memory, and changes made elsewhere are caught up when it answers again");
+                }
+                Err(_) => {}
+            },
             _ = log_check.tick() => {
                 let dropped = state.metrics.log_lines_dropped();
                 if dropped > 0 && !warned_log_drops {

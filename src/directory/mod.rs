@@ -17,6 +17,7 @@
 pub mod audit;
 pub mod authority;
 pub mod catalog;
+mod follow;
 pub mod views;
 
 pub use audit::{AuditActor, AuditEvent, AuditView, Outcome, RequestInfo, Target};
@@ -37,9 +38,6 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Name of the side record holding last-login times.
-const LAST_LOGIN_SIDE: &str = "last-login";
-
 /// Who created the records made by `init`.
 pub const SYSTEM: &str = "system";
 pub const ADMIN_APP_NAME: &str = "admin";
@@ -55,7 +53,20 @@ pub enum DirectoryError {
     #[error("{0}")]
     Forbidden(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for DirectoryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // Checked against a catalog another instance had just changed:
+            // nothing was written, and the next attempt sees the change.
+            StoreError::Stale => Self::Conflict(
+                "another appauth instance changed the directory at the same moment; nothing was changed, retry the request".into(),
+            ),
+            e => Self::Store(e),
+        }
+    }
 }
 
 impl DirectoryError {
@@ -92,8 +103,59 @@ pub struct Directory {
     /// store's server has ever issued (recorded in the store), plus leeway.
     cutoff_ttl: i64,
     catalog: RwLock<Catalog>,
-    hot: RwLock<HashMap<Box<str>, Arc<HotEntry>>>,
+    hot: RwLock<HotIndex>,
     writes: tokio::sync::Mutex<()>,
+    /// With a change feed: the last change this catalog has applied.
+    seen: std::sync::atomic::AtomicU64,
+    /// Changes read from the feed that other owners (revocations, keys)
+    /// have not collected yet: a catch-up before a write must not lose them.
+    pending: std::sync::Mutex<Vec<crate::store::Change>>,
+}
+
+type HotIndex = HashMap<Box<str>, Arc<HotEntry>>;
+
+/// Reads every record into a fresh catalog and hot index.
+fn read_catalog(store: &dyn Store) -> Result<(Catalog, HotIndex), StoreError> {
+    let mut cat = Catalog::default();
+    for (k, v) in store.scan_prefix(keys::SCOPE)? {
+        let s: Scope = decode(&k, &v)?;
+        if s.scope_type == ScopeType::Tenant {
+            cat.tenant_id = Some(s.id.clone());
+        }
+        cat.scopes.insert(s.id.clone(), s);
+    }
+    let mut logins: HashMap<String, i64> = HashMap::new();
+    // Per-key records from earlier versions, then the side file.
+    for (k, v) in store.scan_prefix(keys::LAST_LOGIN)? {
+        logins.insert(k[keys::LAST_LOGIN.len()..].to_owned(), decode(&k, &v)?);
+    }
+    for (id, at) in store.load_logins()? {
+        let t = logins.entry(id).or_insert(at);
+        *t = (*t).max(at);
+    }
+    for (k, v) in store.scan_prefix(keys::APP)? {
+        let app: Application = decode(&k, &v)?;
+        let login = Arc::new(LoginClock::default());
+        if let Some(&t) = logins.get(&app.id) {
+            login.seen.store(t, Ordering::Relaxed);
+            login.saved.store(t, Ordering::Relaxed);
+        }
+        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
+        cat.apps.insert(app.id.clone(), AppRow::new(app, login));
+    }
+    for (k, v) in store.scan_prefix(keys::RULE)? {
+        cat.insert_rule(decode(&k, &v)?);
+    }
+    cat.sort_rules();
+    for (k, v) in store.scan_prefix(keys::CUTOFF)? {
+        cat.cutoffs.insert(k[keys::CUTOFF.len()..].to_owned(), decode(&k, &v)?);
+    }
+    let hot: HotIndex = cat
+        .apps
+        .values()
+        .map(|row| (Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row))))
+        .collect();
+    Ok((cat, hot))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
@@ -142,50 +204,13 @@ impl Directory {
             store.apply(&[Write::Put(keys::MAX_TOKEN_TTL.into(), encode(&token_ttl))])?;
         }
         let cutoff_ttl = stored_ttl.unwrap_or(token_ttl).max(token_ttl) + crate::revocation::LEEWAY_SECONDS;
-        let mut cat = Catalog::default();
-        for (k, v) in store.scan_prefix(keys::SCOPE)? {
-            let s: Scope = decode(&k, &v)?;
-            if s.scope_type == ScopeType::Tenant {
-                cat.tenant_id = Some(s.id.clone());
-            }
-            cat.scopes.insert(s.id.clone(), s);
-        }
-        let mut logins: HashMap<String, i64> = HashMap::new();
-        // Per-key records from earlier versions, then the side file.
-        for (k, v) in store.scan_prefix(keys::LAST_LOGIN)? {
-            logins.insert(k[keys::LAST_LOGIN.len()..].to_owned(), decode(&k, &v)?);
-        }
-        if let Some(side) = store.get_side(LAST_LOGIN_SIDE)? {
-            for line in String::from_utf8_lossy(&side).lines() {
-                if let Some((id, ms)) = line.split_once(' ')
-                    && let Ok(ms) = ms.parse()
-                {
-                    logins.insert(id.to_owned(), ms);
-                }
-            }
-        }
-        for (k, v) in store.scan_prefix(keys::APP)? {
-            let app: Application = decode(&k, &v)?;
-            let login = Arc::new(LoginClock::default());
-            if let Some(&t) = logins.get(&app.id) {
-                login.seen.store(t, Ordering::Relaxed);
-                login.saved.store(t, Ordering::Relaxed);
-            }
-            cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
-            cat.apps.insert(app.id.clone(), AppRow::new(app, login));
-        }
-        for (k, v) in store.scan_prefix(keys::RULE)? {
-            cat.insert_rule(decode(&k, &v)?);
-        }
-        cat.sort_rules();
-        for (k, v) in store.scan_prefix(keys::CUTOFF)? {
-            cat.cutoffs.insert(k[keys::CUTOFF.len()..].to_owned(), decode(&k, &v)?);
-        }
-        let hot = cat
-            .apps
-            .values()
-            .map(|row| (Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row))))
-            .collect();
+        // Changes committed while the records are read are applied again
+        // by the first catch-up (applying a change twice is harmless).
+        let seen = match store.feed() {
+            Some(feed) => feed.head()?,
+            None => 0,
+        };
+        let (cat, hot) = read_catalog(store.as_ref())?;
         Ok(Self {
             store,
             pepper,
@@ -194,6 +219,8 @@ impl Directory {
             catalog: RwLock::new(cat),
             hot: RwLock::new(hot),
             writes: tokio::sync::Mutex::new(()),
+            seen: std::sync::atomic::AtomicU64::new(seen),
+            pending: std::sync::Mutex::default(),
         })
     }
 
@@ -243,11 +270,31 @@ impl Directory {
         self.read().cutoffs.get(client_id).copied()
     }
 
+    /// Makes a directory write durable. With a change feed, only if no
+    /// other instance changed the directory since this catalog was caught
+    /// up (`Stale` otherwise), so checks made on it hold cluster-wide.
     async fn persist(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.apply(&writes))
-            .await
-            .map_err(|e| StoreError::Io(format!("store task failed: {e}")))?
+        let seen = self.seen.load(Ordering::Acquire);
+        tokio::task::spawn_blocking(move || match store.feed() {
+            Some(feed) => feed.apply_after(seen, &writes).map(|_| ()),
+            None => store.apply(&writes),
+        })
+        .await
+        .map_err(|e| StoreError::Io(format!("store task failed: {e}")))?
+    }
+
+    /// The write lock, with the catalog caught up with other instances'
+    /// changes (a no-op without a change feed). A failed catch-up is not
+    /// an error here: the write's own persist then fails the same way.
+    async fn lock_for_write(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let guard = self.writes.lock().await;
+        if self.store.feed().is_some()
+            && let Err(e) = self.catch_up_locked().await
+        {
+            tracing::warn!(error = %e, "could not catch up with other instances before a write");
+        }
+        guard
     }
 
     fn refresh_hot(&self, cat: &Catalog, app_ids: &[&str]) {
@@ -399,11 +446,15 @@ impl Directory {
     /// (e.g. writes `initial-admin.json`): a crash between the two leaves
     /// either an empty store, which the next start initialises again, or
     /// credentials already saved — never an administrator nobody can use.
+    /// `withdraw` undoes the hand-over when these credentials were not
+    /// committed (a failed write, or another instance sharing the store
+    /// initialised it first).
     pub async fn initialize(
         &self,
         hand_over: impl FnOnce(&Application, &ClientSecret) -> Result<(), String>,
+        withdraw: impl FnOnce(),
     ) -> Result<Option<(Application, ClientSecret)>, DirectoryError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         if self.is_initialized()? {
             return Ok(None);
         }
@@ -436,14 +487,31 @@ impl Directory {
             "initialised the store: tenant scope, and application \"admin\" with System administrator on it".into(),
         );
         hand_over(&app, &secret).map_err(|e| DirectoryError::Store(StoreError::Io(e)))?;
-        self.persist(vec![
+        let writes = vec![
             Write::Put(keys::scope(&tenant.id), encode(&tenant)),
             Write::Put(keys::app(&app.id), encode(&app)),
             Write::Put(keys::rule(&rule.id), encode(&rule)),
             Write::Put(keys::INITIALIZED.into(), encode(&now)),
             audit,
-        ])
-        .await?;
+        ];
+        // Instances starting together on an empty shared store: the first
+        // commit wins; the others learn its records and hand nothing out.
+        let mut persisted = self.persist(writes.clone()).await;
+        for _ in 0..5 {
+            if !matches!(persisted, Err(StoreError::Stale)) {
+                break;
+            }
+            self.catch_up_locked().await?;
+            if self.is_initialized()? {
+                withdraw();
+                return Ok(None);
+            }
+            persisted = self.persist(writes.clone()).await;
+        }
+        if let Err(e) = persisted {
+            withdraw();
+            return Err(e.into());
+        }
         let mut cat = self.write_catalog();
         cat.tenant_id = Some(tenant.id.clone());
         cat.scopes.insert(tenant.id.clone(), tenant);
@@ -459,7 +527,7 @@ impl Directory {
     /// administrator* on the tenant, for when every administrator's
     /// credentials are lost. Run offline, by the operator, as the server.
     pub async fn recover(&self) -> Result<(Application, ClientSecret), DirectoryError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         let tenant = self.read().tenant_id.clone().ok_or_else(|| {
             DirectoryError::Conflict("the store is not initialised; run `appauth init` instead".into())
         })?;
@@ -509,7 +577,7 @@ impl Directory {
         name: AppName,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         let target = Target::new("application", "-", name.as_str());
         let checked = {
             let cat = self.read();
@@ -569,7 +637,7 @@ impl Directory {
     /// Enables or disables an application. Disabling revokes every token
     /// issued so far; re-enabling does not bring them back.
     pub async fn set_enabled(&self, id: &str, enabled: bool, actor: &Actor) -> Result<Application, DirectoryError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         let action = if enabled { "app.enable" } else { "app.disable" };
         let target = self.app_target(id);
         let checked = self.check_app_write(actor, id, perm::APPS_WRITE).and_then(|app| {
@@ -640,7 +708,7 @@ impl Directory {
         id: &str,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         let target = self.app_target(id);
         let mut app = match self.check_app_write(actor, id, perm::APPS_WRITE) {
             Ok(app) => app,
@@ -690,7 +758,7 @@ impl Directory {
     /// Deletes an application, its access rules and its last-login record,
     /// and revokes every token it was issued.
     pub async fn delete_app(&self, id: &str, actor: &Actor) -> Result<Application, DirectoryError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         let target = self.app_target(id);
         let checked = self
             .check_app_write(actor, id, perm::APPS_WRITE)
@@ -748,7 +816,7 @@ impl Directory {
     }
 
     pub async fn create_rule(&self, input: NewRule, actor: &Actor) -> Result<AccessRule, DirectoryError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         let target = self.app_target(&input.subject_id);
         let checked = {
             let cat = self.read();
@@ -825,7 +893,7 @@ impl Directory {
     }
 
     pub async fn delete_rule(&self, id: &str, actor: &Actor) -> Result<AccessRule, DirectoryError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         let existing = self.read().rules.get(id).cloned();
         let target = match &existing {
             Some(r) => self.app_target(&r.subject_id),
@@ -872,7 +940,7 @@ impl Directory {
         parent_id: Option<String>,
         actor: &Actor,
     ) -> Result<Scope, DirectoryError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         let target = Target::new("scope", "-", &name);
         let checked = {
             let cat = self.read();
@@ -934,7 +1002,7 @@ impl Directory {
     }
 
     pub async fn delete_scope(&self, id: &str, actor: &Actor) -> Result<Scope, DirectoryError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         let target = {
             let cat = self.read();
             Target::new("scope", id, cat.scopes.get(id).map_or("", |s| s.name.as_str()))
@@ -983,41 +1051,51 @@ impl Directory {
     /// (`<app id> <unix ms>` lines) when anything changed: one file write
     /// per batch, however many applications logged in.
     pub async fn flush_logins(&self) -> Result<usize, StoreError> {
-        let _w = self.writes.lock().await;
-        let (changed, table) = {
-            let cat = self.read();
-            let mut changed: Vec<(Arc<LoginClock>, i64)> = Vec::new();
-            let mut table = String::new();
-            for row in cat.apps.values() {
+        let _w = self.lock_for_write().await;
+        let changed: Vec<(String, Arc<LoginClock>, i64)> = self
+            .read()
+            .apps
+            .values()
+            .filter_map(|row| {
                 let seen = row.login.seen.load(Ordering::Relaxed);
-                if seen != row.login.saved.load(Ordering::Relaxed) {
-                    changed.push((row.login.clone(), seen));
-                }
-                if seen != 0 {
-                    table.push_str(&row.app.id);
-                    table.push(' ');
-                    table.push_str(&seen.to_string());
-                    table.push('\n');
-                }
-            }
-            (changed, table)
-        };
-        if changed.is_empty() {
+                (seen != row.login.saved.load(Ordering::Relaxed)).then(|| (row.app.id.clone(), row.login.clone(), seen))
+            })
+            .collect();
+        if changed.is_empty() && self.store.feed().is_none() {
             return Ok(0);
         }
+        let times: Vec<(String, i64)> = changed.iter().map(|(id, _, t)| (id.clone(), *t)).collect();
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.put_side(LAST_LOGIN_SIDE, table.as_bytes()))
-            .await
-            .map_err(|e| StoreError::Io(format!("store task failed: {e}")))??;
-        for (clock, seen) in &changed {
+        let shared = tokio::task::spawn_blocking(move || -> Result<Vec<(String, i64)>, StoreError> {
+            if !times.is_empty() {
+                store.merge_logins(&times)?;
+            }
+            // Other instances' logins, so every instance shows the latest.
+            match store.feed() {
+                Some(_) => store.load_logins(),
+                None => Ok(Vec::new()),
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Io(format!("store task failed: {e}")))??;
+        for (_, clock, seen) in &changed {
             clock.saved.store(*seen, Ordering::Relaxed);
+        }
+        if !shared.is_empty() {
+            let cat = self.read();
+            for (id, at) in shared {
+                if let Some(row) = cat.apps.get(&id) {
+                    row.login.seen.fetch_max(at, Ordering::Relaxed);
+                    row.login.saved.fetch_max(at, Ordering::Relaxed);
+                }
+            }
         }
         Ok(changed.len())
     }
 
     /// Removes cut-off records that no longer revoke any unexpired token.
     pub async fn purge_cutoffs(&self, now_s: i64) -> Result<usize, StoreError> {
-        let _w = self.writes.lock().await;
+        let _w = self.lock_for_write().await;
         let stale: Vec<(String, Cutoff)> = self
             .read()
             .cutoffs
@@ -1061,7 +1139,7 @@ mod tests {
     async fn audit_records_older_than_the_retention_are_purged_and_newer_ones_kept() {
         let store = Arc::new(MemoryStore::default());
         let dir = directory(store.clone(), 3600);
-        dir.initialize(|_, _| Ok(())).await.unwrap();
+        dir.initialize(|_, _| Ok(()), || {}).await.unwrap();
         dir.create_app(AppName::parse("kept").unwrap(), &Actor::system())
             .await
             .unwrap();

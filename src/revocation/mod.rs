@@ -164,6 +164,26 @@ impl Revocations {
         Ok(())
     }
 
+    /// Token revocations made by other instances sharing the store (from
+    /// the change feed): added to the in-process set; purged ones removed.
+    pub fn follow(&self, changes: &[crate::store::Change]) {
+        let mut set = self.revoked.write().unwrap_or_else(|p| p.into_inner());
+        for c in changes {
+            let Some(jti) = c.key.strip_prefix(keys::REVOKED_JTI) else {
+                continue;
+            };
+            match c.value.as_deref().map(serde_json::from_slice::<Revocation>) {
+                Some(Ok(r)) => {
+                    set.insert(jti.to_owned(), r.lapses_at());
+                }
+                Some(Err(e)) => tracing::error!(jti, error = %e, "unreadable revocation record in the change feed"),
+                None => {
+                    set.remove(jti);
+                }
+            }
+        }
+    }
+
     /// Announces a client cut-off the directory has just made durable.
     pub async fn announce_client(&self, client_id: &str) {
         let Some(c) = self.directory.cutoff(client_id) else {

@@ -6,9 +6,11 @@
 //! (see [`keys`]); the typed layer lives in [`crate::directory`].
 
 pub mod memory;
+pub mod postgres;
 pub mod sled;
 
 pub use self::memory::MemoryStore;
+pub use self::postgres::PostgresStore;
 pub use self::sled::SledStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,13 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("store schema version {found} is not supported (expected {expected})")]
     Schema { found: String, expected: &'static str },
+    /// Another instance committed a directory change after the one this
+    /// write was checked against; nothing was written.
+    #[error("another instance changed the directory at the same moment")]
+    Stale,
+    /// The change log no longer reaches back to what this instance has seen.
+    #[error("the change log was purged past change {0}; a full reload is needed")]
+    FeedGap(u64),
 }
 
 /// One change in an atomic batch.
@@ -46,6 +55,38 @@ pub trait Store: Send + Sync + 'static {
     /// every few seconds made sled's memory grow without bound.
     fn put_side(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
     fn get_side(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Records last-login times, keeping the later of the stored and the
+    /// given time per application (instances never overwrite each other's
+    /// newer times). This default keeps them in one side record.
+    fn merge_logins(&self, changed: &[(String, i64)]) -> Result<(), StoreError> {
+        let mut all: std::collections::BTreeMap<String, i64> = self.load_logins()?.into_iter().collect();
+        for (id, at) in changed {
+            let t = all.entry(id.clone()).or_insert(*at);
+            *t = (*t).max(*at);
+        }
+        let mut table = String::new();
+        for (id, at) in &all {
+            table.push_str(id);
+            table.push(' ');
+            table.push_str(&at.to_string());
+            table.push('\n');
+        }
+        self.put_side(LAST_LOGIN_SIDE, table.as_bytes())
+    }
+    /// Every recorded last-login time (`<app id> <unix ms>` lines in the
+    /// side record by default).
+    fn load_logins(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let Some(side) = self.get_side(LAST_LOGIN_SIDE)? else {
+            return Ok(Vec::new());
+        };
+        Ok(String::from_utf8_lossy(&side)
+            .lines()
+            .filter_map(|line| {
+                let (id, ms) = line.split_once(' ')?;
+                Some((id.to_owned(), ms.parse().ok()?))
+            })
+            .collect())
+    }
     /// A cheap check that the backend still answers (for `/readyz`).
     fn ping(&self) -> Result<(), StoreError> {
         self.get(keys::SCHEMA_VERSION).map(|_| ())
@@ -54,6 +95,15 @@ pub trait Store: Send + Sync + 'static {
     fn healthy(&self) -> bool {
         true
     }
+    /// Makes everything written durable before the process exits.
+    fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The change feed, when other processes write to this store too
+    /// (DESIGN §1 "Scale-out"); `None` when this process is the only writer.
+    fn feed(&self) -> Option<&dyn ChangeFeed> {
+        None
+    }
     /// A small durable write, to find out whether writes work again.
     fn probe_write(&self) -> Result<(), StoreError> {
         self.apply(&[Write::Put(
@@ -61,6 +111,48 @@ pub trait Store: Send + Sync + 'static {
             crate::domain::now_ms().to_be_bytes().to_vec(),
         )])
     }
+}
+
+/// The side record holding last-login times (`merge_logins`).
+pub const LAST_LOGIN_SIDE: &str = "last-login";
+
+/// One committed change, as another instance learns of it: the key and
+/// its value *now* (`None`: deleted), so applying a batch in order always
+/// converges on the store's current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub seq: u64,
+    pub key: String,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Keys whose changes other instances do not need (the audit log is read
+/// from the store; the probe is local bookkeeping).
+pub fn is_followed(key: &str) -> bool {
+    !key.starts_with(keys::AUDIT) && key != keys::PROBE
+}
+
+/// Keys whose writes do not conflict with directory writes of other
+/// instances (a revoked token is a fact on its own).
+pub fn is_independent(key: &str) -> bool {
+    key.starts_with(keys::REVOKED_JTI) || !is_followed(key)
+}
+
+/// How instances sharing one store learn of each other's writes: every
+/// followed key written gets the next number of one gap-free sequence.
+pub trait ChangeFeed: Send + Sync {
+    /// The sequence number of the last committed change.
+    fn head(&self) -> Result<u64, StoreError>;
+    /// Up to `limit` changes after `seq`, in commit order, with each key's
+    /// current value. `FeedGap` when the log was purged past `seq`.
+    fn since(&self, seq: u64, limit: usize) -> Result<Vec<Change>, StoreError>;
+    /// Applies `writes` atomically and durably, unless a change to a
+    /// dependent key (see [`is_independent`]) was committed after `seen`:
+    /// then nothing is written and the answer is `Stale`. Returns the
+    /// sequence number of the last change written (or `seen`).
+    fn apply_after(&self, seen: u64, writes: &[Write]) -> Result<u64, StoreError>;
+    /// Woken whenever a change may have been committed elsewhere.
+    fn signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
 }
 
 /// The key layout. Prefixes end in `/` so a scan never matches a longer one.

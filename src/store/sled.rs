@@ -133,6 +133,10 @@ impl Store for SledStore {
         result
     }
 
+    fn close(&self) -> Result<(), StoreError> {
+        self.flush()
+    }
+
     fn healthy(&self) -> bool {
         self.healthy.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -454,3 +454,115 @@ impl Drop for RedisServer {
         self.kill9();
     }
 }
+
+/// A database of its own in the test run's PostgreSQL cluster
+/// (`TEST_POSTGRES_URL`, started by `scripts/test.sh`), dropped at the end.
+pub struct PostgresDb {
+    pub url: String,
+    pub name: String,
+    admin_url: String,
+}
+
+/// Runs SQL on its own thread: the `postgres` client runs a runtime of its
+/// own, which may not start inside the test's.
+pub fn admin_sql(url: &str, sql: &str) -> Result<(), String> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
+        c.batch_execute(&sql).map_err(|e| e.to_string())
+    })
+    .join()
+    .unwrap()
+}
+
+impl PostgresDb {
+    pub fn create() -> Self {
+        let admin_url = std::env::var("TEST_POSTGRES_URL").expect(
+            "TEST_POSTGRES_URL is not set: run the suite through scripts/test.sh, which starts a throw-away PostgreSQL",
+        );
+        let name = format!("appauth_test_{}", uuid::Uuid::new_v4().simple());
+        admin_sql(&admin_url, &format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("cannot create a test database at {admin_url}: {e}"));
+        let (base, _) = admin_url.rsplit_once('/').expect("TEST_POSTGRES_URL names a database");
+        PostgresDb {
+            url: format!("{base}/{name}"),
+            name,
+            admin_url,
+        }
+    }
+
+    /// Makes the database unreachable for appauth: new connections are
+    /// refused and open ones are terminated (what a database outage looks like).
+    pub fn go_down(&self) {
+        admin_sql(
+            &self.admin_url,
+            &format!(
+                "ALTER DATABASE {0} ALLOW_CONNECTIONS false;
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}'",
+                self.name
+            ),
+        )
+        .unwrap();
+    }
+
+    pub fn come_back(&self) {
+        admin_sql(
+            &self.admin_url,
+            &format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", self.name),
+        )
+        .unwrap();
+    }
+
+    /// Settings for an instance on this database.
+    pub fn settings(&self) -> Vec<String> {
+        vec![
+            "store.backend=postgres".into(),
+            format!("store.postgres_url={}", self.url),
+        ]
+    }
+}
+
+impl Drop for PostgresDb {
+    fn drop(&mut self) {
+        let _ = admin_sql(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// One instance of a cluster: its own store dir (for `initial-admin.json`),
+/// the cluster's keys dir, the given admin credentials.
+pub async fn spawn_instance(keys: &Path, extra: &[String], admin: Option<(&str, &str)>) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut set = extra.to_vec();
+    set.push(format!("keys.dir={}", keys.display()));
+    let config = test_config(dir.path(), &set);
+    let app = App::build(config).await.expect("instance builds");
+    let (port, base) = (app.port(), format!("http://{}", app.address()));
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let (admin_id, admin_secret) = match admin {
+        Some((id, secret)) => (id.to_owned(), secret.to_owned()),
+        None => {
+            let creds: Value =
+                serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap()).unwrap();
+            (
+                creds["clientId"].as_str().unwrap().to_owned(),
+                creds["secret"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    TestApp {
+        base,
+        port,
+        client: http_client(),
+        admin_id,
+        admin_secret,
+        dir,
+        stop: Some(tx),
+        handle: Some(handle),
+    }
+}

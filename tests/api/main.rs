@@ -7,6 +7,7 @@ mod apps;
 mod audit;
 mod authority;
 mod binary;
+mod cluster;
 mod console;
 mod durability;
 mod faults;

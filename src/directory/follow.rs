@@ -1,0 +1,230 @@
+//! Following other instances (DESIGN §1 "Scale-out"): applies the changes
+//! of the store's change feed to this instance's catalog and hot index.
+//!
+//! Each change carries its key's value *now*, and changes are applied under
+//! the write lock, in commit order; so however often a change is seen
+//! (including this instance's own writes, which come back through the
+//! feed), the catalog converges on the store. A regenerate, disable or
+//! delete learned here retires the old credential at once, as a local one
+//! does, so a token request that raced it is refused after signing.
+
+use super::{Directory, HotIndex, decode, read_catalog};
+use crate::directory::catalog::{AppRow, Catalog, LoginClock};
+use crate::domain::access_rule::AccessRule;
+use crate::domain::application::Application;
+use crate::domain::scope::{Scope, ScopeType};
+use crate::store::{Change, StoreError, keys};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// How many changes one read of the feed returns at most.
+const BATCH: usize = 5_000;
+
+/// Which hot entries a batch of changes made stale.
+#[derive(Default)]
+struct Touched {
+    apps: HashSet<String>,
+    all: bool,
+}
+
+impl Directory {
+    /// Applies every change committed since the last catch-up; returns the
+    /// changes the directory does not own (revoked tokens, key material) for
+    /// their owners. Without a change feed there is nothing to follow.
+    pub async fn catch_up(&self) -> Result<Vec<Change>, StoreError> {
+        if self.store.feed().is_none() {
+            return Ok(Vec::new());
+        }
+        let _w = self.writes.lock().await;
+        let caught_up = self.catch_up_locked().await;
+        let others = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        caught_up.map(|()| others)
+    }
+
+    /// [`Self::catch_up`] with the write lock already held; the changes for
+    /// other owners wait in `pending` for the next [`Self::catch_up`].
+    pub(super) async fn catch_up_locked(&self) -> Result<(), StoreError> {
+        loop {
+            let store = self.store.clone();
+            let seen = self.seen.load(Ordering::Acquire);
+            let read = tokio::task::spawn_blocking(move || match store.feed() {
+                Some(feed) => feed.since(seen, BATCH),
+                None => Ok(Vec::new()),
+            })
+            .await
+            .map_err(|e| StoreError::Io(format!("store task failed: {e}")))?;
+            let changes = match read {
+                Ok(c) => c,
+                Err(StoreError::FeedGap(_)) => {
+                    self.reload().await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                return Ok(());
+            };
+            let full = changes.len() == BATCH;
+            let others = self.apply_changes(changes)?;
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).extend(others);
+            self.seen.store(last, Ordering::Release);
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The change log no longer reaches back far enough: read everything
+    /// again (the instance was cut off from the store for a long time).
+    async fn reload(&self) -> Result<(), StoreError> {
+        tracing::warn!("the change log was purged past what this instance has seen; reloading the directory");
+        let store = self.store.clone();
+        let (head, (cat, hot)) = tokio::task::spawn_blocking(move || {
+            let head = store.feed().map_or(Ok(0), |f| f.head())?;
+            Ok::<_, StoreError>((head, read_catalog(store.as_ref())?))
+        })
+        .await
+        .map_err(|e| StoreError::Io(format!("store task failed: {e}")))??;
+        let mut current = self.write_catalog();
+        // Whatever changed meanwhile may have retired credentials.
+        for (id, row) in &current.apps {
+            let same = cat
+                .apps
+                .get(id)
+                .is_some_and(|new| new.app.secret_hash == row.app.secret_hash && (new.app.enabled || !row.app.enabled));
+            if !same {
+                row.credential.retire();
+            }
+        }
+        *current = cat;
+        *self.hot.write().unwrap_or_else(|p| p.into_inner()) = hot;
+        self.seen.store(head, Ordering::Release);
+        Ok(())
+    }
+
+    fn apply_changes(&self, changes: Vec<Change>) -> Result<Vec<Change>, StoreError> {
+        let mut others = Vec::new();
+        let mut touched = Touched::default();
+        let mut cat = self.write_catalog();
+        let mut hot = self.hot.write().unwrap_or_else(|p| p.into_inner());
+        for change in changes {
+            let key = change.key.as_str();
+            let value = change.value.as_deref();
+            if let Some(id) = key.strip_prefix(keys::APP) {
+                apply_app(
+                    &mut cat,
+                    &mut hot,
+                    id,
+                    value.map(|v| decode::<Application>(key, v)).transpose()?,
+                );
+                touched.apps.insert(id.to_owned());
+            } else if let Some(id) = key.strip_prefix(keys::RULE) {
+                let rule = value.map(|v| decode::<AccessRule>(key, v)).transpose()?;
+                if let Some(app) = apply_rule(&mut cat, id, rule) {
+                    touched.apps.insert(app);
+                }
+            } else if let Some(id) = key.strip_prefix(keys::SCOPE) {
+                apply_scope(&mut cat, id, value.map(|v| decode::<Scope>(key, v)).transpose()?);
+                touched.all = true;
+            } else if let Some(client) = key.strip_prefix(keys::CUTOFF) {
+                match value {
+                    Some(v) => {
+                        cat.cutoffs.insert(client.to_owned(), decode(key, v)?);
+                    }
+                    None => {
+                        cat.cutoffs.remove(client);
+                    }
+                }
+                if let Some(entry) = hot.get(client) {
+                    touched.apps.insert(entry.app_id.clone());
+                }
+            } else {
+                others.push(change);
+            }
+        }
+        cat.sort_rules();
+        let rebuild: Vec<&AppRow> = if touched.all {
+            cat.apps.values().collect()
+        } else {
+            touched.apps.iter().filter_map(|id| cat.apps.get(id)).collect()
+        };
+        for row in rebuild {
+            hot.insert(Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row)));
+        }
+        Ok(others)
+    }
+}
+
+/// An application written (or deleted) by another instance.
+fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Application>) {
+    match app {
+        Some(app) => {
+            if let Some(row) = cat.apps.get_mut(id) {
+                // A new secret, or disabling: the old credential stops now.
+                if row.app.secret_hash != app.secret_hash || (row.app.enabled && !app.enabled) {
+                    row.credential.retire();
+                    row.credential = Arc::default();
+                }
+                if row.app.name != app.name {
+                    let old = row.app.name.as_str().to_owned();
+                    cat.names.remove(&old);
+                }
+                cat.names.insert(app.name.as_str().to_owned(), id.to_owned());
+                if let Some(row) = cat.apps.get_mut(id) {
+                    row.app = app;
+                }
+            } else {
+                cat.names.insert(app.name.as_str().to_owned(), id.to_owned());
+                cat.apps
+                    .insert(id.to_owned(), AppRow::new(app, Arc::new(LoginClock::default())));
+            }
+        }
+        None => {
+            if let Some(row) = cat.apps.remove(id) {
+                row.credential.retire();
+                cat.names.remove(row.app.name.as_str());
+                hot.remove(row.app.client_id.as_str());
+                for rule in cat.rules_by_app.remove(id).unwrap_or_default() {
+                    cat.rules.remove(&rule);
+                }
+            }
+        }
+    }
+}
+
+/// A rule written or deleted elsewhere; returns the application it belongs to.
+fn apply_rule(cat: &mut Catalog, id: &str, rule: Option<AccessRule>) -> Option<String> {
+    match rule {
+        Some(rule) => {
+            let app = rule.subject_id.clone();
+            if cat.rules.contains_key(id) {
+                cat.rules.insert(id.to_owned(), rule);
+            } else {
+                cat.insert_rule(rule);
+            }
+            Some(app)
+        }
+        None => {
+            let rule = cat.rules.remove(id)?;
+            if let Some(ids) = cat.rules_by_app.get_mut(&rule.subject_id) {
+                ids.retain(|r| r != id);
+            }
+            Some(rule.subject_id)
+        }
+    }
+}
+
+fn apply_scope(cat: &mut Catalog, id: &str, scope: Option<Scope>) {
+    match scope {
+        Some(scope) => {
+            if scope.scope_type == ScopeType::Tenant {
+                cat.tenant_id = Some(scope.id.clone());
+            }
+            cat.scopes.insert(id.to_owned(), scope);
+        }
+        None => {
+            cat.scopes.remove(id);
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! The PostgreSQL backend (DESIGN §1 "Scale-out"): many appauth instances
+//! share one database.
+//!
+//! The records keep the key layout of the other backends (`appauth_kv`,
+//! ordered by byte value), so one codec and one conformance suite serve
+//! all three. What only a shared store needs lives here:
+//!
+//! - **The change feed.** Every write of a followed key appends
+//!   `(seq, key)` to `appauth_changes` in the same transaction, under a
+//!   transaction-scoped advisory lock, so sequence numbers are gap-free and
+//!   in commit order; the commit sends `NOTIFY appauth_changes`. Instances
+//!   `LISTEN`, and also poll, so a lost notification costs at most one poll.
+//! - **Optimistic directory writes.** [`ChangeFeed::apply_after`] commits
+//!   only if no other directory change landed since the caller's catalog
+//!   was current: checks (name taken, last administrator, ceilings) made on
+//!   that catalog hold for the whole cluster.
+//! - **Last-login times** merged per application with `GREATEST`, never
+//!   overwritten by an older value from another instance.
+//! - **Migrations**, embedded and versioned, applied at open under a
+//!   session advisory lock, so instances starting together on an empty
+//!   database apply each exactly once.
+//!
+//! The `postgres` crate is synchronous; all calls run on one dedicated
+//! thread that owns the connection (reconnecting after a failure), so the
+//! store works from any thread the directory calls it on (it always calls
+//! from `spawn_blocking`, as for sled's fsync).
+
+use super::{Change, ChangeFeed, Store, StoreError, Write};
+use postgres::fallible_iterator::FallibleIterator;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+/// Versioned migrations; the number is the schema version they produce.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres/001_init.sql"))];
+/// Advisory lock keys ("appauth" in the high bytes).
+const MIGRATION_LOCK: i64 = 0x6170_7061_7574_0001;
+const WRITE_LOCK: i64 = 0x6170_7061_7574_0002;
+const CHANNEL: &str = "appauth_changes";
+/// How long a caller waits for the database before the write fails (503).
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Changes older than this are purged; an instance that was cut off for
+/// longer reloads in full (`FeedGap`).
+const CHANGE_RETENTION_HOURS: i64 = 24;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+pub struct PostgresStore {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    healthy: Arc<AtomicBool>,
+    signal: Arc<tokio::sync::Notify>,
+    stop: Arc<AtomicBool>,
+}
+
+struct Connection {
+    config: postgres::Config,
+    client: Option<postgres::Client>,
+}
+
+impl Connection {
+    fn client(&mut self) -> Result<&mut postgres::Client, postgres::Error> {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            self.client = Some(self.config.connect(postgres::NoTls)?);
+        }
+        Ok(self.client.as_mut().expect("connected just above"))
+    }
+}
+
+fn db_err(e: postgres::Error) -> StoreError {
+    // The error's Display names the server's message, never the URL's password.
+    StoreError::Io(format!("PostgreSQL: {e}"))
+}
+
+/// Parses `url` and sets what every appauth connection needs.
+fn connection_config(url: &str) -> Result<postgres::Config, StoreError> {
+    let mut config = postgres::Config::from_str(url)
+        .map_err(|e| StoreError::Io(format!("store.postgres_url is not a valid PostgreSQL URL: {e}")))?;
+    config
+        .application_name("appauth")
+        .connect_timeout(Duration::from_secs(3))
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .options("-c statement_timeout=8000 -c lock_timeout=5000");
+    Ok(config)
+}
+
+impl PostgresStore {
+    /// Connects, applies pending migrations, and starts the listener that
+    /// wakes [`ChangeFeed::signal`] on every commit of another instance.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let config = connection_config(url)?;
+        let mut conn = Connection { config, client: None };
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("appauth-postgres".into())
+            .spawn(move || {
+                for job in rx {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Io(format!("cannot start the PostgreSQL thread: {e}")))?;
+        let store = Self {
+            jobs: Mutex::new(tx),
+            healthy: Arc::new(AtomicBool::new(true)),
+            signal: Arc::new(tokio::sync::Notify::new()),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        // On the connection thread, like every call: the `postgres` client
+        // runs its own runtime, which may not start inside tokio's.
+        store.call(migrate)?;
+        store.start_listener(connection_config(url)?)?;
+        Ok(store)
+    }
+
+    /// Runs `f` on the connection thread and waits for its answer.
+    fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let healthy = self.healthy.clone();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn.client() {
+                Ok(client) => f(client),
+                Err(e) => Err(db_err(e)),
+            };
+            // Stale is an answer, not a fault.
+            let ok = !matches!(result, Err(StoreError::Io(_)));
+            healthy.store(ok, Ordering::Relaxed);
+            if !ok && conn.client.as_ref().is_some_and(|c| c.is_closed()) {
+                conn.client = None;
+            }
+            let _ = reply.send(result);
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .map_err(|_| StoreError::Io("the PostgreSQL thread has stopped".into()))?;
+        answer.recv_timeout(CALL_TIMEOUT).unwrap_or_else(|_| {
+            self.healthy.store(false, Ordering::Relaxed);
+            Err(StoreError::Io(format!(
+                "PostgreSQL did not answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            )))
+        })
+    }
+
+    /// A second connection that only `LISTEN`s; it reconnects after a
+    /// failure, and wakes the feed's followers then too (they may have
+    /// missed notifications meanwhile).
+    fn start_listener(&self, config: postgres::Config) -> Result<(), StoreError> {
+        let (signal, stop) = (self.signal.clone(), self.stop.clone());
+        std::thread::Builder::new()
+            .name("appauth-pg-listen".into())
+            .spawn(move || {
+                let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(mut client) = config.connect(postgres::NoTls) else {
+                        std::thread::sleep(Duration::from_millis(500));
+                        continue;
+                    };
+                    if client.batch_execute(&format!("LISTEN {CHANNEL}")).is_err() {
+                        continue;
+                    }
+                    signal.notify_waiters();
+                    while !stop.load(Ordering::Relaxed) && !client.is_closed() {
+                        if last_purge.elapsed() > Duration::from_secs(3600) {
+                            last_purge = std::time::Instant::now();
+                            if let Err(e) = purge_changes(&mut client) {
+                                tracing::warn!(error = %e, "could not purge the PostgreSQL change log");
+                            }
+                        }
+                        let mut notes = client.notifications();
+                        let mut woken = false;
+                        let mut iter = notes.timeout_iter(Duration::from_millis(500));
+                        loop {
+                            match iter.next() {
+                                Ok(Some(_)) => woken = true,
+                                Ok(None) => break,
+                                Err(_) => break,
+                            }
+                        }
+                        if woken {
+                            signal.notify_waiters();
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Io(format!("cannot start the PostgreSQL listener: {e}")))?;
+        Ok(())
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn migrate(client: &mut postgres::Client) -> Result<(), StoreError> {
+    client
+        .batch_execute(&format!(
+            "SELECT pg_advisory_lock({MIGRATION_LOCK});
+             CREATE TABLE IF NOT EXISTS appauth_schema_migrations (
+                 version integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now())"
+        ))
+        .map_err(db_err)?;
+    let result = (|| {
+        let applied: Vec<i32> = client
+            .query("SELECT version FROM appauth_schema_migrations", &[])
+            .map_err(db_err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+        if let Some(v) = applied.iter().find(|v| **v > newest) {
+            return Err(StoreError::Schema {
+                found: v.to_string(),
+                expected: "at most the versions this appauth knows",
+            });
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
+            let mut tx = client.transaction().map_err(db_err)?;
+            tx.batch_execute(sql).map_err(db_err)?;
+            tx.execute(
+                "INSERT INTO appauth_schema_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            tracing::info!(version, "applied PostgreSQL migration");
+        }
+        Ok(())
+    })();
+    let _ = client.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+    result
+}
+
+fn purge_changes(client: &mut postgres::Client) -> Result<u64, postgres::Error> {
+    client.execute(
+        &format!(
+            "DELETE FROM appauth_changes WHERE committed_at < now() - interval '{CHANGE_RETENTION_HOURS} hours'
+               AND seq < (SELECT max(seq) FROM appauth_changes)"
+        ),
+        &[],
+    )
+}
+
+fn to_i64(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// Writes the batch in `tx` and logs its followed keys; returns the last
+/// sequence number written (or `None` when nothing was followed).
+fn write_batch(tx: &mut postgres::Transaction<'_>, writes: &[Write]) -> Result<Option<u64>, postgres::Error> {
+    let followed = writes.iter().any(|w| {
+        let (Write::Put(k, _) | Write::Delete(k)) = w;
+        super::is_followed(k)
+    });
+    let mut seq: i64 = 0;
+    if followed {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+        seq = tx
+            .query_one("SELECT coalesce(max(seq), 0) FROM appauth_changes", &[])?
+            .get(0);
+    }
+    for w in writes {
+        let key = match w {
+            Write::Put(k, v) => {
+                tx.execute(
+                    "INSERT INTO appauth_kv (key, value) VALUES ($1, $2)
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[k, v],
+                )?;
+                k
+            }
+            Write::Delete(k) => {
+                tx.execute("DELETE FROM appauth_kv WHERE key = $1", &[k])?;
+                k
+            }
+        };
+        if super::is_followed(key) {
+            seq += 1;
+            tx.execute("INSERT INTO appauth_changes (seq, key) VALUES ($1, $2)", &[&seq, key])?;
+        }
+    }
+    if followed {
+        tx.execute(&format!("NOTIFY {CHANNEL}"), &[])?;
+    }
+    Ok(followed.then_some(seq as u64))
+}
+
+impl Store for PostgresStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_owned();
+        self.call(move |c| {
+            c.query_opt("SELECT value FROM appauth_kv WHERE key = $1", &[&key])
+                .map(|row| row.map(|r| r.get(0)))
+                .map_err(db_err)
+        })
+    }
+
+    fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let prefix = prefix.to_owned();
+        // Byte order (COLLATE "C"): the keys starting with `prefix` are the
+        // range [prefix, prefix with its last character incremented), which
+        // the primary key answers without reading past it.
+        let mut upper = prefix.clone();
+        let last = upper.pop().map_or(0, |ch| ch as u32);
+        upper.push(char::from_u32(last + 1).unwrap_or(char::MAX));
+        self.call(move |c| {
+            let rows = c
+                .query(
+                    "SELECT key, value FROM appauth_kv WHERE key >= $1 AND key < $2 ORDER BY key",
+                    &[&prefix, &upper],
+                )
+                .map_err(db_err)?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let writes = writes.to_vec();
+        self.call(move |c| {
+            let mut tx = c.transaction().map_err(db_err)?;
+            write_batch(&mut tx, &writes).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+    }
+
+    fn put_side(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let (name, bytes) = (name.to_owned(), bytes.to_vec());
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO appauth_side (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                &[&name, &bytes],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+        })
+    }
+
+    fn get_side(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let name = name.to_owned();
+        self.call(move |c| {
+            c.query_opt("SELECT value FROM appauth_side WHERE name = $1", &[&name])
+                .map(|row| row.map(|r| r.get(0)))
+                .map_err(db_err)
+        })
+    }
+
+    fn merge_logins(&self, changed: &[(String, i64)]) -> Result<(), StoreError> {
+        let (ids, times): (Vec<String>, Vec<i64>) = changed.iter().cloned().unzip();
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO appauth_logins (app_id, last_login_ms)
+                 SELECT * FROM unnest($1::text[], $2::bigint[])
+                 ON CONFLICT (app_id) DO UPDATE
+                 SET last_login_ms = GREATEST(appauth_logins.last_login_ms, EXCLUDED.last_login_ms)",
+                &[&ids, &times],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+        })
+    }
+
+    fn load_logins(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.call(|c| {
+            let rows = c
+                .query("SELECT app_id, last_login_ms FROM appauth_logins", &[])
+                .map_err(db_err)?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.call(|c| c.simple_query("SELECT 1").map(|_| ()).map_err(db_err))
+    }
+
+    fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    fn probe_write(&self) -> Result<(), StoreError> {
+        self.apply(&[Write::Put(
+            super::keys::PROBE.into(),
+            crate::domain::now_ms().to_be_bytes().to_vec(),
+        )])
+    }
+
+    fn feed(&self) -> Option<&dyn ChangeFeed> {
+        Some(self)
+    }
+}
+
+impl ChangeFeed for PostgresStore {
+    fn head(&self) -> Result<u64, StoreError> {
+        self.call(|c| {
+            c.query_one("SELECT coalesce(max(seq), 0) FROM appauth_changes", &[])
+                .map(|r| r.get::<_, i64>(0) as u64)
+                .map_err(db_err)
+        })
+    }
+
+    fn since(&self, seq: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        self.call(move |c| {
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(db_err)?;
+            let oldest: Option<i64> = tx
+                .query_one("SELECT min(seq) FROM appauth_changes", &[])
+                .map_err(db_err)?
+                .get(0);
+            if oldest.is_some_and(|o| o as u64 > seq + 1) {
+                return Err(StoreError::FeedGap(seq));
+            }
+            let rows = tx
+                .query(
+                    "SELECT c.seq, c.key, kv.value FROM appauth_changes c
+                     LEFT JOIN appauth_kv kv ON kv.key = c.key
+                     WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+                    &[&to_i64(seq), &(limit.min(100_000) as i64)],
+                )
+                .map_err(db_err)?;
+            Ok(rows
+                .iter()
+                .map(|r| Change {
+                    seq: r.get::<_, i64>(0) as u64,
+                    key: r.get(1),
+                    value: r.get(2),
+                })
+                .collect())
+        })
+    }
+
+    fn apply_after(&self, seen: u64, writes: &[Write]) -> Result<u64, StoreError> {
+        let writes = writes.to_vec();
+        self.call(move |c| {
+            let mut tx = c.transaction().map_err(db_err)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                .map_err(db_err)?;
+            let newer = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM appauth_changes
+                      WHERE seq > $1 AND left(key, length($2)) <> $2)",
+                    &[&to_i64(seen), &super::keys::REVOKED_JTI],
+                )
+                .map_err(db_err)?
+                .get::<_, bool>(0);
+            if newer {
+                return Err(StoreError::Stale);
+            }
+            let last = write_batch(&mut tx, &writes).map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(last.unwrap_or(seen))
+        })
+    }
+
+    fn signal(&self) -> Arc<tokio::sync::Notify> {
+        self.signal.clone()
+    }
+}

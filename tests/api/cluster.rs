@@ -1,0 +1,303 @@
+//! Several instances on one PostgreSQL (DESIGN §1 "Scale-out"): a change
+//! acknowledged by one instance holds on the others within 1 s; racing
+//! instances initialise an empty database once; a database outage keeps
+//! tokens flowing and admin writes refused, until it is back.
+
+use crate::helpers::{PostgresDb, TestApp, assert_api_error, basic, spawn_instance};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// The propagation bound the issue sets.
+const WITHIN: Duration = Duration::from_secs(1);
+
+async fn cluster(n: usize) -> (PostgresDb, tempfile::TempDir, Vec<TestApp>) {
+    let db = PostgresDb::create();
+    let keys = tempfile::tempdir().unwrap();
+    // One issuer for the cluster, as behind a load balancer: a token from
+    // any instance is valid at every other.
+    let mut settings = db.settings();
+    settings.push("issuer.url=http://auth.cluster.test".into());
+    let first = spawn_instance(keys.path(), &settings, None).await;
+    let mut all = vec![];
+    for _ in 1..n {
+        let (id, secret) = (first.admin_id.clone(), first.admin_secret.clone());
+        all.push(spawn_instance(keys.path(), &settings, Some((&id, &secret))).await);
+    }
+    all.insert(0, first);
+    (db, keys, all)
+}
+
+/// Polls `check` until it holds, failing when it did not within `WITHIN`.
+async fn within_a_second<F, Fut>(what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < WITHIN, "{what}: not seen within {WITHIN:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn token_status(app: &TestApp, id: &str, secret: &str) -> u16 {
+    app.token_request(id, secret, "").await.status().as_u16()
+}
+
+async fn introspect(app: &TestApp, token: &str) -> Value {
+    app.post_form(
+        "/oauth/introspect",
+        &format!("token={token}"),
+        Some(basic(&app.admin_id, &app.admin_secret)),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_application_created_on_one_instance_gets_tokens_from_another_within_a_second() {
+    let (_db, _keys, apps) = cluster(2).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let created = a.api().await.create_app("made-on-a").await;
+    let (id, secret) = (
+        created["clientId"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    within_a_second("the new application on B", || {
+        token_status(b, &id, &secret).then_some(200)
+    })
+    .await;
+}
+
+trait ThenSome {
+    fn then_some(self, want: u16) -> impl std::future::Future<Output = bool>;
+}
+
+impl<F: std::future::Future<Output = u16>> ThenSome for F {
+    async fn then_some(self, want: u16) -> bool {
+        self.await == want
+    }
+}
+
+#[tokio::test]
+async fn a_secret_regenerated_on_one_instance_is_refused_by_another_and_its_tokens_revoked() {
+    let (_db, _keys, apps) = cluster(2).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let created = a.api().await.create_app("rotated").await;
+    let (app_id, id, old) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["clientId"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    within_a_second("the application on B", || token_status(b, &id, &old).then_some(200)).await;
+    let old_token = b.token_for(&id, &old).await;
+    assert_eq!(introspect(b, &old_token).await["active"], true);
+
+    let regenerated: Value = a
+        .api()
+        .await
+        .post(&format!("/api/v1/apps/{app_id}/secret"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new = regenerated["secret"].as_str().unwrap().to_owned();
+    within_a_second("the old secret refused by B", || {
+        token_status(b, &id, &old).then_some(401)
+    })
+    .await;
+    assert_eq!(
+        introspect(b, &old_token).await["active"],
+        false,
+        "B revoked the earlier token"
+    );
+    assert_eq!(token_status(b, &id, &new).await, 200, "B accepts the new secret");
+}
+
+#[tokio::test]
+async fn a_rule_added_on_one_instance_is_in_the_next_token_from_another() {
+    let (_db, _keys, apps) = cluster(2).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let api_b = b.api().await;
+    let created = api_b.create_app("gets-a-rule").await;
+    let (app_id, id, secret) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["clientId"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    let tenant = api_b.tenant_id().await;
+    let granted = api_b.grant(&app_id, "viewer", "tenant", &tenant).await;
+    assert_eq!(granted.status(), 201);
+    within_a_second("the rule in A's token", || async {
+        let resp = a.token_request(&id, &secret, "").await;
+        if resp.status() != 200 {
+            return false;
+        }
+        let body: Value = resp.json().await.unwrap();
+        let claims = crate::helpers::claims_of(body["access_token"].as_str().unwrap());
+        claims["access_rules"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["role_id"] == "viewer"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_on_one_instance_stops_tokens_on_another_and_a_revoked_token_is_inactive_everywhere() {
+    let (_db, _keys, apps) = cluster(2).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let created = a.api().await.create_app("short-lived").await;
+    let (app_id, id, secret) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["clientId"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    within_a_second("the application on B", || token_status(b, &id, &secret).then_some(200)).await;
+    let token = b.token_for(&id, &secret).await;
+    let revoked = a
+        .post_form("/oauth/revoke", &format!("token={token}"), Some(basic(&id, &secret)))
+        .await;
+    assert_eq!(revoked.status(), 200);
+    within_a_second("the revocation on B", || async {
+        introspect(b, &token).await["active"] == false
+    })
+    .await;
+
+    let deleted = b.api().await.delete(&format!("/api/v1/apps/{app_id}")).await;
+    assert_eq!(deleted.status(), 204);
+    within_a_second("the deletion on A", || token_status(a, &id, &secret).then_some(401)).await;
+}
+
+#[tokio::test]
+async fn the_same_name_created_on_two_instances_at_once_is_taken_once() {
+    let (_db, _keys, apps) = cluster(2).await;
+    let (api_a, api_b) = (apps[0].api().await, apps[1].api().await);
+    for round in 0..5 {
+        let name = format!("contested-{round}");
+        let (ra, rb) = tokio::join!(
+            api_a.post("/api/v1/apps", json!({"name": name})),
+            api_b.post("/api/v1/apps", json!({"name": name}))
+        );
+        let mut statuses = [ra.status().as_u16(), rb.status().as_u16()];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [201, 409],
+            "round {round}: exactly one instance creates {name:?}"
+        );
+    }
+    tokio::time::sleep(WITHIN).await;
+    for app in &apps {
+        let listed: Value = app
+            .api()
+            .await
+            .get("/api/v1/apps?search=contested&limit=100")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["totalRecords"], 5, "{listed}");
+    }
+}
+
+#[tokio::test]
+async fn two_instances_starting_on_an_empty_database_initialise_it_once() {
+    let db = PostgresDb::create();
+    let keys = tempfile::tempdir().unwrap();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut settings = db.settings();
+    settings.push(format!("keys.dir={}", keys.path().display()));
+    let (c1, c2) = (
+        crate::helpers::test_config(d1.path(), &settings),
+        crate::helpers::test_config(d2.path(), &settings),
+    );
+    // Keys are created by whichever starts first; do it once up front so
+    // the race is on the database alone.
+    let (r1, r2) = tokio::join!(appauth::App::build(c1), appauth::App::build(c2));
+    let (a1, a2) = (r1.expect("first builds"), r2.expect("second builds"));
+    let initialised: Vec<_> = [&a1, &a2]
+        .iter()
+        .filter_map(|a| a.initial_admin_path().cloned())
+        .collect();
+    assert_eq!(initialised.len(), 1, "exactly one instance initialised the database");
+    let files = [d1.path(), d2.path()]
+        .iter()
+        .filter(|d| d.join("data/initial-admin.json").exists())
+        .count();
+    assert_eq!(files, 1, "admin credentials were handed out once");
+    let creds: Value = serde_json::from_slice(&std::fs::read(&initialised[0]).unwrap()).unwrap();
+    let base = a2.issuer_url().to_owned();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(a2.run_until(async {
+        let _ = rx.await;
+    }));
+    let token = crate::helpers::token_at(
+        &base,
+        creds["clientId"].as_str().unwrap(),
+        creds["secret"].as_str().unwrap(),
+    )
+    .await;
+    let listed: Value = crate::helpers::http_client()
+        .get(format!("{base}/api/v1/apps?limit=100"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["totalRecords"], 1, "one admin application: {listed}");
+    let _ = tx.send(());
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn with_the_database_down_tokens_are_issued_admin_writes_answer_503_and_all_resumes_when_it_is_back() {
+    let (db, _keys, apps) = cluster(2).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let created = a.api().await.create_app("keeps-working").await;
+    let (id, secret) = (
+        created["clientId"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    within_a_second("the application on B", || token_status(b, &id, &secret).then_some(200)).await;
+    let api_a = a.api().await;
+
+    db.go_down();
+    assert_eq!(token_status(a, &id, &secret).await, 200, "A issues from memory");
+    assert_eq!(token_status(b, &id, &secret).await, 200, "B issues from memory");
+    let refused = api_a.post("/api/v1/apps", json!({"name": "while-down"})).await;
+    assert_api_error(refused, 503, "nothing was changed").await;
+    let ready = a.client.get(a.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "/readyz says the store is down");
+
+    db.come_back();
+    let start = Instant::now();
+    let made = loop {
+        let resp = api_a.post("/api/v1/apps", json!({"name": "after-outage"})).await;
+        if resp.status() == 201 {
+            break resp.json::<Value>().await.unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "writes never resumed: {}",
+            resp.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (new_id, new_secret) = (
+        made["clientId"].as_str().unwrap().to_owned(),
+        made["secret"].as_str().unwrap().to_owned(),
+    );
+    within_a_second("B catching up after the outage", || {
+        token_status(b, &new_id, &new_secret).then_some(200)
+    })
+    .await;
+    let ready = a.client.get(a.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
