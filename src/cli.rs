@@ -289,9 +289,39 @@ fn bench(args: crate::bench::BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// With the PostgreSQL backend the cluster's keys live in the database
+/// (sealed, see `token::vault`): brings `keys.dir` up to date with them
+/// first, and hands back what `share_keys` needs afterwards.
+fn shared_keys(
+    config: &crate::config::Config,
+) -> Result<Option<(crate::store::PostgresStore, crate::token::vault::Kek)>, Failure> {
+    let (crate::config::StoreBackend::Postgres, Some(url)) = (config.store.backend, &config.store.postgres_url) else {
+        return Ok(None);
+    };
+    let other = |e: &dyn std::fmt::Display| Failure::Other(e.to_string());
+    let store = crate::store::PostgresStore::open(url).map_err(|e| other(&e))?;
+    let kek = crate::token::vault::Kek::load(&config.keys.kek_path(), false).map_err(|e| other(&e))?;
+    crate::token::vault::pull(&store, &kek, &config.keys.dir).map_err(|e| other(&e))?;
+    Ok(Some((store, kek)))
+}
+
+/// Seals what a key command changed into the shared store, where every
+/// running instance picks it up within a second.
+fn share_keys(
+    shared: Option<(crate::store::PostgresStore, crate::token::vault::Kek)>,
+    dir: &std::path::Path,
+    names: Option<&[String]>,
+) -> Result<(), Failure> {
+    if let Some((store, kek)) = shared {
+        crate::token::vault::push(&store, &kek, dir, names).map_err(|e| Failure::Other(e.to_string()))?;
+    }
+    Ok(())
+}
+
 fn keys_generate(args: &ConfigArgs, alg: &str) -> Result<(), Failure> {
     let config = load(args, Vec::new())?;
     let alg = Alg::parse(alg).ok_or_else(|| Failure::Usage(format!("unknown algorithm {alg}")))?;
+    let shared = shared_keys(&config)?;
     let existing =
         KeySet::load(&config.keys.dir, config.issuer.token_ttl_seconds).map_err(|e| Failure::Other(e.to_string()))?;
     let now = crate::domain::now_ms() / 1000;
@@ -303,6 +333,11 @@ fn keys_generate(args: &ConfigArgs, alg: &str) -> Result<(), Failure> {
         now + config.keys.publish_ahead_seconds
     };
     let kid = keys::generate(&config.keys.dir, alg, activates).map_err(|e| Failure::Other(e.to_string()))?;
+    share_keys(
+        shared,
+        &config.keys.dir,
+        Some(&[format!("{kid}.json"), format!("{kid}.pem")]),
+    )?;
     println!(
         "{kid}\t{}\tsigns from {}",
         alg.as_str(),
@@ -313,6 +348,7 @@ fn keys_generate(args: &ConfigArgs, alg: &str) -> Result<(), Failure> {
 
 fn keys_retire(args: &ConfigArgs, kid: &str, now: bool) -> Result<(), Failure> {
     let config = load(args, Vec::new())?;
+    let shared = shared_keys(&config)?;
     let done = keys::retire(
         &config.keys.dir,
         kid,
@@ -321,6 +357,11 @@ fn keys_retire(args: &ConfigArgs, kid: &str, now: bool) -> Result<(), Failure> {
         config.issuer.token_ttl_seconds,
     )
     .map_err(|e| Failure::Other(e.to_string()))?;
+    let mut changed = vec![format!("{kid}.json")];
+    if let Some(r) = &done.replacement {
+        changed.extend([format!("{r}.json"), format!("{r}.pem")]);
+    }
+    share_keys(shared, &config.keys.dir, Some(&changed))?;
     if let Some(r) = &done.replacement {
         println!("generated replacement key {r}");
     }
@@ -339,6 +380,7 @@ fn keys_retire(args: &ConfigArgs, kid: &str, now: bool) -> Result<(), Failure> {
 
 fn keys_list(args: &ConfigArgs) -> Result<(), Failure> {
     let config = load(args, Vec::new())?;
+    shared_keys(&config)?;
     let set =
         KeySet::load(&config.keys.dir, config.issuer.token_ttl_seconds).map_err(|e| Failure::Other(e.to_string()))?;
     let now = crate::domain::now_ms() / 1000;

@@ -48,6 +48,8 @@ pub struct Bootstrap {
     pub directory: Arc<Directory>,
     pub keys: KeySet,
     pub store: Arc<dyn Store>,
+    /// The key-encryption key, with a shared store.
+    pub vault: Option<Arc<crate::token::vault::Kek>>,
     /// Set when this run initialised an empty store.
     pub created_admin: Option<(Application, ClientSecret)>,
 }
@@ -88,6 +90,17 @@ pub async fn bootstrap(
             ))
         })?),
     };
+    // A shared store holds the cluster's pepper and keys, sealed: bring
+    // `keys.dir` up to date with them before anything reads it.
+    let vault = match config.store.backend {
+        StoreBackend::Postgres => {
+            let kek = crate::token::vault::Kek::load(&config.keys.kek_path(), true)?;
+            crate::token::vault::share_pepper(store.as_ref(), &kek, &config.keys.dir)?;
+            crate::token::vault::pull(store.as_ref(), &kek, &config.keys.dir)?;
+            Some(Arc::new(kek))
+        }
+        StoreBackend::Sled => None,
+    };
     let initialized = store.get(crate::store::keys::INITIALIZED)?.is_some();
     let pepper = match keys::load_pepper(&config.keys.dir)? {
         Some(p) => p,
@@ -107,6 +120,9 @@ pub async fn bootstrap(
         tracing::info!(kid, dir = %config.keys.dir.display(), "generated the first signing key (ES256)");
         keyset = KeySet::load(&config.keys.dir, ttl)?;
     }
+    if let Some(kek) = &vault {
+        crate::token::vault::push(store.as_ref(), kek, &config.keys.dir, None)?;
+    }
     let directory = Arc::new(Directory::load(store.clone(), pepper, ttl)?);
     let created_admin = if initialize {
         directory.initialize(hand_over, withdraw).await?
@@ -117,6 +133,7 @@ pub async fn bootstrap(
         directory,
         keys: keyset,
         store,
+        vault,
         created_admin,
     })
 }
@@ -212,6 +229,7 @@ impl App {
             },
             request_ids: RequestIds::default(),
             access_log: telemetry::AccessLog::default(),
+            vault: boot.vault.clone(),
             admin_limiter: RequestLimiter::new(config.limits.admin_requests_per_minute),
             list_pool: crate::list_pool::ListPool::start(
                 (std::thread::available_parallelism().map_or(2, |n| n.get()) / 2).max(1),
@@ -515,6 +533,15 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
                         tracing::info!("following the shared store's changes again");
                     }
                     state.revocations.follow(&others);
+                    let keys_changed = others.iter().any(|c| c.key.starts_with(crate::token::vault::SEALED));
+                    if let (true, Some(kek)) = (keys_changed, state.vault.clone()) {
+                        let (store, dir) = (state.directory.store().clone(), state.config.keys.dir.clone());
+                        match tokio::task::spawn_blocking(move || crate::token::vault::pull(store.as_ref(), &kek, &dir)).await {
+                            Ok(Ok(_)) => reload_keys(&state, &mut keys_seen, false),
+                            Ok(Err(e)) => tracing::error!(error = %e, "could not take the cluster's new key material"),
+                            Err(e) => tracing::error!(error = %e, "key material task failed"),
+                        }
+                    }
                 }
                 Err(e) if !feed_down => {
                     feed_down = true;

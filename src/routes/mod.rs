@@ -39,6 +39,8 @@ pub struct AppState {
     pub revocations: crate::revocation::Revocations,
     pub request_ids: crate::telemetry::RequestIds,
     pub access_log: crate::telemetry::AccessLog,
+    /// The key-encryption key, when keys are shared through the store.
+    pub vault: Option<Arc<crate::token::vault::Kek>>,
     /// Admin API requests per caller (DESIGN §4 "Admin authority").
     pub admin_limiter: crate::oauth::throttle::RequestLimiter,
     /// Runs list, search and CSV work at low priority (see `list_pool`).

@@ -9,6 +9,7 @@ pub mod claims;
 pub mod issuer;
 pub mod jwt;
 pub mod keys;
+pub mod vault;
 
 pub use claims::AccessTokenClaims;
 pub use issuer::{IssueRequest, IssuedToken, TokenIssuer};

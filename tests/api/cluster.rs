@@ -10,21 +10,29 @@ use std::time::{Duration, Instant};
 /// The propagation bound the issue sets.
 const WITHIN: Duration = Duration::from_secs(1);
 
-async fn cluster(n: usize) -> (PostgresDb, tempfile::TempDir, Vec<TestApp>) {
-    let db = PostgresDb::create();
-    let keys = tempfile::tempdir().unwrap();
-    // One issuer for the cluster, as behind a load balancer: a token from
-    // any instance is valid at every other.
+/// The settings every instance of a test cluster shares: the database, one
+/// issuer (as behind a load balancer: a token from any instance is valid at
+/// every other) and the key-encryption key file. Nothing else is shared:
+/// each instance has its own store and keys directories.
+fn cluster_settings(db: &PostgresDb, kek: &std::path::Path) -> Vec<String> {
     let mut settings = db.settings();
     settings.push("issuer.url=http://auth.cluster.test".into());
-    let first = spawn_instance(keys.path(), &settings, None).await;
+    settings.push(format!("keys.kek_file={}", kek.join("kek").display()));
+    settings
+}
+
+async fn cluster(n: usize) -> (PostgresDb, tempfile::TempDir, Vec<TestApp>) {
+    let db = PostgresDb::create();
+    let kek = tempfile::tempdir().unwrap();
+    let settings = cluster_settings(&db, kek.path());
+    let first = spawn_instance(&settings, None).await;
     let mut all = vec![];
     for _ in 1..n {
         let (id, secret) = (first.admin_id.clone(), first.admin_secret.clone());
-        all.push(spawn_instance(keys.path(), &settings, Some((&id, &secret))).await);
+        all.push(spawn_instance(&settings, Some((&id, &secret))).await);
     }
     all.insert(0, first);
-    (db, keys, all)
+    (db, kek, all)
 }
 
 /// Polls `check` until it holds, failing when it did not within `WITHIN`.
@@ -208,16 +216,15 @@ async fn the_same_name_created_on_two_instances_at_once_is_taken_once() {
 #[tokio::test]
 async fn two_instances_starting_on_an_empty_database_initialise_it_once() {
     let db = PostgresDb::create();
-    let keys = tempfile::tempdir().unwrap();
+    let kek = tempfile::tempdir().unwrap();
+    // The KEK file is made by an operator (or `init`) before a cluster starts.
+    appauth::token::vault::Kek::load(&kek.path().join("kek"), true).unwrap();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut settings = db.settings();
-    settings.push(format!("keys.dir={}", keys.path().display()));
+    let settings = cluster_settings(&db, kek.path());
     let (c1, c2) = (
         crate::helpers::test_config(d1.path(), &settings),
         crate::helpers::test_config(d2.path(), &settings),
     );
-    // Keys are created by whichever starts first; do it once up front so
-    // the race is on the database alone.
     let (r1, r2) = tokio::join!(appauth::App::build(c1), appauth::App::build(c2));
     let (a1, a2) = (r1.expect("first builds"), r2.expect("second builds"));
     let initialised: Vec<_> = [&a1, &a2]
@@ -231,7 +238,7 @@ async fn two_instances_starting_on_an_empty_database_initialise_it_once() {
         .count();
     assert_eq!(files, 1, "admin credentials were handed out once");
     let creds: Value = serde_json::from_slice(&std::fs::read(&initialised[0]).unwrap()).unwrap();
-    let base = a2.issuer_url().to_owned();
+    let base = format!("http://{}", a2.address());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(a2.run_until(async {
         let _ = rx.await;
@@ -252,6 +259,8 @@ async fn two_instances_starting_on_an_empty_database_initialise_it_once() {
         .await
         .unwrap();
     assert_eq!(listed["totalRecords"], 1, "one admin application: {listed}");
+    let pepper = |d: &std::path::Path| std::fs::read(d.join("keys/pepper")).unwrap();
+    assert_eq!(pepper(d1.path()), pepper(d2.path()), "one pepper for the cluster");
     let _ = tx.send(());
     server.await.unwrap().unwrap();
 }
@@ -300,4 +309,71 @@ async fn with_the_database_down_tokens_are_issued_admin_writes_answer_503_and_al
     .await;
     let ready = a.client.get(a.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn a_key_generated_once_is_published_by_every_instance_and_sealed_in_the_database() {
+    let (db, kek, apps) = cluster(2).await;
+    let kids = |jwks: &Value| -> Vec<String> {
+        let mut k: Vec<String> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        k.sort();
+        k
+    };
+    let before: Value = apps[0].get_json("/.well-known/jwks.json").await;
+    assert_eq!(
+        kids(&before),
+        kids(&apps[1].get_json::<Value>("/.well-known/jwks.json").await),
+        "one key set"
+    );
+
+    // `appauth keys generate` from a third machine: its own empty keys dir.
+    let cli_dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
+    cmd.current_dir(cli_dir.path()).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("APPAUTH_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd
+        .args(["keys", "generate"])
+        .env("APPAUTH_STORE_BACKEND", "postgres")
+        .env("APPAUTH_STORE_POSTGRES_URL", &db.url)
+        .env("APPAUTH_KEYS_KEK_FILE", kek.path().join("kek"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kid = String::from_utf8_lossy(&out.stdout)
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+    for app in &apps {
+        within_a_second("the new key in every JWKS", || async {
+            kids(&app.get_json::<Value>("/.well-known/jwks.json").await).contains(&kid)
+        })
+        .await;
+    }
+    // What the database holds is sealed: no PEM, no pepper in the clear.
+    let url = db.url.clone();
+    let rows = std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.query("SELECT key, value FROM appauth_kv WHERE key LIKE 'sealed/%'", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, Vec<u8>>(1)))
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    assert!(rows.iter().any(|(k, _)| k == &format!("sealed/{kid}.pem")));
+    assert!(rows.iter().any(|(k, _)| k == "sealed/pepper"));
+    let pem = std::fs::read(cli_dir.path().join(format!("keys/{kid}.pem"))).unwrap();
+    for (key, value) in &rows {
+        assert!(!value.windows(11).any(|w| w == b"PRIVATE KEY"), "{key} is in the clear");
+        assert!(!value.windows(pem.len().min(40)).any(|w| w == &pem[..pem.len().min(40)]));
+    }
 }

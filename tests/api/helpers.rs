@@ -531,13 +531,12 @@ impl Drop for PostgresDb {
     }
 }
 
-/// One instance of a cluster: its own store dir (for `initial-admin.json`),
-/// the cluster's keys dir, the given admin credentials.
-pub async fn spawn_instance(keys: &Path, extra: &[String], admin: Option<(&str, &str)>) -> TestApp {
+/// One instance of a cluster: its own store and keys dirs (keys come from
+/// the database, unsealed with the KEK file `extra` names), the given admin
+/// credentials (`None`: the ones this instance wrote at initialisation).
+pub async fn spawn_instance(extra: &[String], admin: Option<(&str, &str)>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let mut set = extra.to_vec();
-    set.push(format!("keys.dir={}", keys.display()));
-    let config = test_config(dir.path(), &set);
+    let config = test_config(dir.path(), extra);
     let app = App::build(config).await.expect("instance builds");
     let (port, base) = (app.port(), format!("http://{}", app.address()));
     let (tx, rx) = oneshot::channel::<()>();
