@@ -18,6 +18,7 @@ mod openapi;
 mod query_prop;
 mod revocation;
 mod scopes;
+mod store;
 mod throttle;
 mod tls;
 mod token;
