@@ -135,6 +135,11 @@ impl fmt::Debug for RedisConfig {
 
 /// `redis://user:pw@host:6379/0` → `redis://***@host:6379/0`.
 pub fn redact_url(url: &str) -> String {
+    // Query parameters may carry a password too (`?password=…`).
+    let url = match url.split_once('?') {
+        Some((base, _)) => return format!("{}?***", redact_url(base)),
+        None => url,
+    };
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((_, host)) => format!("{scheme}://***@{host}"),
@@ -723,6 +728,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.issuer.url.as_deref(), Some("https://auth.example"));
+    }
+
+    #[test]
+    fn urls_are_redacted_in_the_userinfo_and_the_query() {
+        assert_eq!(redact_url("postgres://u:pw@db/x"), "postgres://***@db/x");
+        assert_eq!(
+            redact_url("postgres://db/x?password=pw&sslmode=require"),
+            "postgres://db/x?***"
+        );
     }
 
     #[test]

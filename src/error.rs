@@ -289,10 +289,16 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::Conflict(m) => ApiError::Conflict(m),
             DirectoryError::Invalid(m) => ApiError::bad_request(m),
             DirectoryError::Forbidden(m) => ApiError::Forbidden(m),
+            DirectoryError::Store(crate::store::StoreError::Indeterminate(s)) => {
+                tracing::error!(error = %s, "store write unconfirmed");
+                ApiError::Unavailable(
+                    "the database stopped answering while this change was being written: it may or may not have been made; read the resource back before retrying".into(),
+                )
+            }
             DirectoryError::Store(s) => {
                 tracing::error!(error = %s, "store write failed");
                 ApiError::Unavailable(
-                    "the store could not make this change durable (disk full or I/O error), so nothing was changed; tokens are still issued, and writes resume by themselves when the disk recovers".into(),
+                    "the store could not make this change durable (database unreachable, disk full or I/O error), so nothing was changed; tokens are still issued, and writes resume by themselves when the store recovers".into(),
                 )
             }
         }

@@ -94,7 +94,10 @@ pub async fn bootstrap(
     // `keys.dir` up to date with them before anything reads it.
     let vault = match config.store.backend {
         StoreBackend::Postgres => {
-            let kek = crate::token::vault::Kek::load(&config.keys.kek_path(), true)?;
+            // Only the first instance of a cluster may create the KEK; a
+            // later one without the file (say, a mistyped path) must stop.
+            let first = !crate::token::vault::cluster_exists(store.as_ref())?;
+            let kek = crate::token::vault::Kek::load(&config.keys.kek_path(), first)?;
             crate::token::vault::share_pepper(store.as_ref(), &kek, &config.keys.dir)?;
             crate::token::vault::pull(store.as_ref(), &kek, &config.keys.dir)?;
             Some(Arc::new(kek))
@@ -294,7 +297,8 @@ impl App {
     /// Runs until `shutdown` completes, then drains connections and flushes.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let background = tokio::spawn(background_tasks(self.state.clone(), stop_rx));
+        let background = tokio::spawn(background_tasks(self.state.clone(), stop_rx.clone()));
+        let follower = tokio::spawn(follow_feed(self.state.clone(), stop_rx));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let limits = self.state.config.server.clone();
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -385,6 +389,7 @@ impl App {
         workers.stop();
         let _ = stop_tx.send(true);
         let _ = background.await;
+        let _ = follower.await;
         self.state.access_log.flush();
         if let Err(e) = self.state.directory.flush_logins().await {
             tracing::error!(error = %e, "could not save last-login times at shutdown");
@@ -466,6 +471,66 @@ fn reload_keys(state: &SharedState, seen: &mut Vec<(String, u64, Option<std::tim
     }
 }
 
+/// Follows the other instances sharing the store (a task of its own, so
+/// no other periodic work delays it): woken by the store's notifications,
+/// and polling too, so one lost notification costs at most one poll.
+/// Revocations and key material learned here go to their owners; what
+/// failed is retried on the next round.
+async fn follow_feed(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(signal) = state.directory.store().feed().map(|f| f.signal()) else {
+        return;
+    };
+    let mut poll = tokio::time::interval(Duration::from_millis(250));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut down = false;
+    // The first round pulls keys too: one may have been stored between
+    // start-up's pull and the directory's first sequence number.
+    let mut keys_dirty = true;
+    let mut keys_seen = Vec::new();
+    loop {
+        tokio::select! {
+            () = signal.notified() => {}
+            _ = poll.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match state.directory.catch_up().await {
+            Ok(others) => {
+                if down {
+                    down = false;
+                    tracing::info!("following the shared store's changes again");
+                }
+                if state.directory.take_reloaded() {
+                    keys_dirty = true;
+                    if let Err(e) = state.revocations.reload().await {
+                        tracing::error!(error = %e, "could not reload revocations after a full reload");
+                    }
+                }
+                state.revocations.follow(&others);
+                keys_dirty |= others.iter().any(|c| c.key.starts_with(crate::token::vault::SEALED));
+            }
+            Err(e) if !down => {
+                down = true;
+                tracing::warn!(error = %e, "cannot read the shared store's changes; tokens are issued from memory, and changes made elsewhere are caught up when it answers again");
+                continue;
+            }
+            Err(_) => continue,
+        }
+        if let (true, Some(kek)) = (keys_dirty, state.vault.clone()) {
+            let (store, dir) = (state.directory.store().clone(), state.config.keys.dir.clone());
+            match tokio::task::spawn_blocking(move || crate::token::vault::pull(store.as_ref(), &kek, &dir)).await {
+                Ok(Ok(written)) => {
+                    keys_dirty = false;
+                    if written > 0 {
+                        reload_keys(&state, &mut keys_seen, true);
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "could not take the cluster's new key material; retrying"),
+                Err(e) => tracing::error!(error = %e, "key material task failed; retrying"),
+            }
+        }
+    }
+}
+
 /// Periodic work: last-login write-back, purging lapsed revocation records,
 /// refilling the revocation cache when it lost its contents, key rescans.
 async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -484,22 +549,7 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
     let mut rescan = tokio::time::interval(Duration::from_secs(1));
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut keys_seen = keys::dir_fingerprint(&state.config.keys.dir);
-    // Other instances' changes: woken by the store's notifications, and
-    // polled too, so one lost notification costs at most one poll.
-    let feed_signal = state.directory.store().feed().map(|f| f.signal());
-    let mut feed_poll = tokio::time::interval(Duration::from_millis(250));
-    feed_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut feed_down = false;
     loop {
-        let feed_woken = async {
-            match &feed_signal {
-                Some(signal) => tokio::select! {
-                    () = signal.notified() => {}
-                    _ = feed_poll.tick() => {}
-                },
-                None => std::future::pending().await,
-            }
-        };
         let sighup = async {
             match hangup.as_mut() {
                 Some(s) => s.recv().await,
@@ -526,29 +576,6 @@ async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Rece
                 state.admin_limiter.sweep(now * 1000);
             }
             _ = access_flush.tick() => state.access_log.flush(),
-            () = feed_woken => match state.directory.catch_up().await {
-                Ok(others) => {
-                    if feed_down {
-                        feed_down = false;
-                        tracing::info!("following the shared store's changes again");
-                    }
-                    state.revocations.follow(&others);
-                    let keys_changed = others.iter().any(|c| c.key.starts_with(crate::token::vault::SEALED));
-                    if let (true, Some(kek)) = (keys_changed, state.vault.clone()) {
-                        let (store, dir) = (state.directory.store().clone(), state.config.keys.dir.clone());
-                        match tokio::task::spawn_blocking(move || crate::token::vault::pull(store.as_ref(), &kek, &dir)).await {
-                            Ok(Ok(_)) => reload_keys(&state, &mut keys_seen, false),
-                            Ok(Err(e)) => tracing::error!(error = %e, "could not take the cluster's new key material"),
-                            Err(e) => tracing::error!(error = %e, "key material task failed"),
-                        }
-                    }
-                }
-                Err(e) if !feed_down => {
-                    feed_down = true;
-                    tracing::warn!(error = %e, "cannot read the shared store's changes; tokens are issued from memory, and changes made elsewhere are caught up when it answers again");
-                }
-                Err(_) => {}
-            },
             _ = log_check.tick() => {
                 let dropped = state.metrics.log_lines_dropped();
                 if dropped > 0 && !warned_log_drops {

@@ -37,9 +37,18 @@ impl Directory {
             return Ok(Vec::new());
         }
         let _w = self.writes.lock().await;
-        let caught_up = self.catch_up_locked().await;
-        let others = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        caught_up.map(|()| others)
+        self.catch_up_locked().await?;
+        // Taken only after a successful catch-up: on an error they stay
+        // queued for the next one (`seen` is already past them).
+        Ok(std::mem::take(
+            &mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()),
+        ))
+    }
+
+    /// True once after the directory was reloaded in full: the owners of
+    /// other changes must then reload too (the changes in the gap are gone).
+    pub fn take_reloaded(&self) -> bool {
+        self.reloaded.swap(false, Ordering::AcqRel)
     }
 
     /// [`Self::catch_up`] with the write lock already held; the changes for
@@ -66,7 +75,7 @@ impl Directory {
                 return Ok(());
             };
             let full = changes.len() == BATCH;
-            let others = self.apply_changes(changes)?;
+            let others = self.apply_changes(changes);
             self.pending.lock().unwrap_or_else(|p| p.into_inner()).extend(others);
             self.seen.store(last, Ordering::Release);
             if !full {
@@ -100,10 +109,11 @@ impl Directory {
         *current = cat;
         *self.hot.write().unwrap_or_else(|p| p.into_inner()) = hot;
         self.seen.store(head, Ordering::Release);
+        self.reloaded.store(true, Ordering::Release);
         Ok(())
     }
 
-    fn apply_changes(&self, changes: Vec<Change>) -> Result<Vec<Change>, StoreError> {
+    fn apply_changes(&self, changes: Vec<Change>) -> Vec<Change> {
         let mut others = Vec::new();
         let mut touched = Touched::default();
         let mut cat = self.write_catalog();
@@ -112,25 +122,23 @@ impl Directory {
             let key = change.key.as_str();
             let value = change.value.as_deref();
             if let Some(id) = key.strip_prefix(keys::APP) {
-                apply_app(
-                    &mut cat,
-                    &mut hot,
-                    id,
-                    value.map(|v| decode::<Application>(key, v)).transpose()?,
-                );
+                apply_app(&mut cat, &mut hot, id, readable::<Application>(key, value));
                 touched.apps.insert(id.to_owned());
             } else if let Some(id) = key.strip_prefix(keys::RULE) {
-                let rule = value.map(|v| decode::<AccessRule>(key, v)).transpose()?;
-                if let Some(app) = apply_rule(&mut cat, id, rule) {
+                if let Some(app) = apply_rule(&mut cat, id, readable::<AccessRule>(key, value)) {
                     touched.apps.insert(app);
                 }
             } else if let Some(id) = key.strip_prefix(keys::SCOPE) {
-                apply_scope(&mut cat, id, value.map(|v| decode::<Scope>(key, v)).transpose()?);
+                apply_scope(&mut cat, id, readable::<Scope>(key, value));
                 touched.all = true;
             } else if let Some(client) = key.strip_prefix(keys::CUTOFF) {
-                match value {
-                    Some(v) => {
-                        cat.cutoffs.insert(client.to_owned(), decode(key, v)?);
+                // An unreadable cut-off keeps the one in force (the safer of the two).
+                match value.map(|v| decode(key, v)) {
+                    Some(Ok(c)) => {
+                        cat.cutoffs.insert(client.to_owned(), c);
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "unreadable cut-off in the change feed; keeping the current one")
                     }
                     None => {
                         cat.cutoffs.remove(client);
@@ -152,7 +160,21 @@ impl Directory {
         for row in rebuild {
             hot.insert(Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row)));
         }
-        Ok(others)
+        others
+    }
+}
+
+/// A record from the feed, or `None` (as if deleted: fewer applications,
+/// rules and scopes, never more) when it cannot be read — say, written by
+/// a newer version during a rolling upgrade. One bad record must not stop
+/// this instance from following every later change.
+fn readable<T: serde::de::DeserializeOwned>(key: &str, value: Option<&[u8]>) -> Option<T> {
+    match decode(key, value?) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable record in the change feed; treating it as deleted on this instance");
+            None
+        }
     }
 }
 

@@ -110,6 +110,8 @@ pub struct Directory {
     /// Changes read from the feed that other owners (revocations, keys)
     /// have not collected yet: a catch-up before a write must not lose them.
     pending: std::sync::Mutex<Vec<crate::store::Change>>,
+    /// Set by a full reload (see `follow`).
+    reloaded: std::sync::atomic::AtomicBool,
 }
 
 type HotIndex = HashMap<Box<str>, Arc<HotEntry>>;
@@ -221,6 +223,7 @@ impl Directory {
             writes: tokio::sync::Mutex::new(()),
             seen: std::sync::atomic::AtomicU64::new(seen),
             pending: std::sync::Mutex::default(),
+            reloaded: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -509,7 +512,10 @@ impl Directory {
             persisted = self.persist(writes.clone()).await;
         }
         if let Err(e) = persisted {
-            withdraw();
+            // Unconfirmed: the admin may exist, so its credentials stay.
+            if !matches!(e, StoreError::Indeterminate(_)) {
+                withdraw();
+            }
             return Err(e.into());
         }
         let mut cat = self.write_catalog();

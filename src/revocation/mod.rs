@@ -86,6 +86,19 @@ async fn bounded<T>(fut: BoxFuture<'_, Result<T, CacheError>>) -> Result<T, Cach
         .unwrap_or_else(|_| Err(CacheError(format!("no answer within {} ms", CACHE_TIMEOUT.as_millis()))))
 }
 
+/// Every revoked `jti` in the store, with when its record stops mattering.
+fn revoked_tokens(store: &dyn Store) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+    Ok(store
+        .scan_prefix(keys::REVOKED_JTI)?
+        .iter()
+        .filter_map(|(_, v)| serde_json::from_slice::<Revocation>(v).ok())
+        .filter_map(|r| match &r {
+            Revocation::Token { jti, .. } => Some((jti.clone(), r.lapses_at())),
+            Revocation::Client { .. } => None,
+        })
+        .collect())
+}
+
 /// The revocation service: store first, then the in-process set, then the
 /// distribution cache.
 pub struct Revocations {
@@ -111,15 +124,7 @@ impl Revocations {
         cache: Arc<dyn RevocationCache>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StoreError> {
-        let revoked = store
-            .scan_prefix(keys::REVOKED_JTI)?
-            .iter()
-            .filter_map(|(_, v)| serde_json::from_slice::<Revocation>(v).ok())
-            .filter_map(|r| match &r {
-                Revocation::Token { jti, .. } => Some((jti.clone(), r.lapses_at())),
-                Revocation::Client { .. } => None,
-            })
-            .collect();
+        let revoked = revoked_tokens(store.as_ref())?;
         Ok(Self {
             store,
             directory,
@@ -161,6 +166,18 @@ impl Revocations {
             // The store has it; reconciliation brings the cache back in line.
             self.cache_failed(&e);
         }
+        Ok(())
+    }
+
+    /// Reads the revoked set from the store again (after the directory
+    /// reloaded in full: changes in the gap were never seen one by one).
+    /// Entries are only added, never dropped, until the store confirms.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let fresh = tokio::task::spawn_blocking(move || revoked_tokens(store.as_ref()))
+            .await
+            .map_err(|e| StoreError::Io(e.to_string()))??;
+        *self.revoked.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
     }
 

@@ -25,6 +25,10 @@ pub enum StoreError {
     /// write was checked against; nothing was written.
     #[error("another instance changed the directory at the same moment")]
     Stale,
+    /// The backend stopped answering while a write was under way: it may or
+    /// may not have been committed.
+    #[error("{0}; the change may or may not have been made")]
+    Indeterminate(String),
     /// The change log no longer reaches back to what this instance has seen.
     #[error("the change log was purged past change {0}; a full reload is needed")]
     FeedGap(u64),

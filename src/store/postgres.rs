@@ -81,6 +81,9 @@ fn connection_config(url: &str) -> Result<postgres::Config, StoreError> {
         .connect_timeout(Duration::from_secs(3))
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(10))
+        // A silent network (no RST) is noticed within ~25 s, not Linux's ~11 min.
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3)
         .options("-c statement_timeout=8000 -c lock_timeout=5000");
     Ok(config)
 }
@@ -113,14 +116,24 @@ impl PostgresStore {
         Ok(store)
     }
 
-    /// Runs `f` on the connection thread and waits for its answer.
+    /// Runs `f` on the connection thread and waits for its answer. A job
+    /// still queued when its caller gave up is skipped, so a timed-out
+    /// write is never committed later behind its caller's back; one that
+    /// had started is reported as `Indeterminate`, never as "not done".
     fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut postgres::Client) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
         let healthy = self.healthy.clone();
+        let deadline = std::time::Instant::now() + CALL_TIMEOUT;
+        let started = Arc::new(AtomicBool::new(false));
+        let job_started = started.clone();
         let job: Job = Box::new(move |conn| {
+            if std::time::Instant::now() >= deadline {
+                return;
+            }
+            job_started.store(true, Ordering::SeqCst);
             let result = match conn.client() {
                 Ok(client) => f(client),
                 Err(e) => Err(db_err(e)),
@@ -138,12 +151,15 @@ impl PostgresStore {
             .unwrap_or_else(|p| p.into_inner())
             .send(job)
             .map_err(|_| StoreError::Io("the PostgreSQL thread has stopped".into()))?;
-        answer.recv_timeout(CALL_TIMEOUT).unwrap_or_else(|_| {
+        let waited = deadline.saturating_duration_since(std::time::Instant::now());
+        answer.recv_timeout(waited).unwrap_or_else(|_| {
             self.healthy.store(false, Ordering::Relaxed);
-            Err(StoreError::Io(format!(
-                "PostgreSQL did not answer within {} s",
-                CALL_TIMEOUT.as_secs()
-            )))
+            let what = format!("PostgreSQL did not answer within {} s", CALL_TIMEOUT.as_secs());
+            Err(if started.load(Ordering::SeqCst) {
+                StoreError::Indeterminate(what)
+            } else {
+                StoreError::Io(what)
+            })
         })
     }
 
@@ -162,6 +178,8 @@ impl PostgresStore {
                         continue;
                     };
                     if client.batch_execute(&format!("LISTEN {CHANNEL}")).is_err() {
+                        // e.g. a hot standby, where LISTEN is refused: no tight loop.
+                        std::thread::sleep(Duration::from_millis(500));
                         continue;
                     }
                     signal.notify_waiters();
@@ -414,11 +432,14 @@ impl ChangeFeed for PostgresStore {
                 .read_only(true)
                 .start()
                 .map_err(db_err)?;
-            let oldest: Option<i64> = tx
-                .query_one("SELECT min(seq) FROM appauth_changes", &[])
-                .map_err(db_err)?
-                .get(0);
-            if oldest.is_some_and(|o| o as u64 > seq + 1) {
+            let bounds = tx
+                .query_one("SELECT min(seq), max(seq) FROM appauth_changes", &[])
+                .map_err(db_err)?;
+            let (oldest, newest): (Option<i64>, Option<i64>) = (bounds.get(0), bounds.get(1));
+            // Purged past what we saw, or the log is behind what we saw (a
+            // restore from backup, a promoted replica that lost commits):
+            // either way, only a full reload is right.
+            if oldest.is_some_and(|o| o as u64 > seq + 1) || newest.map_or(0, |n| n as u64) < seq {
                 return Err(StoreError::FeedGap(seq));
             }
             let rows = tx

@@ -132,18 +132,46 @@ pub fn pull(store: &dyn Store, kek: &Kek, dir: &Path) -> Result<usize, KeyError>
     let mut written = 0;
     for (key, sealed) in store.scan_prefix(SEALED).map_err(store_err)? {
         let name = &key[SEALED.len()..];
-        // A name with a path in it cannot come from `push`; refuse it.
+        // A name with a path in it cannot come from `push`. One bad record
+        // must not keep every other key from this instance.
         if name.contains('/') || name.starts_with('.') || !is_material(name) {
-            return Err(key_err(Path::new(&key), "not a key-material record name"));
+            tracing::error!(record = %key, "ignoring a sealed record that is not key material");
+            continue;
         }
-        let plain = kek.open(name, &sealed)?;
+        let plain = match kek.open(name, &sealed) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "ignoring a sealed record");
+                continue;
+            }
+        };
         let path = dir.join(name);
-        if fs::read(&path).ok().as_deref() != Some(plain.as_slice()) {
+        let local = fs::read(&path).ok();
+        let plain = match (&local, name.ends_with(".json")) {
+            (Some(local), true) => merge_meta(local, &plain).unwrap_or(plain),
+            _ => plain,
+        };
+        if local.as_deref() != Some(plain.as_slice()) {
             write_private(&path, &plain).map_err(|e| key_err(&path, e))?;
             written += 1;
         }
     }
     Ok(written)
+}
+
+/// Key metadata only ever moves towards "stops signing": the earlier
+/// retirement and a withdrawal win, so an old copy (a restored backup, or a
+/// hostile database operator replaying one) cannot bring a withdrawn,
+/// compromised key back.
+fn merge_meta(local: &[u8], stored: &[u8]) -> Option<Vec<u8>> {
+    let local: super::keys::KeyMeta = serde_json::from_slice(local).ok()?;
+    let mut merged: super::keys::KeyMeta = serde_json::from_slice(stored).ok()?;
+    merged.withdrawn |= local.withdrawn;
+    merged.retired_at = match (merged.retired_at, local.retired_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    serde_json::to_vec_pretty(&merged).ok()
 }
 
 /// Seals the named files of `dir` into the store, in one batch; with
@@ -157,7 +185,9 @@ pub fn push(store: &dyn Store, kek: &Kek, dir: &Path, names: Option<&[String]>) 
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| is_material(n))
-            .filter(|n| !matches!(store.get(&format!("{SEALED}{n}")), Ok(Some(_))))
+            // Unsure (a failed read) counts as present: never overwrite the
+            // cluster's copy with a possibly stale local one.
+            .filter(|n| matches!(store.get(&format!("{SEALED}{n}")), Ok(None)))
             .collect(),
     };
     let mut writes = Vec::new();
@@ -211,6 +241,12 @@ pub fn share_pepper(store: &dyn Store, kek: &Kek, dir: &Path) -> Result<(), KeyE
     ))
 }
 
+/// Whether the cluster's pepper is in the store yet (else this is the
+/// first instance, which may create the KEK file).
+pub fn cluster_exists(store: &dyn Store) -> Result<bool, KeyError> {
+    Ok(store.get(&format!("{SEALED}{PEPPER}")).map_err(store_err)?.is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +282,23 @@ mod tests {
         assert_eq!(pull(&store, &kek, b.path()).unwrap(), 2, "the key and its metadata");
         assert!(b.path().join(format!("{kid}.pem")).exists());
         assert_eq!(pull(&store, &kek, b.path()).unwrap(), 0, "nothing new the second time");
+
+        // Withdrawn on B; an older copy in the store cannot bring it back.
+        let meta_path = b.path().join(format!("{kid}.json"));
+        let mut meta: super::super::keys::KeyMeta = serde_json::from_slice(&fs::read(&meta_path).unwrap()).unwrap();
+        let old = fs::read(&meta_path).unwrap();
+        meta.withdrawn = true;
+        meta.retired_at = Some(5);
+        fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+        store
+            .apply(&[Write::Put(
+                format!("{SEALED}{kid}.json"),
+                kek.seal(&format!("{kid}.json"), &old).unwrap(),
+            )])
+            .unwrap();
+        pull(&store, &kek, b.path()).unwrap();
+        let now: super::super::keys::KeyMeta = serde_json::from_slice(&fs::read(&meta_path).unwrap()).unwrap();
+        assert!(now.withdrawn, "a withdrawal is never undone by the store");
+        assert_eq!(now.retired_at, Some(5));
     }
 }

@@ -265,28 +265,25 @@ async fn json_log_format_writes_one_parseable_object_per_line_including_access_l
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
-    let creds_path = dir.path().join("data/initial-admin.json");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !creds_path.exists() {
-        assert!(std::time::Instant::now() < deadline, "the server never initialised");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // The address is in the log, which is only read at the end: find the port from /proc instead.
-    let creds: Value = serde_json::from_slice(&std::fs::read(&creds_path).unwrap()).unwrap();
-    let port = loop {
-        let tcp = std::fs::read_to_string(format!("/proc/{}/net/tcp", child.id())).unwrap();
-        // A listening socket (state 0A) on 127.0.0.1 (0100007F).
-        if let Some(p) = tcp.lines().find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(3) == Some(&"0A") && f[1].starts_with("0100007F:"))
-                .then(|| u16::from_str_radix(&f[1][9..], 16).unwrap())
-        }) {
-            break p;
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
         }
-        assert!(std::time::Instant::now() < deadline, "the server never listened");
-        std::thread::sleep(Duration::from_millis(50));
+    });
+    let mut lines = Vec::new();
+    let port: u16 = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server logs that it listens");
+        let parsed: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        lines.push(line);
+        if let Some(address) = parsed["address"].as_str() {
+            break address.rsplit(':').next().unwrap().parse().unwrap();
+        }
     };
+    let creds: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap()).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let (id, secret) = (creds["clientId"].as_str().unwrap(), creds["secret"].as_str().unwrap());
     crate::helpers::token_at(&base, id, secret).await;
@@ -303,7 +300,8 @@ async fn json_log_format_writes_one_parseable_object_per_line_including_access_l
 
     assert!(crate::helpers::send_sigterm(child.id()));
     assert!(child.wait().unwrap().success());
-    let lines = reader.join().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
     let objects: Vec<Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {l}")))
