@@ -377,3 +377,48 @@ async fn a_key_generated_once_is_published_by_every_instance_and_sealed_in_the_d
         assert!(!value.windows(pem.len().min(40)).any(|w| w == &pem[..pem.len().min(40)]));
     }
 }
+
+#[tokio::test]
+async fn an_instance_killed_right_after_acknowledging_a_write_loses_nothing() {
+    let db = PostgresDb::create();
+    let kek = tempfile::tempdir().unwrap();
+    let settings = cluster_settings(&db, kek.path());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
+    cmd.current_dir(dir.path()).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("APPAUTH_")) {
+        cmd.env_remove(k);
+    }
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    for s in &settings {
+        cmd.args(["--set", s]);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let address = loop {
+        let line = lines.next().expect("the instance exited before listening").unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let creds: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap()).unwrap();
+    let (admin_id, admin_secret) = (creds["clientId"].as_str().unwrap(), creds["secret"].as_str().unwrap());
+    let victim = TestApp::external(&format!("http://{address}"), admin_id, admin_secret);
+    let created = victim.api().await.create_app("acknowledged").await;
+    child.kill().unwrap(); // SIGKILL, right after the 201
+    child.wait().unwrap();
+
+    let survivor = spawn_instance(&settings, Some((admin_id, admin_secret))).await;
+    let id = created["clientId"].as_str().unwrap();
+    assert_eq!(
+        token_status(&survivor, id, created["secret"].as_str().unwrap()).await,
+        200,
+        "the acknowledged application is in the database"
+    );
+}
