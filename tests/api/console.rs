@@ -620,6 +620,13 @@ async fn console_audit_log_page_filters_searches_sorts_pages_and_downloads() {
     b.type_into("#audit-search", "").await;
     b.js("const s = document.getElementById('audit-search'); s.dispatchEvent(new Event('input')); return 0")
         .await;
+    // The cleared search's answer must be in before the next request: a
+    // late success would otherwise replace the error banner checked below.
+    b.wait_js(
+        "return document.querySelectorAll('#audit-body tr').length > 1",
+        json!(true),
+    )
+    .await;
 
     // A filter the server refuses leaves no chip; a good one filters.
     b.click("#audit-add-filter").await;
