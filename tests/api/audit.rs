@@ -62,11 +62,18 @@ async fn every_admin_write_is_recorded_with_actor_target_outcome_and_request_id(
     );
     assert_eq!(find(&list, &delete_id)["action"], "app.delete");
     // Newest first by default.
-    let ats: Vec<&str> = list["events"]
+    // Compared as instants: "…01.75Z" is later than "…01.741Z" but sorts before it as text.
+    let ats: Vec<time::OffsetDateTime> = list["events"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["at"].as_str().unwrap())
+        .map(|e| {
+            time::OffsetDateTime::parse(
+                e["at"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        })
         .collect();
     let mut sorted = ats.clone();
     sorted.sort_by(|a, b| b.cmp(a));
