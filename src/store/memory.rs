@@ -23,6 +23,19 @@ impl MemoryStore {
     }
 }
 
+fn write_all(map: &mut BTreeMap<String, Vec<u8>>, writes: &[Write]) {
+    for w in writes {
+        match w {
+            Write::Put(k, v) => {
+                map.insert(k.clone(), v.clone());
+            }
+            Write::Delete(k) => {
+                map.remove(k);
+            }
+        }
+    }
+}
+
 impl MemoryStore {
     fn log(&self) -> std::sync::MutexGuard<'_, Vec<(u64, String)>> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
@@ -75,16 +88,7 @@ impl ChangeFeed for MemoryStore {
             return Err(StoreError::Stale);
         }
         let seq = self.log_writes(writes).max(seen);
-        for w in writes {
-            match w {
-                Write::Put(k, v) => {
-                    map.insert(k.clone(), v.clone());
-                }
-                Write::Delete(k) => {
-                    map.remove(k);
-                }
-            }
-        }
+        write_all(&mut map, writes);
         Ok(seq)
     }
 
@@ -126,16 +130,7 @@ impl Store for MemoryStore {
     fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
         let mut map = self.map();
         self.log_writes(writes);
-        for w in writes {
-            match w {
-                Write::Put(k, v) => {
-                    map.insert(k.clone(), v.clone());
-                }
-                Write::Delete(k) => {
-                    map.remove(k);
-                }
-            }
-        }
+        write_all(&mut map, writes);
         Ok(())
     }
 }

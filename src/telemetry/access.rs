@@ -103,14 +103,7 @@ impl Line<'_> {
                 out.extend_from_slice(b" latency_us=");
                 out.extend_from_slice(num.format(self.latency_us));
                 out.extend_from_slice(b" client_id=");
-                match self.client {
-                    Some(c) => {
-                        out.push(b'"');
-                        safe(c, out);
-                        out.push(b'"');
-                    }
-                    None => out.push(b'-'),
-                }
+                quoted_or(self.client, b"-", out);
                 out.extend_from_slice(b" request_id=");
                 out.extend_from_slice(self.request_id);
             }
@@ -126,14 +119,7 @@ impl Line<'_> {
                 out.extend_from_slice(b",\"latency_us\":");
                 out.extend_from_slice(num.format(self.latency_us));
                 out.extend_from_slice(b",\"client_id\":");
-                match self.client {
-                    Some(c) => {
-                        out.push(b'"');
-                        safe(c, out);
-                        out.push(b'"');
-                    }
-                    None => out.extend_from_slice(b"null"),
-                }
+                quoted_or(self.client, b"null", out);
                 out.extend_from_slice(b",\"request_id\":\"");
                 out.extend_from_slice(self.request_id);
                 out.extend_from_slice(b"\",\"target\":\"appauth::access\"}");
@@ -154,6 +140,18 @@ fn safe(s: &str, out: &mut Vec<u8>) {
         } else {
             out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
         }
+    }
+}
+
+/// `"value"` (made safe), or `absent` when there is none.
+fn quoted_or(value: Option<&str>, absent: &[u8], out: &mut Vec<u8>) {
+    match value {
+        Some(v) => {
+            out.push(b'"');
+            safe(v, out);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(absent),
     }
 }
 
