@@ -64,8 +64,21 @@ impl From<StoreError> for DirectoryError {
             StoreError::Stale => Self::Conflict(
                 "another appauth instance changed the directory at the same moment; nothing was changed, retry the request".into(),
             ),
+            // The database's own uniqueness check caught what the catalog
+            // check let through (a writer that bypassed this code).
+            StoreError::Duplicate { constraint } => Self::Conflict(duplicate_message(&constraint).into()),
             e => Self::Store(e),
         }
+    }
+}
+
+fn duplicate_message(constraint: &str) -> &'static str {
+    match constraint {
+        "appauth_unique_app_name" => "an application with this name already exists; nothing was changed",
+        "appauth_unique_rule" => "this application already has this role on this scope; nothing was changed",
+        "appauth_unique_scope_name" => "this parent scope already has a child with this name; nothing was changed",
+        "appauth_unique_tenant" => "the tenant scope already exists; there is only one",
+        _ => "the store refused a duplicate record; nothing was changed",
     }
 }
 

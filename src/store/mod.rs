@@ -29,6 +29,10 @@ pub enum StoreError {
     /// may not have been committed.
     #[error("{0}; the change may or may not have been made")]
     Indeterminate(String),
+    /// The database refused the batch because it would break a uniqueness
+    /// constraint (`constraint` names it); nothing was written.
+    #[error("the store refused a duplicate ({constraint})")]
+    Duplicate { constraint: String },
     /// The change log no longer reaches back to what this instance has seen.
     #[error("the change log was purged past change {0}; a full reload is needed")]
     FeedGap(u64),

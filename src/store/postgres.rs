@@ -33,7 +33,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// Versioned migrations; the number is the schema version they produce.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("postgres/001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("postgres/001_init.sql")),
+    (2, include_str!("postgres/002_unique.sql")),
+];
 /// Advisory lock keys ("appauth" in the high bytes).
 const MIGRATION_LOCK: i64 = 0x6170_7061_7574_0001;
 const WRITE_LOCK: i64 = 0x6170_7061_7574_0002;
@@ -68,8 +71,18 @@ impl Connection {
 }
 
 fn db_err(e: postgres::Error) -> StoreError {
-    // The error's Display names the server's message, never the URL's password.
-    StoreError::Io(format!("PostgreSQL: {e}"))
+    if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+        let constraint = e.as_db_error().and_then(|d| d.constraint()).unwrap_or("unique");
+        return StoreError::Duplicate {
+            constraint: constraint.to_owned(),
+        };
+    }
+    // The server's message (never the URL's password); a bare "db error"
+    // would tell an operator nothing.
+    match e.as_db_error() {
+        Some(d) => StoreError::Io(format!("PostgreSQL: {} ({})", d.message(), d.code().code())),
+        None => StoreError::Io(format!("PostgreSQL: {e}")),
+    }
 }
 
 /// Parses `url` and sets what every appauth connection needs.

@@ -469,7 +469,10 @@ pub fn admin_sql(url: &str, sql: &str) -> Result<(), String> {
     let (url, sql) = (url.to_owned(), sql.to_owned());
     std::thread::spawn(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
-        c.batch_execute(&sql).map_err(|e| e.to_string())
+        c.batch_execute(&sql).map_err(|e| {
+            e.as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+        })
     })
     .join()
     .unwrap()

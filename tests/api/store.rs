@@ -137,6 +137,46 @@ fn the_postgres_store_keeps_the_store_contract_and_the_feed_contract() {
 }
 
 #[test]
+fn postgres_refuses_a_second_application_with_the_same_name_whoever_writes_it() {
+    let db = crate::helpers::PostgresDb::create();
+    let s = PostgresStore::open(&db.url).unwrap();
+    let app = |name: &str| format!(r#"{{"id":"x","name":"{name}","clientId":"c"}}"#);
+    s.apply(&[
+        put("app/1", &app("ci")),
+        put("rule/1", r#"{"subjectId":"1","roleId":"r","scopeId":"s"}"#),
+    ])
+    .unwrap();
+    // A batch that would duplicate the name is refused whole.
+    let e = s.apply(&[put("app/9", "{}"), put("app/2", &app("ci"))]).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Duplicate { constraint } if constraint == "appauth_unique_app_name"),
+        "{e:?}"
+    );
+    assert_eq!(s.get("app/9").unwrap(), None, "nothing of a refused batch is written");
+    let e = s
+        .apply(&[put("rule/2", r#"{"subjectId":"1","roleId":"r","scopeId":"s"}"#)])
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Duplicate { constraint } if constraint == "appauth_unique_rule"),
+        "{e:?}"
+    );
+    // Renaming the one record, and a different grant, are fine; so is a
+    // value that is not JSON (the directory reads it as absent).
+    s.apply(&[put("app/1", &app("ci-2")), put("app/2", &app("ci"))])
+        .unwrap();
+    s.apply(&[put("rule/2", r#"{"subjectId":"1","roleId":"r","scopeId":"t"}"#)])
+        .unwrap();
+    s.apply(&[put("app/3", "not json"), put("app/4", "not json")]).unwrap();
+    // Hand-written SQL is held to the same rule.
+    let e = crate::helpers::admin_sql(
+        &db.url,
+        r#"INSERT INTO appauth_kv VALUES ('app/5', convert_to('{"name":"ci"}', 'UTF8'))"#,
+    )
+    .unwrap_err();
+    assert!(e.contains("appauth_unique_app_name"), "{e}");
+}
+
+#[test]
 fn a_bad_postgres_url_is_refused_without_showing_its_password() {
     let e = PostgresStore::open("postgres://appauth:hunter2@127.0.0.1:1/x")
         .err()
