@@ -91,7 +91,7 @@ fn admin_list_query(c: &mut Criterion) {
         b.iter(|| {
             let q = appauth::query::parse_query::<AppRecord<'_>>(&pairs, &[]).unwrap();
             let cat = dir.read();
-            let records: Vec<AppRecord<'_>> = cat.apps.values().map(|row| AppRecord { row, cat: &cat }).collect();
+            let records: Vec<AppRecord<'_>> = AppRecord::all(&cat).collect();
             let (total, page) = q.run(records.iter());
             let views: Vec<_> = page.iter().map(|r| cat.app_view(&r.row.app)).collect();
             assert!(total > 20_000 && views.len() == 50);

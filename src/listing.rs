@@ -10,9 +10,25 @@ use std::borrow::Cow;
 pub struct AppRecord<'a> {
     pub row: &'a AppRow,
     pub cat: &'a Catalog,
+    /// The name, read from the catalog's dense arena when scanning (see
+    /// `directory::apps`): a scan then never leaves sequential memory for it.
+    name: &'a str,
 }
 
-impl AppRecord<'_> {
+impl<'a> AppRecord<'a> {
+    pub fn new(row: &'a AppRow, cat: &'a Catalog) -> Self {
+        Self {
+            row,
+            cat,
+            name: row.app.name.as_str(),
+        }
+    }
+
+    /// Every application, as a list query scans them.
+    pub fn all(cat: &'a Catalog) -> impl Iterator<Item = Self> {
+        cat.apps.rows().map(move |(name, row)| Self { row, cat, name })
+    }
+
     /// The "Access rule(s)" column: `Role (scope type: Scope name)`, `; `-separated.
     pub fn rules_text(&self) -> String {
         let mut out = String::new();
@@ -87,7 +103,7 @@ impl Row for AppRecord<'_> {
         let app = &self.row.app;
         match column {
             0 => Cell::Text(Cow::Borrowed(&app.id)),
-            1 => Cell::Text(Cow::Borrowed(app.name.as_str())),
+            1 => Cell::Text(Cow::Borrowed(self.name)),
             2 => Cell::Text(Cow::Borrowed(app.client_id.as_str())),
             3 => Cell::Text(Cow::Owned(self.rules_text())),
             4 => Cell::Time(self.row.login.get()),

@@ -122,7 +122,7 @@ impl HotEntry {
 
 #[derive(Default)]
 pub struct Catalog {
-    pub apps: HashMap<String, AppRow>,
+    pub apps: super::apps::Apps,
     pub(super) names: HashMap<String, String>,
     pub rules: HashMap<String, AccessRule>,
     pub(super) rules_by_app: HashMap<String, Vec<String>>,

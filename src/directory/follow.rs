@@ -97,10 +97,10 @@ impl Directory {
         .map_err(|e| StoreError::Io(format!("store task failed: {e}")))??;
         let mut current = self.write_catalog();
         // Whatever changed meanwhile may have retired credentials.
-        for (id, row) in &current.apps {
+        for row in current.apps.values() {
             let same = cat
                 .apps
-                .get(id)
+                .get(&row.app.id)
                 .is_some_and(|new| new.app.secret_hash == row.app.secret_hash && (new.app.enabled || !row.app.enabled));
             if !same {
                 row.credential.retire();
@@ -182,20 +182,19 @@ fn readable<T: serde::de::DeserializeOwned>(key: &str, value: Option<&[u8]>) -> 
 fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Application>) {
     match app {
         Some(app) => {
-            if let Some(row) = cat.apps.get_mut(id) {
+            let old_name = cat.apps.update(id, |row| {
                 // A new secret, or disabling: the old credential stops now.
                 if row.app.secret_hash != app.secret_hash || (row.app.enabled && !app.enabled) {
                     row.credential.retire();
                     row.credential = Arc::default();
                 }
-                if row.app.name != app.name {
-                    let old = row.app.name.as_str().to_owned();
-                    cat.names.remove(&old);
+                std::mem::replace(&mut row.app, app.clone()).name
+            });
+            if let Some(old_name) = old_name {
+                if old_name != app.name {
+                    cat.names.remove(old_name.as_str());
                 }
                 cat.names.insert(app.name.as_str().to_owned(), id.to_owned());
-                if let Some(row) = cat.apps.get_mut(id) {
-                    row.app = app;
-                }
             } else {
                 cat.names.insert(app.name.as_str().to_owned(), id.to_owned());
                 cat.apps

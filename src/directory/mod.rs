@@ -14,12 +14,14 @@
 //! a change (or shows one that did not happen). `lastLogin` is tracked in
 //! memory per application and written back in batches.
 
+mod apps;
 pub mod audit;
 pub mod authority;
 pub mod catalog;
 mod follow;
 pub mod views;
 
+pub use apps::Apps;
 pub use audit::{AuditActor, AuditEvent, AuditView, Outcome, RequestInfo, Target};
 pub use authority::{Actor, Denied};
 pub use catalog::{AppRow, Catalog, Credential, Cutoff, HotEntry, LoginClock};
@@ -316,7 +318,7 @@ impl Directory {
     fn refresh_hot(&self, cat: &Catalog, app_ids: &[&str]) {
         let mut hot = self.hot.write().unwrap_or_else(|p| p.into_inner());
         for id in app_ids {
-            if let Some(row) = cat.apps.get(*id) {
+            if let Some(row) = cat.apps.get(id) {
                 hot.insert(Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row)));
             }
         }
@@ -711,12 +713,12 @@ impl Directory {
         if let Some(c) = cutoff {
             cat.cutoffs.insert(app.client_id.as_str().to_owned(), c);
         }
-        if let Some(row) = cat.apps.get_mut(id) {
+        cat.apps.update(id, |row| {
             row.app = app.clone();
             if enabled {
                 row.credential = Arc::default();
             }
-        }
+        });
         self.refresh_hot(&cat, &[id]);
         Ok(app)
     }
@@ -766,10 +768,10 @@ impl Directory {
         }
         let mut cat = self.write_catalog();
         cat.cutoffs.insert(app.client_id.as_str().to_owned(), cutoff);
-        if let Some(row) = cat.apps.get_mut(id) {
+        cat.apps.update(id, |row| {
             row.app = app.clone();
             row.credential = Arc::default();
-        }
+        });
         self.refresh_hot(&cat, &[id]);
         Ok((app, secret))
     }

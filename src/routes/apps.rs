@@ -62,7 +62,7 @@ pub struct AppList {
 
 /// Ids of the matching applications, in order, for one window.
 fn run(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
-    let records: Vec<AppRecord<'_>> = cat.apps.values().map(|row| AppRecord { row, cat }).collect();
+    let records: Vec<AppRecord<'_>> = AppRecord::all(cat).collect();
     let (total, page) = q.run(records.iter());
     (total, page.into_iter().map(|r| r.row.app.id.clone()).collect())
 }
@@ -172,7 +172,7 @@ async fn export_csv(state: &SharedState, pairs: &[(String, String)]) -> Result<R
                         for id in &chunk {
                             // An application deleted since the query ran is skipped.
                             if let Some(row) = cat.apps.get(id) {
-                                let rec = AppRecord { row, cat: &cat };
+                                let rec = AppRecord::new(row, &cat);
                                 csv_line(&mut out, columns.iter().map(|(f, _)| csv_value(&rec, f)));
                             }
                         }
