@@ -3,9 +3,12 @@
 //! start-up, memory and token throughput with a large directory without
 //! provisioning each one through the API.
 //!
-//! usage: cargo run --release --example seed_store -- <store.path> <count>
+//! usage: cargo run --release --example seed_store -- <store.path | postgres://…> <count>
+//!
+//! With a PostgreSQL URL the records go through the change log, so running
+//! instances follow them as they would any other write.
 
-use appauth::store::{SledStore, Store, Write, keys};
+use appauth::store::{PostgresStore, SledStore, Store, Write, keys};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -13,7 +16,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: seed_store <store.path> <count>".into());
     };
     let count: usize = count.parse()?;
-    let store = SledStore::open(std::path::Path::new(&path))?;
+    let store: Box<dyn Store> = if path.starts_with("postgres://") || path.starts_with("postgresql://") {
+        Box::new(PostgresStore::open(&path)?)
+    } else {
+        Box::new(SledStore::open(std::path::Path::new(&path))?)
+    };
     let now = 1_795_000_000_000_i64;
     for chunk in (0..count).collect::<Vec<_>>().chunks(10_000) {
         let writes: Vec<Write> = chunk
@@ -35,6 +42,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         store.apply(&writes)?;
     }
-    println!("seeded {count} applications into {path}");
+    println!("seeded {count} applications");
     Ok(())
 }

@@ -287,6 +287,7 @@ impl From<DirectoryError> for ApiError {
         match e {
             DirectoryError::NotFound { .. } => ApiError::NotFound(e.to_string()),
             DirectoryError::Conflict(m) => ApiError::Conflict(m),
+            DirectoryError::Stale => ApiError::Conflict(e.to_string()),
             DirectoryError::Invalid(m) => ApiError::bad_request(m),
             DirectoryError::Forbidden(m) => ApiError::Forbidden(m),
             DirectoryError::Store(crate::store::StoreError::Indeterminate(s)) => {

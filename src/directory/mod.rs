@@ -54,6 +54,11 @@ pub enum DirectoryError {
     Invalid(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Another instance committed a directory change between this write's
+    /// catch-up and its commit; nothing was written. Retried inside the
+    /// directory (see `retry_stale`) before it reaches a client.
+    #[error("another appauth instance changed the directory at the same moment; nothing was changed, retry the request")]
+    Stale,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -63,9 +68,7 @@ impl From<StoreError> for DirectoryError {
         match e {
             // Checked against a catalog another instance had just changed:
             // nothing was written, and the next attempt sees the change.
-            StoreError::Stale => Self::Conflict(
-                "another appauth instance changed the directory at the same moment; nothing was changed, retry the request".into(),
-            ),
+            StoreError::Stale => Self::Stale,
             // The database's own uniqueness check caught what the catalog
             // check let through (a writer that bypassed this code).
             StoreError::Duplicate { constraint } => Self::Conflict(duplicate_message(&constraint).into()),
@@ -89,7 +92,7 @@ impl DirectoryError {
     pub fn status(&self) -> u16 {
         match self {
             Self::NotFound { .. } => 404,
-            Self::Conflict(_) => 409,
+            Self::Conflict(_) | Self::Stale => 409,
             Self::Invalid(_) => 400,
             Self::Forbidden(_) => 403,
             Self::Store(_) => 503,
@@ -302,6 +305,34 @@ impl Directory {
         .map_err(|e| StoreError::Io(format!("store task failed: {e}")))?
     }
 
+    /// Runs a checked write again when another instance's change landed
+    /// between its catch-up and its commit (`Stale`: nothing was written).
+    /// Each attempt catches up and checks again from scratch, so a retry can
+    /// only end in the answer the write would have had a moment later —
+    /// including a 409 "name taken" when the other change took the name.
+    /// Through a load balancer, concurrent admin writes are normal; without
+    /// this every one of them risked a 409 the client had to retry.
+    async fn retry_stale<T, F, Fut>(&self, mut attempt: F) -> Result<T, DirectoryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DirectoryError>>,
+    {
+        const ATTEMPTS: u32 = 8;
+        for n in 1..ATTEMPTS {
+            match attempt().await {
+                Err(DirectoryError::Stale) => {
+                    // Jittered, so two instances that collided do not collide again.
+                    let mut b = [0u8; 1];
+                    let _ = ring::rand::SecureRandom::fill(&self.rng, &mut b);
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(n) * (1 + u64::from(b[0] % 8))))
+                        .await;
+                }
+                other => return other,
+            }
+        }
+        attempt().await
+    }
+
     /// The write lock, with the catalog caught up with other instances'
     /// changes (a no-op without a change feed). A failed catch-up is not
     /// an error here: the write's own persist then fails the same way.
@@ -360,7 +391,8 @@ impl Directory {
     /// a flood of fsyncs under the write lock. A store failure is not
     /// audited: the store is what failed.
     async fn reject(&self, actor: &Actor, action: &str, target: &Target, e: DirectoryError) -> DirectoryError {
-        if matches!(e, DirectoryError::Store(_)) {
+        // Nothing happened: the store failed, or the attempt will be retried.
+        if matches!(e, DirectoryError::Store(_) | DirectoryError::Stale) {
             return e;
         }
         let outcome = if matches!(e, DirectoryError::Forbidden(_)) {
@@ -598,6 +630,14 @@ impl Directory {
         name: AppName,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
+        self.retry_stale(|| self.create_app_once(name.clone(), actor)).await
+    }
+
+    async fn create_app_once(
+        &self,
+        name: AppName,
+        actor: &Actor,
+    ) -> Result<(Application, ClientSecret), DirectoryError> {
         let _w = self.lock_for_write().await;
         let target = Target::new("application", "-", name.as_str());
         let checked = {
@@ -658,6 +698,10 @@ impl Directory {
     /// Enables or disables an application. Disabling revokes every token
     /// issued so far; re-enabling does not bring them back.
     pub async fn set_enabled(&self, id: &str, enabled: bool, actor: &Actor) -> Result<Application, DirectoryError> {
+        self.retry_stale(|| self.set_enabled_once(id, enabled, actor)).await
+    }
+
+    async fn set_enabled_once(&self, id: &str, enabled: bool, actor: &Actor) -> Result<Application, DirectoryError> {
         let _w = self.lock_for_write().await;
         let action = if enabled { "app.enable" } else { "app.disable" };
         let target = self.app_target(id);
@@ -729,6 +773,14 @@ impl Directory {
         id: &str,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
+        self.retry_stale(|| self.regenerate_secret_once(id, actor)).await
+    }
+
+    async fn regenerate_secret_once(
+        &self,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<(Application, ClientSecret), DirectoryError> {
         let _w = self.lock_for_write().await;
         let target = self.app_target(id);
         let mut app = match self.check_app_write(actor, id, perm::APPS_WRITE) {
@@ -779,6 +831,10 @@ impl Directory {
     /// Deletes an application, its access rules and its last-login record,
     /// and revokes every token it was issued.
     pub async fn delete_app(&self, id: &str, actor: &Actor) -> Result<Application, DirectoryError> {
+        self.retry_stale(|| self.delete_app_once(id, actor)).await
+    }
+
+    async fn delete_app_once(&self, id: &str, actor: &Actor) -> Result<Application, DirectoryError> {
         let _w = self.lock_for_write().await;
         let target = self.app_target(id);
         let checked = self
@@ -837,6 +893,10 @@ impl Directory {
     }
 
     pub async fn create_rule(&self, input: NewRule, actor: &Actor) -> Result<AccessRule, DirectoryError> {
+        self.retry_stale(|| self.create_rule_once(input.clone(), actor)).await
+    }
+
+    async fn create_rule_once(&self, input: NewRule, actor: &Actor) -> Result<AccessRule, DirectoryError> {
         let _w = self.lock_for_write().await;
         let target = self.app_target(&input.subject_id);
         let checked = {
@@ -914,6 +974,10 @@ impl Directory {
     }
 
     pub async fn delete_rule(&self, id: &str, actor: &Actor) -> Result<AccessRule, DirectoryError> {
+        self.retry_stale(|| self.delete_rule_once(id, actor)).await
+    }
+
+    async fn delete_rule_once(&self, id: &str, actor: &Actor) -> Result<AccessRule, DirectoryError> {
         let _w = self.lock_for_write().await;
         let existing = self.read().rules.get(id).cloned();
         let target = match &existing {
@@ -955,6 +1019,17 @@ impl Directory {
     }
 
     pub async fn create_scope(
+        &self,
+        scope_type: ScopeType,
+        name: String,
+        parent_id: Option<String>,
+        actor: &Actor,
+    ) -> Result<Scope, DirectoryError> {
+        self.retry_stale(|| self.create_scope_once(scope_type, name.clone(), parent_id.clone(), actor))
+            .await
+    }
+
+    async fn create_scope_once(
         &self,
         scope_type: ScopeType,
         name: String,
@@ -1023,6 +1098,10 @@ impl Directory {
     }
 
     pub async fn delete_scope(&self, id: &str, actor: &Actor) -> Result<Scope, DirectoryError> {
+        self.retry_stale(|| self.delete_scope_once(id, actor)).await
+    }
+
+    async fn delete_scope_once(&self, id: &str, actor: &Actor) -> Result<Scope, DirectoryError> {
         let _w = self.lock_for_write().await;
         let target = {
             let cat = self.read();

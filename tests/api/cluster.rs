@@ -214,6 +214,32 @@ async fn the_same_name_created_on_two_instances_at_once_is_taken_once() {
 }
 
 #[tokio::test]
+async fn concurrent_creates_of_different_names_on_two_instances_all_succeed() {
+    // What a load balancer does to a deploy script creating applications in
+    // parallel: the instances collide on the change log, and retry inside.
+    let (_db, _keys, apps) = cluster(2).await;
+    let (api_a, api_b) = (apps[0].api().await, apps[1].api().await);
+    let creates = (0..24).map(|i| {
+        let api = if i % 2 == 0 { &api_a } else { &api_b };
+        async move { api.post("/api/v1/apps", json!({"name": format!("parallel-{i}")})).await.status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(creates).await;
+    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    tokio::time::sleep(WITHIN).await;
+    for app in &apps {
+        let listed: Value = app
+            .api()
+            .await
+            .get("/api/v1/apps?search=parallel-&limit=100")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["totalRecords"], 24, "{listed}");
+    }
+}
+
+#[tokio::test]
 async fn two_instances_starting_on_an_empty_database_initialise_it_once() {
     let db = PostgresDb::create();
     let kek = tempfile::tempdir().unwrap();
