@@ -195,7 +195,7 @@ impl PostgresStore {
                         std::thread::sleep(Duration::from_millis(500));
                         continue;
                     }
-                    signal.notify_waiters();
+                    signal.notify_one();
                     while !stop.load(Ordering::Relaxed) && !client.is_closed() {
                         if last_purge.elapsed() > Duration::from_secs(3600) {
                             last_purge = std::time::Instant::now();
@@ -203,18 +203,15 @@ impl PostgresStore {
                                 tracing::warn!(error = %e, "could not purge the PostgreSQL change log");
                             }
                         }
+                        // Each notification wakes the follower at once (waiting
+                        // for a quiet moment first cost up to 500 ms per change).
+                        // `notify_one` keeps a permit when the follower is busy
+                        // catching up, so a change announced meanwhile is not
+                        // left to the 250 ms poll; extra permits coalesce.
                         let mut notes = client.notifications();
-                        let mut woken = false;
                         let mut iter = notes.timeout_iter(Duration::from_millis(500));
-                        loop {
-                            match iter.next() {
-                                Ok(Some(_)) => woken = true,
-                                Ok(None) => break,
-                                Err(_) => break,
-                            }
-                        }
-                        if woken {
-                            signal.notify_waiters();
+                        while let Ok(Some(_)) = iter.next() {
+                            signal.notify_one();
                         }
                     }
                 }
