@@ -1,8 +1,8 @@
 //! The command line (DESIGN §2). Exit codes: 0 ok, 2 usage or configuration
 //! error (naming the offending key), 1 anything else.
 
+use crate::app::{self, App};
 use crate::config::Config;
-use crate::startup::{self, App};
 use crate::token::keys::{self, Alg, KeySet};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -140,7 +140,7 @@ fn load(args: &ConfigArgs, extra: Vec<String>) -> Result<Config, Failure> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    // Connections run on their own per-core runtimes (see startup.rs); this
+    // Connections run on their own per-core runtimes (see app/server.rs); this
     // one accepts, runs background work and the CLI commands.
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -213,7 +213,7 @@ fn serve(args: &ConfigArgs, listen: Option<String>) -> Result<(), Failure> {
 fn init(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
     let config = load(args, Vec::new())?;
     runtime()?.block_on(async {
-        let boot = startup::bootstrap(&config, true, |_, _| Ok(()), || {})
+        let boot = app::bootstrap(&config, true, |_, _| Ok(()), || {})
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;
         let Some((app, secret)) = boot.created_admin else {
@@ -223,7 +223,7 @@ fn init(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
             )));
         };
         if json {
-            println!("{}", startup::admin_credentials_json(&app, &secret));
+            println!("{}", app::admin_credentials_json(&app, &secret));
         } else {
             println!("Initialised the store at {}.", config.store.path.display());
             println!("Admin application (System administrator on the tenant):");
@@ -244,7 +244,7 @@ fn recover(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
         )));
     }
     runtime()?.block_on(async {
-        let boot = startup::bootstrap(&config, false, |_, _| Ok(()), || {})
+        let boot = app::bootstrap(&config, false, |_, _| Ok(()), || {})
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;
         let (app, secret) = boot
@@ -253,7 +253,7 @@ fn recover(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;
         if json {
-            println!("{}", startup::admin_credentials_json(&app, &secret));
+            println!("{}", app::admin_credentials_json(&app, &secret));
         } else {
             println!(
                 "Created application {} with System administrator on the tenant:",

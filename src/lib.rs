@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -19,11 +20,10 @@ pub mod oauth;
 pub mod query;
 pub mod revocation;
 pub mod routes;
-pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod token;
 pub mod verify;
 
+pub use app::App;
 pub use config::Config;
-pub use startup::App;

@@ -221,7 +221,12 @@ async fn concurrent_creates_of_different_names_on_two_instances_all_succeed() {
     let (api_a, api_b) = (apps[0].api().await, apps[1].api().await);
     let creates = (0..24).map(|i| {
         let api = if i % 2 == 0 { &api_a } else { &api_b };
-        async move { api.post("/api/v1/apps", json!({"name": format!("parallel-{i}")})).await.status().as_u16() }
+        async move {
+            api.post("/api/v1/apps", json!({"name": format!("parallel-{i}")}))
+                .await
+                .status()
+                .as_u16()
+        }
     });
     let statuses = futures_util::future::join_all(creates).await;
     assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");

@@ -359,13 +359,21 @@ impl SmallDisk {
         SmallDisk { dir }
     }
 
-    /// Fills the filesystem; returns the filler's path.
+    /// Fills the filesystem; returns the filler's path. Called again, it
+    /// takes whatever was freed meanwhile (sled gives back the blocks of
+    /// an undone batch), smallest writes last so no byte is left.
     fn fill(&self) -> std::path::PathBuf {
         use std::io::Write;
         let path = self.dir.path().join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
-        let chunk = vec![0u8; 64 * 1024];
-        while f.write_all(&chunk).is_ok() {}
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        for size in [64 * 1024, 4096, 512, 1] {
+            let chunk = vec![0u8; size];
+            while f.write_all(&chunk).is_ok() {}
+        }
         let _ = f.sync_all();
         path
     }
@@ -421,6 +429,7 @@ async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by
         .unwrap();
     assert_eq!(list["totalRecords"], 0);
     // A refused regenerate leaves the old secret working.
+    disk.fill();
     let id = before["id"].as_str().unwrap();
     let resp = api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await;
     assert_eq!(resp.status(), 503);

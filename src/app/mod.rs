@@ -1,0 +1,201 @@
+//! The server as a whole: `App::build(config)` → `.port()` →
+//! `.run_until_stopped()` (DESIGN §Style). Each file owns one part:
+//! `bootstrap` opens the store, keys and directory; `server` accepts
+//! connections (per-core runtimes, TLS) and shuts down gracefully;
+//! `router` is the HTTP surface; `jobs` are the background tasks
+//! (following other instances, flushing, purging, key rotation).
+
+mod bootstrap;
+mod jobs;
+mod router;
+mod server;
+
+pub use bootstrap::{Bootstrap, admin_credentials_json, bootstrap};
+use jobs::{background_tasks, follow_feed};
+pub use router::router;
+use server::tls_acceptor;
+
+use crate::config::Config;
+use crate::config::StoreBackend;
+use crate::connection::{self, Activity, Watched};
+use crate::directory::Directory;
+use crate::domain::application::Application;
+use crate::domain::secret::ClientSecret;
+use crate::oauth::grant::Grants;
+use crate::oauth::throttle::{FailureThrottle, RequestLimiter};
+use crate::revocation::memory::MemoryCache;
+use crate::revocation::redis::RedisCache;
+use crate::revocation::{RevocationCache, Revocations};
+use crate::routes::{self, AppState, SharedState};
+use crate::store::{PostgresStore, SledStore, Store};
+use crate::telemetry::{self, Metrics, PeerAddr, RequestIds};
+use crate::token::TokenIssuer;
+use crate::token::keys::{self, Alg, KeySet};
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error(transparent)]
+    Directory(#[from] crate::directory::DirectoryError),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub struct App {
+    listener: TcpListener,
+    address: SocketAddr,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    state: SharedState,
+    store: Arc<dyn Store>,
+    initial_admin: Option<PathBuf>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<App, StartupError> {
+        // The credentials file is written (and synced) before the store
+        // commits the admin application, so a crash can never leave an
+        // administrator whose secret nobody has.
+        let path = config.store.path.join("initial-admin.json");
+        let (file, written) = (path.clone(), path.clone());
+        let boot = bootstrap(
+            &config,
+            true,
+            move |app, secret| {
+                keys::write_private(&file, admin_credentials_json(app, secret).as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", file.display()))
+            },
+            // These credentials were never committed: leave no file that looks valid.
+            move || {
+                let _ = std::fs::remove_file(&written);
+            },
+        )
+        .await?;
+        let initial_admin = match &boot.created_admin {
+            Some((app, _)) => {
+                tracing::info!(path = %path.display(), client_id = %app.client_id, "initialised an empty store; the admin credentials are in this file (mode 0600)");
+                Some(path)
+            }
+            None => None,
+        };
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", config.server.listen)))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(format!("cannot read the bound address: {e}")))?;
+        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let issuer_url = config
+            .issuer
+            .url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("{scheme}://{address}"));
+        let issuer = Arc::new(TokenIssuer::new(
+            boot.keys,
+            &issuer_url,
+            &config.issuer.audiences,
+            config.issuer.token_ttl_seconds,
+        ));
+        let role_ids: Vec<&str> = crate::domain::role::ROLES.iter().map(|r| r.id).collect();
+        let metrics = Arc::new(Metrics::default());
+        let cache: Arc<dyn RevocationCache> = match &config.redis.url {
+            Some(url) => Arc::new(RedisCache::new(url).map_err(|e| StartupError::Other(e.to_string()))?),
+            None => Arc::new(MemoryCache::default()),
+        };
+        let store_dyn = boot.store.clone();
+        let revocations = Revocations::load(store_dyn, boot.directory.clone(), cache, metrics.clone())?;
+        // Fill the cache before serving; with Redis down this only logs, and
+        // lookups fall back to the store until the background loop succeeds.
+        if let Err(e) = revocations.reconcile(crate::domain::now_ms() / 1000).await {
+            tracing::warn!(cache = revocations.cache_name(), error = %e, "revocation cache not available at start; appauth answers from its store, and resource servers following Redis will catch up when it is back");
+        }
+        let state = Arc::new(AppState {
+            metadata_json: routes::metadata::render(&issuer_url, &role_ids),
+            issuer_url,
+            grants: Grants {
+                directory: boot.directory.clone(),
+                issuer: issuer.clone(),
+                throttle: FailureThrottle::new(
+                    config.limits.auth_failures_per_minute,
+                    config.limits.address_failures_per_minute,
+                ),
+            },
+            request_ids: RequestIds::default(),
+            access_log: telemetry::AccessLog::default(),
+            vault: boot.vault.clone(),
+            admin_limiter: RequestLimiter::new(config.limits.admin_requests_per_minute),
+            list_pool: crate::list_pool::ListPool::start(
+                (std::thread::available_parallelism().map_or(2, |n| n.get()) / 2).max(1),
+            )
+            .map_err(|e| StartupError::Other(format!("cannot start the list-query threads: {e}")))?,
+            directory: boot.directory,
+            issuer,
+            metrics,
+            revocations,
+            config,
+        });
+        let router = router(state.clone());
+        tracing::info!(address = %address, issuer = %state.issuer_url, tls = state.config.tls_enabled(), "listening");
+        Ok(App {
+            listener,
+            address,
+            router,
+            tls,
+            state,
+            store: boot.store,
+            initial_admin,
+        })
+    }
+
+    /// Connects the binary's log writer: access lines go to it (when
+    /// `log.level` admits them) and its dropped-line count is exposed in
+    /// `/metrics` (and warned about once when it first grows).
+    pub fn log_to(&self, logging: &telemetry::Logging) {
+        let _ = self.state.metrics.log_dropped.set(logging.dropped.clone());
+        if logging.access {
+            self.state.access_log.enable(logging.writer.clone(), logging.format);
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The assembled router, for driving requests in-process (benchmarks).
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    pub fn issuer_url(&self) -> &str {
+        &self.state.issuer_url
+    }
+
+    /// Where this start wrote the admin credentials, when it initialised the store.
+    pub fn initial_admin_path(&self) -> Option<&PathBuf> {
+        self.initial_admin.as_ref()
+    }
+}

@@ -1,0 +1,215 @@
+//! Serving: the accept loop on per-core runtimes, optional TLS (rustls),
+//! connection limits and timeouts, and graceful shutdown (stop accepting,
+//! finish in-flight requests, flush the store).
+
+use super::*;
+
+impl App {
+    /// Runs until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `shutdown` completes, then drains connections and flushes.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let background = tokio::spawn(background_tasks(self.state.clone(), stop_rx.clone()));
+        let follower = tokio::spawn(follow_feed(self.state.clone(), stop_rx));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let limits = self.state.config.server.clone();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let workers = ConnectionWorkers::start()?;
+        let mut next_worker = 0usize;
+        tokio::pin!(shutdown);
+        loop {
+            // Beyond `server.max_connections`, new connections wait in the
+            // kernel's listen backlog until one ends: the ones being served
+            // are not harmed, and nothing is accepted only to be dropped.
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => match slot {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off, keep serving.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let Ok(stream) = stream.into_std() else { continue };
+                    let router = self.router.clone();
+                    // The peer address rides on every request of the
+                    // connection (abuse limits and the audit log need it).
+                    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(PeerAddr(peer));
+                        // A Router is always ready, so `call` needs no `poll_ready`.
+                        tower::Service::call(&mut router.clone(), req)
+                    });
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
+                    let tls = self.tls.clone();
+                    let (first_byte, idle) = (limits.header_read_timeout, limits.idle_timeout);
+                    next_worker = next_worker.wrapping_add(1);
+                    workers.handle(next_worker).spawn(async move {
+                        let _slot = slot;
+                        // Re-registered with this worker's reactor, so all of
+                        // the connection's wake-ups stay on one thread.
+                        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { return };
+                        let activity = Activity::new();
+                        let stream = Watched::new(stream, activity.clone());
+                        let serve = async {
+                            match tls {
+                                None => {
+                                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                                    let _ = watcher.watch(conn.into_owned()).await;
+                                }
+                                Some(acceptor) => {
+                                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                                    let Ok(Ok(tls)) = handshake else { return };
+                                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                                    let _ = watcher.watch(conn.into_owned()).await;
+                                }
+                            }
+                        };
+                        // Whichever ends first; dropping the connection closes it.
+                        tokio::select! {
+                            () = serve => {}
+                            () = connection::watchdog(activity, first_byte, idle) => {}
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: finishing in-flight requests");
+        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 30 s; closing them");
+        }
+        workers.stop();
+        let _ = stop_tx.send(true);
+        let _ = background.await;
+        let _ = follower.await;
+        self.state.access_log.flush();
+        if let Err(e) = self.state.directory.flush_logins().await {
+            tracing::error!(error = %e, "could not save last-login times at shutdown");
+        }
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// One single-threaded runtime per core for connections. The multi-thread
+/// scheduler moved connection tasks between workers, and the cross-thread
+/// wake-ups cost more than the work on a 2-core machine; a connection here
+/// lives on one thread from accept to close.
+pub(super) struct ConnectionWorkers {
+    handles: Vec<tokio::runtime::Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ConnectionWorkers {
+    pub(super) fn start() -> std::io::Result<Self> {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut w = ConnectionWorkers {
+            handles: Vec::with_capacity(n),
+            stops: Vec::with_capacity(n),
+            threads: Vec::with_capacity(n),
+        };
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            w.handles.push(rt.handle().clone());
+            w.stops.push(tx);
+            w.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("appauth-conn-{i}"))
+                    .spawn(move || {
+                        rt.block_on(async {
+                            let _ = rx.await;
+                        });
+                    })?,
+            );
+        }
+        Ok(w)
+    }
+
+    pub(super) fn handle(&self, i: usize) -> &tokio::runtime::Handle {
+        &self.handles[i % self.handles.len()]
+    }
+
+    /// Called after the graceful drain: ends the worker threads.
+    pub(super) fn stop(self) {
+        for s in self.stops {
+            let _ = s.send(());
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+pub(super) fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor, StartupError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| StartupError::Other(format!("server.tls_cert {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(StartupError::Other(format!(
+            "server.tls_cert {}: no certificate found",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| StartupError::Other(format!("server.tls_key {}: {e}", key.display())))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartupError::Other(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            StartupError::Other(format!(
+                "server.tls_cert/server.tls_key do not match or are unusable: {e}"
+            ))
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+pub(super) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,299 @@
+//! Application writes: create (secret shown once), enable/disable,
+//! regenerate (the old secret and its tokens revoked) and delete.
+
+use super::*;
+
+impl Directory {
+    pub(super) fn new_app(&self, name: AppName, by: &str) -> (Application, ClientSecret) {
+        let secret = ClientSecret::generate(&self.rng);
+        let now = now_ms();
+        let app = Application {
+            id: new_id(),
+            name,
+            client_id: ClientId::generate(),
+            secret_hash: self.pepper.hash(&secret),
+            enabled: true,
+            created_by: by.to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        (app, secret)
+    }
+
+    pub async fn create_app(
+        &self,
+        name: AppName,
+        actor: &Actor,
+    ) -> Result<(Application, ClientSecret), DirectoryError> {
+        self.retry_stale(|| self.create_app_once(name.clone(), actor)).await
+    }
+
+    pub(super) async fn create_app_once(
+        &self,
+        name: AppName,
+        actor: &Actor,
+    ) -> Result<(Application, ClientSecret), DirectoryError> {
+        let _w = self.lock_for_write().await;
+        let target = Target::new("application", "-", name.as_str());
+        let checked = {
+            let cat = self.read();
+            cat.authorize(actor, perm::APPS_WRITE)
+                .map_err(DirectoryError::from)
+                .and_then(|_| {
+                    if cat.names.contains_key(name.as_str()) {
+                        Err(DirectoryError::Conflict(format!(
+                            "an application named {name:?} already exists"
+                        )))
+                    } else {
+                        Ok(())
+                    }
+                })
+        };
+        if let Err(e) = checked {
+            return Err(self.reject(actor, "app.create", &target, e).await);
+        }
+        let (app, secret) = self.new_app(name, &actor.client_id);
+        let audit = Self::success(
+            actor,
+            "app.create",
+            &Target::new("application", &app.id, app.name.as_str()),
+            201,
+            format!(
+                "created application {:?} (client ID {})",
+                app.name.as_str(),
+                app.client_id.as_str()
+            ),
+        );
+        self.persist(vec![Write::Put(keys::app(&app.id), encode(&app)), audit])
+            .await?;
+        let mut cat = self.write_catalog();
+        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
+        cat.apps
+            .insert(app.id.clone(), AppRow::new(app.clone(), Arc::default()));
+        self.refresh_hot(&cat, &[&app.id]);
+        Ok((app, secret))
+    }
+
+    /// The checks every write on an existing application shares: the gate,
+    /// the target exists, and the target is within the caller's ceiling.
+    pub(super) fn check_app_write(
+        &self,
+        actor: &Actor,
+        id: &str,
+        permission: &str,
+    ) -> Result<Application, DirectoryError> {
+        let cat = self.read();
+        let held = cat.authorize(actor, permission)?;
+        let app = app_of(&cat, id)?;
+        cat.check_target(actor, &held, id)?;
+        Ok(app)
+    }
+
+    pub(super) fn app_target(&self, id: &str) -> Target {
+        let cat = self.read();
+        let name = cat.apps.get(id).map_or("", |r| r.app.name.as_str());
+        Target::new("application", id, name)
+    }
+
+    /// Enables or disables an application. Disabling revokes every token
+    /// issued so far; re-enabling does not bring them back.
+    pub async fn set_enabled(&self, id: &str, enabled: bool, actor: &Actor) -> Result<Application, DirectoryError> {
+        self.retry_stale(|| self.set_enabled_once(id, enabled, actor)).await
+    }
+
+    pub(super) async fn set_enabled_once(
+        &self,
+        id: &str,
+        enabled: bool,
+        actor: &Actor,
+    ) -> Result<Application, DirectoryError> {
+        let _w = self.lock_for_write().await;
+        let action = if enabled { "app.enable" } else { "app.disable" };
+        let target = self.app_target(id);
+        let checked = self.check_app_write(actor, id, perm::APPS_WRITE).and_then(|app| {
+            if !enabled && app.enabled {
+                keep_an_administrator(&self.read(), id, "disable it")?;
+            }
+            Ok(app)
+        });
+        let mut app = match checked {
+            Ok(app) => app,
+            Err(e) => return Err(self.reject(actor, action, &target, e).await),
+        };
+        if app.enabled == enabled {
+            let note = format!("enabled: already {enabled}; nothing changed");
+            self.persist(vec![Self::success(actor, action, &target, 200, note)])
+                .await?;
+            return Ok(app);
+        }
+        app.enabled = enabled;
+        app.updated_at = now_ms();
+        let credential = self.read().apps.get(id).map(|r| r.credential.clone());
+        let cutoff = if enabled {
+            None
+        } else {
+            // Retire before reading the clock for the cut-off (see `Credential`).
+            if let Some(c) = &credential {
+                c.retire();
+            }
+            Some(self.next_cutoff(app.client_id.as_str()).await)
+        };
+        let summary = match cutoff {
+            Some(c) => format!(
+                "enabled: true -> false; tokens issued before {} revoked",
+                format_ms(c.before * 1000)
+            ),
+            None => "enabled: false -> true".into(),
+        };
+        let mut writes = vec![
+            Write::Put(keys::app(&app.id), encode(&app)),
+            Self::success(actor, action, &target, 200, summary),
+        ];
+        if let Some(c) = cutoff {
+            writes.push(Write::Put(keys::cutoff(app.client_id.as_str()), encode(&c)));
+        }
+        if let Err(e) = self.persist(writes).await {
+            if let Some(c) = &credential {
+                c.restore();
+            }
+            return Err(e.into());
+        }
+        let mut cat = self.write_catalog();
+        if let Some(c) = cutoff {
+            cat.cutoffs.insert(app.client_id.as_str().to_owned(), c);
+        }
+        cat.apps.update(id, |row| {
+            row.app = app.clone();
+            if enabled {
+                row.credential = Arc::default();
+            }
+        });
+        self.refresh_hot(&cat, &[id]);
+        Ok(app)
+    }
+
+    /// A new secret; the old one stops working and every earlier token is revoked.
+    pub async fn regenerate_secret(
+        &self,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<(Application, ClientSecret), DirectoryError> {
+        self.retry_stale(|| self.regenerate_secret_once(id, actor)).await
+    }
+
+    pub(super) async fn regenerate_secret_once(
+        &self,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<(Application, ClientSecret), DirectoryError> {
+        let _w = self.lock_for_write().await;
+        let target = self.app_target(id);
+        let mut app = match self.check_app_write(actor, id, perm::APPS_WRITE) {
+            Ok(app) => app,
+            Err(e) => return Err(self.reject(actor, "app.regenerate-secret", &target, e).await),
+        };
+        let secret = ClientSecret::generate(&self.rng);
+        app.secret_hash = self.pepper.hash(&secret);
+        app.updated_at = now_ms();
+        let credential = self.read().apps.get(id).map(|r| r.credential.clone());
+        if let Some(c) = &credential {
+            c.retire();
+        }
+        let cutoff = self.next_cutoff(app.client_id.as_str()).await;
+        let audit = Self::success(
+            actor,
+            "app.regenerate-secret",
+            &target,
+            200,
+            format!(
+                "client secret replaced; the old one stopped working and tokens issued before {} were revoked",
+                format_ms(cutoff.before * 1000)
+            ),
+        );
+        let persisted = self
+            .persist(vec![
+                Write::Put(keys::app(&app.id), encode(&app)),
+                Write::Put(keys::cutoff(app.client_id.as_str()), encode(&cutoff)),
+                audit,
+            ])
+            .await;
+        if let Err(e) = persisted {
+            if let Some(c) = &credential {
+                c.restore();
+            }
+            return Err(e.into());
+        }
+        let mut cat = self.write_catalog();
+        cat.cutoffs.insert(app.client_id.as_str().to_owned(), cutoff);
+        cat.apps.update(id, |row| {
+            row.app = app.clone();
+            row.credential = Arc::default();
+        });
+        self.refresh_hot(&cat, &[id]);
+        Ok((app, secret))
+    }
+
+    /// Deletes an application, its access rules and its last-login record,
+    /// and revokes every token it was issued.
+    pub async fn delete_app(&self, id: &str, actor: &Actor) -> Result<Application, DirectoryError> {
+        self.retry_stale(|| self.delete_app_once(id, actor)).await
+    }
+
+    pub(super) async fn delete_app_once(&self, id: &str, actor: &Actor) -> Result<Application, DirectoryError> {
+        let _w = self.lock_for_write().await;
+        let target = self.app_target(id);
+        let checked = self
+            .check_app_write(actor, id, perm::APPS_WRITE)
+            .and_then(|app| keep_an_administrator(&self.read(), id, "delete it").map(|()| app));
+        let app = match checked {
+            Ok(app) => app,
+            Err(e) => return Err(self.reject(actor, "app.delete", &target, e).await),
+        };
+        let (rule_ids, credential) = {
+            let cat = self.read();
+            let ids: Vec<String> = cat.rules_of(id).map(|r| r.id.clone()).collect();
+            (ids, cat.apps.get(id).map(|r| r.credential.clone()))
+        };
+        if let Some(c) = &credential {
+            c.retire();
+        }
+        let cutoff = self.next_cutoff(app.client_id.as_str()).await;
+        let mut writes = vec![
+            Write::Delete(keys::app(id)),
+            Write::Delete(keys::last_login(id)),
+            Write::Put(keys::cutoff(app.client_id.as_str()), encode(&cutoff)),
+            Self::success(
+                actor,
+                "app.delete",
+                &target,
+                204,
+                format!(
+                    "deleted application {:?} (client ID {}) with {} access rule(s); its tokens were revoked",
+                    app.name.as_str(),
+                    app.client_id.as_str(),
+                    rule_ids.len()
+                ),
+            ),
+        ];
+        writes.extend(rule_ids.iter().map(|r| Write::Delete(keys::rule(r))));
+        if let Err(e) = self.persist(writes).await {
+            if let Some(c) = &credential {
+                c.restore();
+            }
+            return Err(e.into());
+        }
+        let mut cat = self.write_catalog();
+        cat.cutoffs.insert(app.client_id.as_str().to_owned(), cutoff);
+        cat.apps.remove(id);
+        cat.names.remove(app.name.as_str());
+        cat.rules_by_app.remove(id);
+        for r in &rule_ids {
+            cat.rules.remove(r);
+        }
+        self.hot
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(app.client_id.as_str());
+        Ok(app)
+    }
+}

@@ -1,0 +1,60 @@
+//! Records to and from their stored JSON, and reading the whole store into
+//! a fresh catalog and hot index (at start and on a full reload).
+
+use super::*;
+
+/// Reads every record into a fresh catalog and hot index.
+pub(super) fn read_catalog(store: &dyn Store) -> Result<(Catalog, HotIndex), StoreError> {
+    let mut cat = Catalog::default();
+    for (k, v) in store.scan_prefix(keys::SCOPE)? {
+        let s: Scope = decode(&k, &v)?;
+        if s.scope_type == ScopeType::Tenant {
+            cat.tenant_id = Some(s.id.clone());
+        }
+        cat.scopes.insert(s.id.clone(), s);
+    }
+    let mut logins: HashMap<String, i64> = HashMap::new();
+    // Per-key records from earlier versions, then the side file.
+    for (k, v) in store.scan_prefix(keys::LAST_LOGIN)? {
+        logins.insert(k[keys::LAST_LOGIN.len()..].to_owned(), decode(&k, &v)?);
+    }
+    for (id, at) in store.load_logins()? {
+        let t = logins.entry(id).or_insert(at);
+        *t = (*t).max(at);
+    }
+    for (k, v) in store.scan_prefix(keys::APP)? {
+        let app: Application = decode(&k, &v)?;
+        let login = Arc::new(LoginClock::default());
+        if let Some(&t) = logins.get(&app.id) {
+            login.seen.store(t, Ordering::Relaxed);
+            login.saved.store(t, Ordering::Relaxed);
+        }
+        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
+        cat.apps.insert(app.id.clone(), AppRow::new(app, login));
+    }
+    for (k, v) in store.scan_prefix(keys::RULE)? {
+        cat.insert_rule(decode(&k, &v)?);
+    }
+    cat.sort_rules();
+    for (k, v) in store.scan_prefix(keys::CUTOFF)? {
+        cat.cutoffs.insert(k[keys::CUTOFF.len()..].to_owned(), decode(&k, &v)?);
+    }
+    let hot: HotIndex = cat
+        .apps
+        .values()
+        .map(|row| (Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row))))
+        .collect();
+    Ok((cat, hot))
+}
+
+pub(super) fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serialising plain records to JSON cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
+}
