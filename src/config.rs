@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub body_read_timeout: std::time::Duration,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// Load balancers whose `X-Forwarded-For` names the client (its last
+    /// entry, the one the balancer appended); from anyone else it is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +191,7 @@ impl Default for Config {
                 idle_timeout: std::time::Duration::from_secs(60),
                 body_read_timeout: std::time::Duration::from_secs(10),
                 max_connections: 10_000,
+                trusted_proxies: Vec::new(),
             },
             issuer: IssuerConfig {
                 url: None,
@@ -240,6 +244,7 @@ pub const KEYS: &[&str] = &[
     "server.idle_timeout_seconds",
     "server.body_read_timeout_seconds",
     "server.max_connections",
+    "server.trusted_proxies",
     "issuer.url",
     "issuer.audiences",
     "issuer.token_ttl_seconds",
@@ -401,6 +406,20 @@ impl Config {
                 self.server.body_read_timeout = std::time::Duration::from_secs(integer(s, 1, 3600)? as u64)
             }
             "server.max_connections" => self.server.max_connections = integer(s, 1, 1_000_000)? as usize,
+            "server.trusted_proxies" => {
+                self.server.trusted_proxies = list(s)?
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        p.parse().map_err(|_| {
+                            err(
+                                s,
+                                &format!("{p:?} is not an IP address (one address per load balancer, no ranges)"),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "issuer.url" => {
                 let u = string(s)?;
                 self.issuer.url = if u.is_empty() { None } else { Some(u) }

@@ -23,6 +23,7 @@ impl App {
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout);
         let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let trusted_proxies: Arc<[std::net::IpAddr]> = limits.trusted_proxies.clone().into();
         let workers = ConnectionWorkers::start()?;
         let mut next_worker = 0usize;
         tokio::pin!(shutdown);
@@ -53,8 +54,10 @@ impl App {
                     let router = self.router.clone();
                     // The peer address rides on every request of the
                     // connection (abuse limits and the audit log need it).
+                    let trusted = trusted_proxies.clone();
                     let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(PeerAddr(peer));
+                        let client = forwarded_client(&trusted, peer, req.headers());
+                        req.extensions_mut().insert(PeerAddr(client));
                         // A Router is always ready, so `call` needs no `poll_ready`.
                         tower::Service::call(&mut router.clone(), req)
                     });
@@ -211,5 +214,57 @@ pub(super) async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+/// The client behind a trusted load balancer: the last `X-Forwarded-For`
+/// entry, the one the balancer itself appended (earlier entries are the
+/// client's own claims). From any other peer, or when the last entry is not
+/// an address, the TCP peer is the client, so nobody can pick the address
+/// the failure limits and the audit log charge.
+pub(super) fn forwarded_client(
+    trusted: &[std::net::IpAddr],
+    peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> SocketAddr {
+    if trusted.is_empty() || !trusted.contains(&peer.ip()) {
+        return peer;
+    }
+    let last = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok());
+    last.map_or(peer, |ip| SocketAddr::new(ip, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client_and_only_by_its_own_last_entry() {
+        let lb: SocketAddr = "10.0.0.5:40000".parse().unwrap();
+        let other: SocketAddr = "203.0.113.9:5000".parse().unwrap();
+        let trusted = ["10.0.0.5".parse().unwrap()];
+        let client = |t: &[std::net::IpAddr], p, h: &[&str]| forwarded_client(t, p, &headers(h)).ip().to_string();
+        // The balancer appends the real client after whatever the client sent.
+        assert_eq!(client(&trusted, lb, &["1.2.3.4, 198.51.100.7"]), "198.51.100.7");
+        assert_eq!(client(&trusted, lb, &["1.2.3.4", "198.51.100.7"]), "198.51.100.7");
+        // Anyone else's header is ignored; so is one without a usable last entry.
+        assert_eq!(client(&trusted, other, &["198.51.100.7"]), "203.0.113.9");
+        assert_eq!(client(&[], lb, &["198.51.100.7"]), "10.0.0.5");
+        assert_eq!(client(&trusted, lb, &["198.51.100.7, junk"]), "10.0.0.5");
+        assert_eq!(client(&trusted, lb, &[]), "10.0.0.5");
     }
 }

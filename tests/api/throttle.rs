@@ -104,6 +104,55 @@ async fn spraying_many_client_ids_from_one_address_trips_the_address_limit() {
     assert_eq!(resp.status(), 200);
 }
 
+async fn token_via(
+    app: &TestApp,
+    peer: &reqwest::Client,
+    forwarded_for: &str,
+    id: &str,
+    secret: &str,
+) -> reqwest::Response {
+    peer.post(app.url("/oauth/token"))
+        .header("Authorization", basic(id, secret))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Forwarded-For", forwarded_for)
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_load_balancer_the_address_limit_charges_the_forwarded_client_only() {
+    let app = spawn_app_with(&[
+        "limits.auth_failures_per_minute=5".into(),
+        "limits.address_failures_per_minute=20".into(),
+        "server.trusted_proxies=127.0.0.6".into(),
+    ])
+    .await;
+    let balancer = client_from([127, 0, 0, 6]);
+    let bad = wrong_secret(&app).await;
+    for i in 0..20 {
+        let id = format!("8a3c1d9e-0000-4000-8000-{i:012}");
+        // The sprayer's own claim comes first; the balancer appends the real address.
+        let resp = token_via(&app, &balancer, "10.9.9.9, 198.51.100.7", &id, &bad).await;
+        assert_eq!(resp.status(), 401);
+    }
+    let sprayer = token_via(&app, &balancer, "198.51.100.7", &app.admin_id, &app.admin_secret).await;
+    assert_oauth_error(sprayer, 429, "temporarily_unavailable").await;
+    // Everyone else behind the same balancer is served.
+    let other = token_via(&app, &balancer, "198.51.100.8", &app.admin_id, &app.admin_secret).await;
+    assert_eq!(other.status(), 200);
+    // A peer that is not a trusted proxy cannot pick its address with the header.
+    let direct = client_from([127, 0, 0, 7]);
+    for i in 0..20 {
+        let id = format!("8a3c1d9e-0000-4000-8001-{i:012}");
+        let fresh = format!("203.0.113.{i}");
+        assert_eq!(token_via(&app, &direct, &fresh, &id, &bad).await.status(), 401);
+    }
+    let resp = token_via(&app, &direct, "203.0.113.200", &app.admin_id, &app.admin_secret).await;
+    assert_oauth_error(resp, 429, "temporarily_unavailable").await;
+}
+
 #[tokio::test]
 async fn bad_bearer_tokens_on_the_admin_api_count_against_the_address() {
     let app = spawn_app_with(&["limits.auth_failures_per_minute=3".into()]).await;
