@@ -153,7 +153,12 @@ impl Directory {
             writes.push(Write::Put(keys::cutoff(app.client_id.as_str()), encode(&c)));
         }
         if let Err(e) = self.persist(writes).await {
-            if let Some(c) = &credential {
+            // After an unknown outcome the old credential stays retired: the
+            // change may be committed, and a catch-up will tell.
+            if let Some(c) = credential
+                .as_ref()
+                .filter(|_| !matches!(e, StoreError::Indeterminate(_)))
+            {
                 c.restore();
             }
             return Err(e.into());
@@ -218,7 +223,12 @@ impl Directory {
             ])
             .await;
         if let Err(e) = persisted {
-            if let Some(c) = &credential {
+            // After an unknown outcome the old credential stays retired: the
+            // change may be committed, and a catch-up will tell.
+            if let Some(c) = credential
+                .as_ref()
+                .filter(|_| !matches!(e, StoreError::Indeterminate(_)))
+            {
                 c.restore();
             }
             return Err(e.into());
@@ -277,7 +287,12 @@ impl Directory {
         ];
         writes.extend(rule_ids.iter().map(|r| Write::Delete(keys::rule(r))));
         if let Err(e) = self.persist(writes).await {
-            if let Some(c) = &credential {
+            // After an unknown outcome the old credential stays retired: the
+            // change may be committed, and a catch-up will tell.
+            if let Some(c) = credential
+                .as_ref()
+                .filter(|_| !matches!(e, StoreError::Indeterminate(_)))
+            {
                 c.restore();
             }
             return Err(e.into());

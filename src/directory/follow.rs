@@ -114,8 +114,21 @@ impl Directory {
     }
 
     fn apply_changes(&self, changes: Vec<Change>) -> Vec<Change> {
+        // Revocations and keys are not the directory's: a batch of only
+        // those must not take the locks the token endpoint reads under
+        // (a client looping "token, revoke" would otherwise stall every
+        // instance's hot path, one catch-up per NOTIFY).
+        let directory_key = |k: &str| {
+            [keys::APP, keys::RULE, keys::SCOPE, keys::CUTOFF]
+                .iter()
+                .any(|p| k.starts_with(p))
+        };
+        if !changes.iter().any(|c| directory_key(&c.key)) {
+            return changes;
+        }
         let mut others = Vec::new();
         let mut touched = Touched::default();
+        let mut rules_changed = false;
         let mut cat = self.write_catalog();
         let mut hot = self.hot.write().unwrap_or_else(|p| p.into_inner());
         for change in changes {
@@ -125,6 +138,7 @@ impl Directory {
                 apply_app(&mut cat, &mut hot, id, readable::<Application>(key, value));
                 touched.apps.insert(id.to_owned());
             } else if let Some(id) = key.strip_prefix(keys::RULE) {
+                rules_changed = true;
                 if let Some(app) = apply_rule(&mut cat, id, readable::<AccessRule>(key, value)) {
                     touched.apps.insert(app);
                 }
@@ -151,7 +165,9 @@ impl Directory {
                 others.push(change);
             }
         }
-        cat.sort_rules();
+        if rules_changed {
+            cat.sort_rules();
+        }
         let rebuild: Vec<&AppRow> = if touched.all {
             cat.apps.values().collect()
         } else {

@@ -85,6 +85,17 @@ fn db_err(e: postgres::Error) -> StoreError {
     }
 }
 
+/// A failed COMMIT the server refused is a definite failure; a connection
+/// lost while it was under way leaves the outcome unknown, and saying
+/// "nothing was changed" then could be false.
+fn commit_err(e: postgres::Error) -> StoreError {
+    if e.as_db_error().is_some() {
+        db_err(e)
+    } else {
+        StoreError::Indeterminate(format!("PostgreSQL connection lost during COMMIT: {e}"))
+    }
+}
+
 /// Parses `url` and sets what every appauth connection needs.
 fn connection_config(url: &str) -> Result<postgres::Config, StoreError> {
     let mut config = postgres::Config::from_str(url)
@@ -258,7 +269,7 @@ fn migrate(client: &mut postgres::Client) -> Result<(), StoreError> {
                 &[version],
             )
             .map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
+            tx.commit().map_err(commit_err)?;
             tracing::info!(version, "applied PostgreSQL migration");
         }
         Ok(())
@@ -489,7 +500,7 @@ impl ChangeFeed for PostgresStore {
                 return Err(StoreError::Stale);
             }
             let last = write_batch(&mut tx, &writes).map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
+            tx.commit().map_err(commit_err)?;
             Ok(last.unwrap_or(seen))
         })
     }
