@@ -12,6 +12,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""
@@ -43,11 +44,27 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
   [ -n "$PGPORT" ] || { echo "no free port for PostgreSQL" >&2; exit 1; }
   "${as_pg[@]}" "$PGBIN/initdb" -D "$PGTMP/data" -U postgres -A trust --no-sync >"$PGTMP/initdb.log" 2>&1 \
     || { cat "$PGTMP/initdb.log" >&2; exit 1; }
+  # TLS on (plain connections still allowed): a throw-away CA, and a server
+  # certificate for 127.0.0.1 it signed; the tests trust the CA through
+  # TEST_POSTGRES_CA.
+  (
+    cd "$PGTMP"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=appauth-test-ca \
+      -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+      -keyout server.key -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext \
+      -out server.crt 2>/dev/null
+    chmod 600 server.key ca.key
+  )
+  if [ ${#as_pg[@]} -gt 0 ]; then chown postgres "$PGTMP/server.key" "$PGTMP/server.crt"; fi
   "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w -o \
-    "-p $PGPORT -k $PGTMP -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=on" start >/dev/null \
+    "-p $PGPORT -k $PGTMP -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=on -c ssl=on -c ssl_cert_file=$PGTMP/server.crt -c ssl_key_file=$PGTMP/server.key" start >/dev/null \
     || { cat "$PGTMP/server.log" >&2; exit 1; }
   trap '"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGTMP/data" -m immediate stop >/dev/null 2>&1; rm -rf "$PGTMP"' EXIT
   export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+  export TEST_POSTGRES_CA="$PGTMP/ca.crt"
   echo "PostgreSQL for the tests: $TEST_POSTGRES_URL"
 fi
 cargo test --all-targets "$@"

@@ -57,14 +57,106 @@ pub struct PostgresStore {
 }
 
 struct Connection {
-    config: postgres::Config,
+    config: Endpoint,
     client: Option<postgres::Client>,
+}
+
+/// Where and how to connect: the parsed URL, and the TLS connector when
+/// the URL asks for TLS (`sslmode=require|verify-ca|verify-full`, or an
+/// `sslrootcert`). With TLS the server's certificate is always verified
+/// (against `sslrootcert`, else the public web PKI roots) and its name
+/// checked: `require` here means what libpq calls `verify-full`, because
+/// an unverified TLS connection would hand the database password and every
+/// secret hash to whoever sits in between.
+#[derive(Clone)]
+struct Endpoint {
+    config: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl Endpoint {
+    fn connect(&self) -> Result<postgres::Client, postgres::Error> {
+        match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(postgres::NoTls),
+        }
+    }
+}
+
+/// Takes `sslmode` and `sslrootcert` out of the URL's query (the `postgres`
+/// crate knows no `sslrootcert` nor the `verify-*` modes) and builds the
+/// connector they ask for.
+fn tls_from_url(url: &str) -> Result<(String, Option<tokio_postgres_rustls::MakeRustlsConnect>), StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let (mut mode, mut root_cert, mut kept) = (None, None, Vec::new());
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", v)) => mode = Some(v.to_owned()),
+            Some(("sslrootcert", v)) => root_cert = Some(v.to_owned()),
+            _ => kept.push(pair),
+        }
+    }
+    let wants_tls = match mode.as_deref() {
+        None | Some("disable" | "prefer" | "allow") => root_cert.is_some(),
+        Some("require" | "verify-ca" | "verify-full") => true,
+        Some(other) => {
+            return Err(StoreError::Io(format!(
+                "store.postgres_url: sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
+            )));
+        }
+    };
+    if matches!(mode.as_deref(), Some("disable")) && root_cert.is_some() {
+        return Err(StoreError::Io(
+            "store.postgres_url: sslrootcert with sslmode=disable makes no sense".into(),
+        ));
+    }
+    // `prefer`/`allow` with no sslrootcert stay plain, as before.
+    if wants_tls {
+        kept.push("sslmode=require");
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    if !wants_tls {
+        return Ok((url, None));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match &root_cert {
+        Some(path) => {
+            use rustls::pki_types::pem::PemObject;
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+                .map_err(|e| StoreError::Io(format!("store.postgres_url: cannot read sslrootcert {path}: {e}")))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| StoreError::Io(format!("store.postgres_url: sslrootcert {path}: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| StoreError::Io(format!("store.postgres_url: sslrootcert {path}: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(StoreError::Io(format!(
+                    "store.postgres_url: sslrootcert {path} holds no certificate"
+                )));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Io(format!("TLS set-up failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok((url, Some(tokio_postgres_rustls::MakeRustlsConnect::new(config))))
 }
 
 impl Connection {
     fn client(&mut self) -> Result<&mut postgres::Client, postgres::Error> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
-            self.client = Some(self.config.connect(postgres::NoTls)?);
+            self.client = Some(self.config.connect()?);
         }
         Ok(self.client.as_mut().expect("connected just above"))
     }
@@ -81,7 +173,11 @@ fn db_err(e: postgres::Error) -> StoreError {
     // would tell an operator nothing.
     match e.as_db_error() {
         Some(d) => StoreError::Io(format!("PostgreSQL: {} ({})", d.message(), d.code().code())),
-        None => StoreError::Io(format!("PostgreSQL: {e}")),
+        // The cause (e.g. which certificate check failed) is in the source.
+        None => match std::error::Error::source(&e) {
+            Some(cause) => StoreError::Io(format!("PostgreSQL: {e}: {cause}")),
+            None => StoreError::Io(format!("PostgreSQL: {e}")),
+        },
     }
 }
 
@@ -97,8 +193,9 @@ fn commit_err(e: postgres::Error) -> StoreError {
 }
 
 /// Parses `url` and sets what every appauth connection needs.
-fn connection_config(url: &str) -> Result<postgres::Config, StoreError> {
-    let mut config = postgres::Config::from_str(url)
+fn connection_config(url: &str) -> Result<Endpoint, StoreError> {
+    let (url, tls) = tls_from_url(url)?;
+    let mut config = postgres::Config::from_str(&url)
         .map_err(|e| StoreError::Io(format!("store.postgres_url is not a valid PostgreSQL URL: {e}")))?;
     config
         .application_name("appauth")
@@ -109,7 +206,7 @@ fn connection_config(url: &str) -> Result<postgres::Config, StoreError> {
         .keepalives_interval(Duration::from_secs(5))
         .keepalives_retries(3)
         .options("-c statement_timeout=8000 -c lock_timeout=5000");
-    Ok(config)
+    Ok(Endpoint { config, tls })
 }
 
 impl PostgresStore {
@@ -190,14 +287,14 @@ impl PostgresStore {
     /// A second connection that only `LISTEN`s; it reconnects after a
     /// failure, and wakes the feed's followers then too (they may have
     /// missed notifications meanwhile).
-    fn start_listener(&self, config: postgres::Config) -> Result<(), StoreError> {
+    fn start_listener(&self, config: Endpoint) -> Result<(), StoreError> {
         let (signal, stop) = (self.signal.clone(), self.stop.clone());
         std::thread::Builder::new()
             .name("appauth-pg-listen".into())
             .spawn(move || {
                 let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok(mut client) = config.connect(postgres::NoTls) else {
+                    let Ok(mut client) = config.connect() else {
                         std::thread::sleep(Duration::from_millis(500));
                         continue;
                     };

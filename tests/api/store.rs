@@ -177,6 +177,40 @@ fn postgres_refuses_a_second_application_with_the_same_name_whoever_writes_it() 
 }
 
 #[test]
+fn postgres_over_tls_verifies_the_server_certificate_and_refuses_an_unknown_one() {
+    let db = crate::helpers::PostgresDb::create();
+    let ca = std::env::var("TEST_POSTGRES_CA")
+        .expect("TEST_POSTGRES_CA is not set: scripts/test.sh starts PostgreSQL with TLS and sets it");
+    let s = PostgresStore::open(&format!("{}?sslmode=verify-full&sslrootcert={ca}", db.url)).unwrap();
+    s.apply(&[put("app/1", "x")]).unwrap();
+    assert_eq!(s.get("app/1").unwrap().as_deref(), Some(&b"x"[..]));
+    // The store's connections are the encrypted ones.
+    crate::helpers::admin_sql(
+        &db.url,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+           WHERE s.ssl AND a.application_name = 'appauth' AND a.datname = current_database())
+         THEN RAISE EXCEPTION 'no TLS connection from appauth'; END IF; END $$;",
+    )
+    .unwrap();
+    drop(s);
+    // A server certificate the configured CA did not sign is refused, and
+    // `require` alone verifies too (against the public roots: refused here).
+    let stranger = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let other_ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(other_ca.path(), stranger.cert.pem()).unwrap();
+    let wrong = format!("{}?sslmode=require&sslrootcert={}", db.url, other_ca.path().display());
+    let e = PostgresStore::open(&wrong)
+        .err()
+        .expect("an unknown certificate is refused");
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+    assert!(PostgresStore::open(&format!("{}?sslmode=require", db.url)).is_err());
+    let e = PostgresStore::open(&format!("{}?sslmode=sometimes", db.url))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("sslmode=sometimes"), "{e}");
+}
+
+#[test]
 fn a_bad_postgres_url_is_refused_without_showing_its_password() {
     let e = PostgresStore::open("postgres://appauth:hunter2@127.0.0.1:1/x")
         .err()
