@@ -64,8 +64,13 @@ impl Directory {
                 app.client_id.as_str()
             ),
         );
-        self.persist(vec![Write::Put(keys::app(&app.id), encode(&app)), audit])
-            .await?;
+        self.persist_create(
+            vec![Write::Put(keys::app(&app.id), encode(&app)), audit],
+            actor,
+            "app.create",
+            &target,
+        )
+        .await?;
         let mut cat = self.write_catalog();
         cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps

@@ -77,8 +77,13 @@ impl Directory {
             201,
             format!("{summary} (rule {})", rule.id),
         );
-        self.persist(vec![Write::Put(keys::rule(&rule.id), encode(&rule)), audit])
-            .await?;
+        self.persist_create(
+            vec![Write::Put(keys::rule(&rule.id), encode(&rule)), audit],
+            actor,
+            "rule.create",
+            &target,
+        )
+        .await?;
         let mut cat = self.write_catalog();
         cat.insert_rule(rule.clone());
         self.refresh_hot(&cat, &[&rule.subject_id]);

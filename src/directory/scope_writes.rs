@@ -76,8 +76,13 @@ impl Directory {
             201,
             format!("created {} {:?}", scope.scope_type, scope.name),
         );
-        self.persist(vec![Write::Put(keys::scope(&scope.id), encode(&scope)), audit])
-            .await?;
+        self.persist_create(
+            vec![Write::Put(keys::scope(&scope.id), encode(&scope)), audit],
+            actor,
+            "scope.create",
+            &target,
+        )
+        .await?;
         self.write_catalog().scopes.insert(scope.id.clone(), scope.clone());
         Ok(scope)
     }

@@ -40,6 +40,23 @@ impl Directory {
         .map_err(|e| StoreError::Io(format!("store task failed: {e}")))?
     }
 
+    /// Persists a create. A duplicate the database's own constraint caught
+    /// (a writer that bypassed the catalog check) is audited like any other
+    /// refused write, not only answered with a 409.
+    pub(super) async fn persist_create(
+        &self,
+        writes: Vec<Write>,
+        actor: &Actor,
+        action: &str,
+        target: &Target,
+    ) -> Result<(), DirectoryError> {
+        match self.persist(writes).await {
+            Ok(()) => Ok(()),
+            Err(e @ StoreError::Duplicate { .. }) => Err(self.reject(actor, action, target, e.into()).await),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Runs a checked write again when another instance's change landed
     /// between its catch-up and its commit (`Stale`: nothing was written).
     /// Each attempt catches up and checks again from scratch, so a retry can
