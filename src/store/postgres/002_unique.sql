@@ -3,9 +3,11 @@
 -- hand-made fix-up), not only through the directory's change-log check.
 -- Records are JSON in bytea; the database encoding is fixed at creation,
 -- so decoding a given value always gives the same document (IMMUTABLE).
--- A value that is not JSON decodes to NULL and is left unconstrained: the
--- directory reads such a record as absent (fail closed), and refusing it
--- here would make a damaged row impossible to overwrite.
+-- A value that is not JSON decodes to NULL and is left unconstrained:
+-- refusing it here would make a damaged row impossible to overwrite. It
+-- cannot slip a duplicate into a catalog either: a follower reads it as
+-- absent (fail closed), and a starting instance refuses to start on it,
+-- naming the record.
 CREATE FUNCTION appauth_record(v bytea) RETURNS jsonb
     LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
     AS $$
