@@ -158,14 +158,7 @@ impl Directory {
             writes.push(Write::Put(keys::cutoff(app.client_id.as_str()), encode(&c)));
         }
         if let Err(e) = self.persist(writes).await {
-            // After an unknown outcome the old credential stays retired: the
-            // change may be committed, and a catch-up will tell.
-            if let Some(c) = credential
-                .as_ref()
-                .filter(|_| !matches!(e, StoreError::Indeterminate(_)))
-            {
-                c.restore();
-            }
+            restore_unless_indeterminate(credential.as_ref(), &e);
             return Err(e.into());
         }
         let mut cat = self.write_catalog();
@@ -228,14 +221,7 @@ impl Directory {
             ])
             .await;
         if let Err(e) = persisted {
-            // After an unknown outcome the old credential stays retired: the
-            // change may be committed, and a catch-up will tell.
-            if let Some(c) = credential
-                .as_ref()
-                .filter(|_| !matches!(e, StoreError::Indeterminate(_)))
-            {
-                c.restore();
-            }
+            restore_unless_indeterminate(credential.as_ref(), &e);
             return Err(e.into());
         }
         let mut cat = self.write_catalog();
@@ -292,14 +278,7 @@ impl Directory {
         ];
         writes.extend(rule_ids.iter().map(|r| Write::Delete(keys::rule(r))));
         if let Err(e) = self.persist(writes).await {
-            // After an unknown outcome the old credential stays retired: the
-            // change may be committed, and a catch-up will tell.
-            if let Some(c) = credential
-                .as_ref()
-                .filter(|_| !matches!(e, StoreError::Indeterminate(_)))
-            {
-                c.restore();
-            }
+            restore_unless_indeterminate(credential.as_ref(), &e);
             return Err(e.into());
         }
         let mut cat = self.write_catalog();
@@ -315,5 +294,14 @@ impl Directory {
             .unwrap_or_else(|p| p.into_inner())
             .remove(app.client_id.as_str());
         Ok(app)
+    }
+}
+
+/// Undoes a retirement after a failed write, except after an unknown
+/// outcome: the change may be committed, and a catch-up will tell, so the
+/// old credential stays retired meanwhile.
+fn restore_unless_indeterminate(credential: Option<&Arc<Credential>>, e: &StoreError) {
+    if let Some(c) = credential.filter(|_| !matches!(e, StoreError::Indeterminate(_))) {
+        c.restore();
     }
 }
