@@ -88,6 +88,10 @@ pub async fn bootstrap(
         crate::token::vault::push(store.as_ref(), kek, &config.keys.dir, None)?;
     }
     let directory = Arc::new(Directory::load(store.clone(), pepper, ttl)?);
+    let releasing = store.clone();
+    tokio::task::spawn_blocking(move || releasing.release_cache())
+        .await
+        .map_err(|e| crate::store::StoreError::Io(e.to_string()))??;
     let created_admin = if initialize {
         directory.initialize(hand_over, withdraw).await?
     } else {

@@ -4,9 +4,22 @@
 use super::*;
 
 /// Reads every record into a fresh catalog and hot index.
+/// Reads a prefix on a thread of its own. The allocator gives each thread
+/// its own pages, so what the backend allocates while reading (sled's page
+/// cache, the copies) never shares a page with the long-lived catalogue
+/// decoded here, and goes back to the OS once the backend lets go of it
+/// (`Store::release_cache`) instead of being pinned by a few live objects.
+fn scan_apart(store: &dyn Store, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    std::thread::scope(|s| {
+        s.spawn(|| store.scan_prefix(prefix))
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Io(format!("reading {prefix} panicked"))))
+    })
+}
+
 pub(super) fn read_catalog(store: &dyn Store) -> Result<(Catalog, HotIndex), StoreError> {
     let mut cat = Catalog::default();
-    for (k, v) in store.scan_prefix(keys::SCOPE)? {
+    for (k, v) in scan_apart(store, keys::SCOPE)? {
         let s: Scope = decode(&k, &v)?;
         if s.scope_type == ScopeType::Tenant {
             cat.tenant_id = Some(s.id.clone());
@@ -15,14 +28,14 @@ pub(super) fn read_catalog(store: &dyn Store) -> Result<(Catalog, HotIndex), Sto
     }
     let mut logins: HashMap<String, i64> = HashMap::new();
     // Per-key records from earlier versions, then the side file.
-    for (k, v) in store.scan_prefix(keys::LAST_LOGIN)? {
+    for (k, v) in scan_apart(store, keys::LAST_LOGIN)? {
         logins.insert(k[keys::LAST_LOGIN.len()..].to_owned(), decode(&k, &v)?);
     }
     for (id, at) in store.load_logins()? {
         let t = logins.entry(id).or_insert(at);
         *t = (*t).max(at);
     }
-    for (k, v) in store.scan_prefix(keys::APP)? {
+    for (k, v) in scan_apart(store, keys::APP)? {
         let app: Application = decode(&k, &v)?;
         let login = Arc::new(LoginClock::default());
         if let Some(&t) = logins.get(&app.id) {
@@ -32,11 +45,11 @@ pub(super) fn read_catalog(store: &dyn Store) -> Result<(Catalog, HotIndex), Sto
         cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps.insert(app.id.clone(), AppRow::new(app, login));
     }
-    for (k, v) in store.scan_prefix(keys::RULE)? {
+    for (k, v) in scan_apart(store, keys::RULE)? {
         cat.insert_rule(decode(&k, &v)?);
     }
     cat.sort_rules();
-    for (k, v) in store.scan_prefix(keys::CUTOFF)? {
+    for (k, v) in scan_apart(store, keys::CUTOFF)? {
         cat.cutoffs.insert(k[keys::CUTOFF.len()..].to_owned(), decode(&k, &v)?);
     }
     let hot: HotIndex = cat

@@ -107,6 +107,11 @@ pub trait Store: Send + Sync + 'static {
     fn close(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Gives back memory the backend holds for reads, once the directory
+    /// has loaded everything it needs.
+    fn release_cache(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// The change feed, when other processes write to this store too
     /// (DESIGN §1 "Scale-out"); `None` when this process is the only writer.
     fn feed(&self) -> Option<&dyn ChangeFeed> {

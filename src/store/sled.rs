@@ -11,13 +11,24 @@
 //! the error), so the background probe (`probe_write`) reopens the database
 //! from disk — where neither the failed batch nor its undo is — and tries a
 //! write; when the disk has room again, writes resume with no restart.
+//!
+//! sled keeps every page it has read resident (its `cache_capacity` does not
+//! evict what the start-up scan loaded: ~55 MB at 100,000 applications), and
+//! the directory keeps its own copy in memory anyway. So once the directory
+//! is loaded, `release_cache` closes and reopens the database, which starts
+//! with an empty cache; later reads are rare (admin writes read the keys they
+//! replace). The memory only goes back to the OS because the start-up scan
+//! ran on threads of its own (`directory::codec`), so no allocator page holds
+//! both sled's pages and the catalogue.
 
 use super::{Store, StoreError, Write};
 use std::path::Path;
 
 pub struct SledStore {
-    /// Replaced when the database is reopened after an I/O failure.
-    db: std::sync::RwLock<sled::Db>,
+    /// Replaced when the database is reopened; `None` only between closing
+    /// and a failed reopen, when every operation fails (never a stand-in
+    /// database that would accept writes and lose them).
+    db: std::sync::RwLock<Option<sled::Db>>,
     dir: std::path::PathBuf,
     /// False from a failed write until a later write or probe succeeds.
     healthy: std::sync::atomic::AtomicBool,
@@ -39,33 +50,41 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
 impl SledStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Ok(Self {
-            db: std::sync::RwLock::new(open_db(path)?),
+            db: std::sync::RwLock::new(Some(open_db(path)?)),
             dir: path.to_owned(),
             healthy: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
-    fn db(&self) -> std::sync::RwLockReadGuard<'_, sled::Db> {
-        self.db.read().unwrap_or_else(|p| p.into_inner())
+    /// A handle to the open database (sled handles are reference-counted).
+    fn db(&self) -> Result<sled::Db, StoreError> {
+        self.db
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Io(format!("store at {} is not open (reopen failed)", self.dir.display())))
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db().flush().map(|_| ()).map_err(io)
+        self.db()?.flush().map(|_| ()).map_err(io)
     }
 
-    /// Closes the database and opens it again from disk. A throw-away
-    /// in-memory database stands in meanwhile, because sled's file lock
-    /// must be released before the directory can be opened again.
+    /// Closes the database and opens it again from disk. sled releases its
+    /// file lock only when the last handle (an in-flight read, one of its
+    /// I/O threads) is gone, so opening is retried for a few seconds.
     fn reopen(&self) -> Result<(), StoreError> {
         let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
-        let placeholder = sled::Config::new().temporary(true).open().map_err(io)?;
-        drop(std::mem::replace(&mut *db, placeholder));
-        match open_db(&self.dir) {
-            Ok(fresh) => {
-                *db = fresh;
-                Ok(())
+        drop(db.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match open_db(&self.dir) {
+                Ok(fresh) => {
+                    *db = Some(fresh);
+                    return Ok(());
+                }
+                Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
-            Err(e) => Err(e),
         }
     }
 }
@@ -76,11 +95,11 @@ fn io(e: sled::Error) -> StoreError {
 
 impl Store for SledStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db().get(key).map_err(io)?.map(|v| v.to_vec()))
+        Ok(self.db()?.get(key).map_err(io)?.map(|v| v.to_vec()))
     }
 
     fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.db()
+        self.db()?
             .scan_prefix(prefix)
             .map(|r| {
                 let (k, v) = r.map_err(io)?;
@@ -114,7 +133,7 @@ impl Store for SledStore {
             let k = match w {
                 Write::Put(k, _) | Write::Delete(k) => k.as_bytes(),
             };
-            match self.db().get(k).map_err(io)? {
+            match self.db()?.get(k).map_err(io)? {
                 Some(v) => undo.insert(k, v),
                 None => undo.remove(k),
             }
@@ -124,7 +143,7 @@ impl Store for SledStore {
             Ok(()) => self.healthy.store(true, Ordering::Relaxed),
             Err(e) => {
                 self.healthy.store(false, Ordering::Relaxed);
-                if let Err(u) = self.db().apply_batch(undo) {
+                if let Err(u) = self.db().and_then(|db| db.apply_batch(undo).map_err(io)) {
                     tracing::error!(error = %u, "could not undo a store write that failed to flush");
                 }
                 tracing::error!(error = %e, "store write failed and was undone; admin writes answer 503 until the disk recovers");
@@ -137,13 +156,18 @@ impl Store for SledStore {
         self.flush()
     }
 
+    /// Drops sled's page cache by reopening the database (module docs).
+    fn release_cache(&self) -> Result<(), StoreError> {
+        self.reopen()
+    }
+
     fn healthy(&self) -> bool {
         self.healthy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn probe_write(&self) -> Result<(), StoreError> {
         let write = || {
-            self.db()
+            self.db()?
                 .insert(super::keys::PROBE, &crate::domain::now_ms().to_be_bytes()[..])
                 .map_err(io)
                 .and_then(|_| self.flush())
@@ -162,6 +186,6 @@ impl Store for SledStore {
                 Write::Delete(k) => batch.remove(k.as_bytes()),
             }
         }
-        self.db().apply_batch(batch).map_err(io)
+        self.db()?.apply_batch(batch).map_err(io)
     }
 }

@@ -410,9 +410,23 @@ async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by
     let api = t.api().await;
     let before = api.create_app("before-full").await;
 
+    // sled may still have room inside space it allocated earlier, so a write
+    // or two can succeed on a full filesystem: those are durable and must
+    // stay. Keep writing until the disk really refuses one.
     let filler = disk.fill();
-    let resp = api.post("/api/v1/apps", json!({"name": "while-full"})).await;
-    assert_api_error(resp, 503, "nothing was changed").await;
+    let mut acknowledged = vec!["before-full".to_owned()];
+    let refused = loop {
+        let name = format!("while-full-{}", acknowledged.len());
+        let resp = api.post("/api/v1/apps", json!({ "name": name })).await;
+        if resp.status() == 201 {
+            assert!(acknowledged.len() < 2000, "the full disk never refused a write");
+            acknowledged.push(name);
+            disk.fill();
+            continue;
+        }
+        assert_api_error(resp, 503, "nothing was changed").await;
+        break name;
+    };
     let ready = t.client.get(t.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let ready: Value = ready.json().await.unwrap();
@@ -422,19 +436,27 @@ async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by
         .await;
     // Memory agrees with the disk: the refused write is nowhere.
     let list: Value = api
-        .get("/api/v1/apps?filterBy=name==while-full")
+        .get(&format!("/api/v1/apps?filterBy=name=={refused}"))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(list["totalRecords"], 0);
-    // A refused regenerate leaves the old secret working.
-    disk.fill();
+    // A refused regenerate leaves the last acknowledged secret working.
     let id = before["id"].as_str().unwrap();
-    let resp = api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await;
-    assert_eq!(resp.status(), 503);
-    t.token_for(before["clientId"].as_str().unwrap(), before["secret"].as_str().unwrap())
-        .await;
+    let mut secret = before["secret"].as_str().unwrap().to_owned();
+    for attempt in 0.. {
+        disk.fill();
+        let resp = api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await;
+        if resp.status() == 503 {
+            break;
+        }
+        assert_eq!(resp.status(), 200);
+        assert!(attempt < 50, "the full disk never refused a regenerate");
+        let body: Value = resp.json().await.unwrap();
+        secret = body["secret"].as_str().unwrap().to_owned();
+    }
+    t.token_for(before["clientId"].as_str().unwrap(), &secret).await;
 
     std::fs::remove_file(filler).unwrap();
     let started = std::time::Instant::now();
@@ -460,7 +482,12 @@ async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by
         creds["secret"].as_str().unwrap(),
     );
     let api = t.api().await;
-    for (name, present) in [("before-full", 1), ("while-full", 0), ("after-recovery", 1)] {
+    acknowledged.push("after-recovery".to_owned());
+    let expected = acknowledged
+        .iter()
+        .map(|n| (n.as_str(), 1))
+        .chain([(refused.as_str(), 0)]);
+    for (name, present) in expected {
         let list: Value = api
             .get(&format!("/api/v1/apps?filterBy=name=={name}"))
             .await
@@ -469,8 +496,7 @@ async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by
             .unwrap();
         assert_eq!(list["totalRecords"], present, "{name}");
     }
-    t.token_for(before["clientId"].as_str().unwrap(), before["secret"].as_str().unwrap())
-        .await;
+    t.token_for(before["clientId"].as_str().unwrap(), &secret).await;
     let _ = after;
     stop_tx.send(()).unwrap();
     server.await.unwrap().unwrap();
