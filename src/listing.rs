@@ -29,7 +29,8 @@ impl<'a> AppRecord<'a> {
         cat.apps.rows().map(move |(name, row)| Self { row, cat, name })
     }
 
-    /// The "Access rule(s)" column: `Role (scope type: Scope name)`, `; `-separated.
+    /// The "Access rule(s)" column: `Role (Scope name)`, `; `-separated, as
+    /// the console's table shows it (the scope's type is in the API's JSON).
     pub fn rules_text(&self) -> String {
         let mut out = String::new();
         for r in self.cat.rules_of(&self.row.app.id) {
@@ -38,7 +39,7 @@ impl<'a> AppRecord<'a> {
             }
             let role = role::find(&r.role_id).map_or(r.role_id.as_str(), |x| x.name);
             let scope = self.cat.scopes.get(&r.scope_id).map_or("", |s| s.name.as_str());
-            out.push_str(&format!("{role} ({}: {scope})", r.scope_type));
+            out.push_str(&format!("{role} ({scope})"));
         }
         out
     }
@@ -90,7 +91,13 @@ pub const APP_COLUMNS: &[Column] = &[
         kind: Kind::Bool,
         searchable: false,
     },
+    Column {
+        name: "createdByName",
+        kind: Kind::Text,
+        searchable: true,
+    },
 ];
+
 
 impl Row for AppRecord<'_> {
     const COLUMNS: &'static [Column] = APP_COLUMNS;
@@ -110,7 +117,8 @@ impl Row for AppRecord<'_> {
             5 => Cell::Text(Cow::Borrowed(&app.created_by)),
             6 => Cell::Time(Some(app.created_at)),
             7 => Cell::Time(Some(app.updated_at)),
-            _ => Cell::Bool(app.enabled),
+            8 => Cell::Bool(app.enabled),
+            _ => Cell::Text(Cow::Borrowed(self.cat.creator_label(&app.created_by))),
         }
     }
 }
@@ -283,15 +291,19 @@ pub fn audit_csv_value(e: &AuditEvent, field: &str) -> String {
 }
 
 /// The CSV export's columns: (API field, heading as in the product's table).
-pub const CSV_COLUMNS: [(&str, &str); 7] = [
+/// The first seven are the default (the seed's table); `createdBy`, the
+/// creator's client ID, only when asked for with `columns=`.
+pub const CSV_COLUMNS: [(&str, &str); 8] = [
     ("name", "Application"),
     ("clientId", "Client ID"),
     ("accessRules", "Access rule(s)"),
     ("lastLogin", "Last login"),
-    ("createdBy", "Created by"),
+    ("createdByName", "Created by"),
     ("createdAt", "Creation time"),
     ("updatedAt", "Last updated"),
+    ("createdBy", "Created by (client ID)"),
 ];
+pub const CSV_DEFAULT_COLUMNS: usize = 7;
 
 pub const MAX_CSV_ROWS: usize = 20_000;
 
@@ -336,6 +348,7 @@ pub fn csv_value(rec: &AppRecord<'_>, field: &str) -> String {
         "accessRules" => rec.rules_text(),
         "lastLogin" => rec.row.login.get().map(format_ms).unwrap_or_default(),
         "createdBy" => app.created_by.clone(),
+        "createdByName" => rec.cat.creator_label(&app.created_by).to_owned(),
         "createdAt" => format_ms(app.created_at),
         "updatedAt" => format_ms(app.updated_at),
         _ => String::new(),

@@ -151,8 +151,12 @@ pub fn parse_instant(s: &str) -> Option<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Some(ms);
     }
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    // A bare date means its first instant in UTC: "on or after 2020-01-01".
+    let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp() * 1000)
 }
 
 /// Parses one `filterBy` value: `field`, then an operator, then the value
@@ -184,7 +188,7 @@ pub fn parse_filter<R: Row>(raw: &str) -> Result<Filter, QueryError> {
         Kind::Time if matches!(op, Op::Eq | Op::Ne | Op::Le | Op::Ge) => {
             time = Some(parse_instant(&value).ok_or_else(|| {
                 qerr(
-                    format!("filterBy {raw:?}: {name} is a time; give an RFC 3339 instant like 2026-01-31T12:00:00Z or Unix milliseconds"),
+                    format!("filterBy {raw:?}: {name} is a time; give a date like 2026-01-31, an RFC 3339 instant like 2026-01-31T12:00:00Z, or Unix milliseconds"),
                     Vec::new(),
                 )
             })?);

@@ -7,18 +7,23 @@
   const COLUMNS = [
     { field: 'name', label: 'Application' },
     { field: 'clientId', label: 'Client ID' },
-    { field: 'accessRules', label: 'Access rule(s)', sortable: true },
-    { field: 'lastLogin', label: 'Last login' },
-    { field: 'createdBy', label: 'Created by' },
-    { field: 'createdAt', label: 'Creation time' },
-    { field: 'updatedAt', label: 'Last updated' },
+    { field: 'accessRules', label: 'Access rule(s)' },
+    { field: 'lastLogin', label: 'Last login', time: true },
+    { field: 'createdByName', label: 'Created by' },
+    { field: 'createdAt', label: 'Creation time', time: true },
+    { field: 'updatedAt', label: 'Last updated', time: true },
   ];
+  // Operators per column type: the API accepts these and nothing else makes
+  // sense (a time does not "contain", a name is not "on or after").
+  const TEXT_OPS = [['=@', 'contains'], ['!@', 'does not contain'], ['==', 'is'], ['!=', 'is not'], ['=^', 'starts with'], ['=$', 'ends with']];
+  const TIME_OPS = [['>=', 'on or after'], ['<=', 'on or before']];
+  const NUMBER_OPS = [['==', 'is'], ['!=', 'is not'], ['>=', '≥'], ['<=', '≤']];
   const NAME_RE = /^[a-z][-_a-z0-9]*[a-z0-9]$/;
   const COLUMNS_KEY = 'appauth.console.columns';
   const $ = (id) => document.getElementById(id);
 
   const state = {
-    token: null, expiresAt: 0, clientId: '',
+    token: null, expiresAt: 0, clientId: '', self: null,
     filters: [], search: '', sortBy: 'name', sortOrder: 'asc', offset: 0, limit: 50,
     total: 0, rows: [], selected: null, roles: null, scopes: null,
     visible: loadVisible(),
@@ -27,7 +32,10 @@
   function loadVisible() {
     try {
       const saved = JSON.parse(localStorage.getItem(COLUMNS_KEY));
-      if (Array.isArray(saved) && saved.length) return COLUMNS.map((c) => c.field).filter((f) => saved.includes(f));
+      // `createdBy` was the column's field before it showed names.
+      const fields = Array.isArray(saved) ? saved.map((f) => (f === 'createdBy' ? 'createdByName' : f)) : [];
+      const known = COLUMNS.map((c) => c.field).filter((f) => fields.includes(f));
+      if (known.length) return known;
     } catch (_) { /* corrupt or unavailable storage: show everything */ }
     return COLUMNS.map((c) => c.field);
   }
@@ -43,17 +51,103 @@
     return node;
   }
 
+  const TIME_FORMAT = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
   function formatTime(iso) {
     if (!iso) return '—';
     const d = new Date(iso);
-    return isNaN(d) ? iso : d.toLocaleString();
+    return isNaN(d) ? iso : TIME_FORMAT.format(d);
   }
 
-  function showBanner(text, isError) {
-    const b = $('banner');
-    b.textContent = text;
-    b.classList.toggle('error', !!isError);
-    b.hidden = !text;
+  // A time cell: readable local text, the exact instant (as in the CSV) in
+  // <time datetime> and on hover.
+  function timeCell(iso) {
+    if (!iso) return el('td', { class: 'time', text: '—' });
+    return el('td', { class: 'time', title: iso }, el('time', { datetime: iso, text: formatTime(iso) }));
+  }
+
+  // Errors stay until dismissed or until the next successful load; successes
+  // are a toast that fades by itself and never moves the page.
+  function showError(bannerId, text) {
+    $(bannerId + '-text').textContent = text || '';
+    $(bannerId).hidden = !text;
+  }
+  const showBanner = (text) => showError('banner', text);
+  let toastTimer = null;
+  function toast(text) {
+    const t = $('toast');
+    clearTimeout(toastTimer);
+    t.textContent = text;
+    t.classList.remove('fading');
+    t.hidden = false;
+    toastTimer = setTimeout(() => {
+      t.classList.add('fading');
+      toastTimer = setTimeout(() => { t.hidden = true; t.classList.remove('fading'); }, 400);
+    }, 4000);
+  }
+  for (const b of document.querySelectorAll('[data-dismiss]')) b.addEventListener('click', () => showError(b.dataset.dismiss, ''));
+
+  // ---- filters shared by both pages ----------------------------------------
+  function opsFor(column) {
+    if (column.time) return TIME_OPS;
+    if (column.number) return NUMBER_OPS;
+    return TEXT_OPS;
+  }
+
+  function filterChipText(columns, f) {
+    const column = columns.find((c) => c.field === f.field) || { label: f.field };
+    const op = (opsFor(column).find(([v]) => v === f.op) || [f.op, f.op])[1];
+    return column.time ? `${column.label} ${op} ${formatTime(f.value)}` : `${column.label} ${op} “${f.value}”`;
+  }
+
+  // The filter form of a page: operators and the value box follow the chosen
+  // column (a date-time picker for times, sent as an RFC 3339 instant).
+  function filterForm(prefix, columns) {
+    const field = $(prefix + 'filter-field');
+    const op = $(prefix + 'filter-op');
+    const value = $(prefix + 'filter-value');
+    const error = $(prefix + 'filter-error');
+    const column = () => columns.find((c) => c.field === field.value) || columns[0];
+    function sync() {
+      const c = column();
+      op.replaceChildren(...opsFor(c).map(([v, label]) => new Option(label, v)));
+      value.type = c.time ? 'datetime-local' : c.number ? 'number' : 'text';
+      value.value = '';
+      error.hidden = true;
+    }
+    field.replaceChildren(...columns.map((c) => new Option(c.label, c.field)));
+    field.addEventListener('change', sync);
+    sync();
+    return {
+      // The filter to apply, or null (with the reason shown) when the value is missing.
+      read() {
+        const c = column();
+        let v = value.value.trim();
+        error.hidden = true;
+        if (!v) {
+          error.textContent = c.time ? 'Pick a date and time.' : 'Enter a value to filter by.';
+          error.hidden = false;
+          value.focus();
+          return null;
+        }
+        if (c.time) {
+          const d = new Date(v);
+          if (isNaN(d)) { error.textContent = 'Pick a valid date and time.'; error.hidden = false; return null; }
+          v = d.toISOString();
+        }
+        return { field: c.field, op: op.value, value: v };
+      },
+      refused(message) { error.textContent = `This filter cannot be applied: ${message}`; error.hidden = false; },
+      reset() { sync(); },
+    };
+  }
+
+  function renderChips(box, columns, filters, onRemove) {
+    box.replaceChildren();
+    filters.forEach((f, i) => {
+      const text = filterChipText(columns, f);
+      box.append(el('span', { class: 'chip' }, text,
+        el('button', { type: 'button', 'aria-label': `Remove filter: ${text}`, text: '×', onclick: () => onRemove(i) })));
+    });
   }
 
   // ---- session -----------------------------------------------------------
@@ -95,7 +189,9 @@
         const j = await resp.json();
         if (j && j.message) message = j.message;
       } catch (_) { /* not JSON */ }
-      throw new Error(message);
+      const err = new Error(message);
+      err.status = resp.status;
+      throw err;
     }
     return resp;
   }
@@ -128,7 +224,9 @@
       $('nav').hidden = false;
       showPage('apps');
       $('whoami').textContent = id;
+      $('whoami').title = id;
       $('whoami').hidden = false;
+      whoAmI(id);
       $('signout').hidden = false;
       renderHead();
       renderColumnsMenu();
@@ -140,6 +238,20 @@
     } finally {
       $('signin-submit').disabled = false;
     }
+  }
+
+  // The signed-in application's name for the top bar (the client ID stays
+  // on hover); a client that may not list applications keeps its ID.
+  async function whoAmI(id) {
+    try {
+      const p = new URLSearchParams({ filterBy: 'clientId==' + id, limit: '1' });
+      const found = (await (await api('GET', '/api/v1/apps?' + p)).json()).applications[0];
+      if (found && state.clientId === id) {
+        state.self = found;
+        $('whoami').textContent = found.name;
+        $('whoami').title = `${found.name} (client ID ${id})`;
+      }
+    } catch (_) { /* no Viewer role: the ID it is */ }
   }
 
   // ---- table -------------------------------------------------------------
@@ -167,8 +279,11 @@
       if (state.selected && !state.rows.some((r) => r.id === state.selected.id)) state.selected = null;
       else if (state.selected) state.selected = state.rows.find((r) => r.id === state.selected.id);
       renderBody();
+      showBanner('');
+      return true;
     } catch (e) {
-      if (!(e instanceof Expired)) showBanner(e.message, true);
+      if (!(e instanceof Expired)) showBanner(e.message);
+      return false;
     }
   }
 
@@ -191,8 +306,9 @@
     loadApps();
   }
 
+  // As the CSV's "Access rule(s)" column writes it.
   function rulesText(app) {
-    return app.accessRules.map((r) => `${r.roleName} (${r.scopeName})`).join(', ');
+    return app.accessRules.map((r) => `${r.roleName} (${r.scopeName})`).join('; ');
   }
 
   function cell(app, field) {
@@ -202,8 +318,10 @@
         if (!app.enabled) td.append(el('span', { class: 'status', text: 'Disabled' }));
         return td;
       }
-      case 'accessRules': return el('td', { class: 'rules-cell', text: rulesText(app) || '—' });
-      case 'lastLogin': case 'createdAt': case 'updatedAt': return el('td', { text: formatTime(app[field]), title: app[field] || '' });
+      case 'accessRules': return el('td', { class: 'rules-cell', text: rulesText(app) });
+      case 'lastLogin': case 'createdAt': case 'updatedAt': return timeCell(app[field]);
+      case 'clientId': return el('td', { class: 'clip', text: app.clientId, title: app.clientId });
+      case 'createdByName': return el('td', { text: app.createdByName, title: `client ID ${app.createdBy}` });
       default: return el('td', { text: app[field] });
     }
   }
@@ -225,14 +343,17 @@
     $('apps-table').hidden = state.rows.length === 0 && state.total === 0;
     const from = state.total === 0 ? 0 : state.offset + 1;
     const to = Math.min(state.offset + state.limit, state.total);
-    $('page-info').textContent = `${from.toLocaleString()}–${to.toLocaleString()} of ${state.total.toLocaleString()}`;
-    $('prev-page').disabled = state.offset === 0;
-    $('next-page').disabled = to >= state.total;
+    const info = `${from.toLocaleString()}–${to.toLocaleString()} of ${state.total.toLocaleString()}`;
+    for (const suffix of ['', '-top']) {
+      $('page-info' + suffix).textContent = info;
+      $('prev-page' + suffix).disabled = state.offset === 0;
+      $('next-page' + suffix).disabled = to >= state.total;
+    }
     updateActions();
   }
 
-  function select(app) {
-    state.selected = state.selected && state.selected.id === app.id ? null : app;
+  function select(app, keep) {
+    state.selected = !keep && state.selected && state.selected.id === app.id ? null : app;
     for (const tr of $('apps-body').children) tr.setAttribute('aria-selected', state.selected && tr.dataset.id === state.selected.id ? 'true' : 'false');
     updateActions();
   }
@@ -241,33 +362,47 @@
     const s = state.selected;
     for (const id of ['act-rules', 'act-regenerate', 'act-toggle', 'act-delete']) $(id).disabled = !s;
     $('act-toggle').textContent = s && !s.enabled ? 'ENABLE' : 'DISABLE';
+    $('select-hint').hidden = !!s;
   }
 
   // ---- filters, search, columns, paging ----------------------------------
+  const appsFilter = filterForm('', COLUMNS);
+
   function renderFilters() {
-    const box = $('filters');
-    box.replaceChildren();
-    state.filters.forEach((f, i) => {
-      const label = COLUMNS.find((c) => c.field === f.field)?.label || f.field;
-      const opText = $('filter-op').querySelector(`option[value="${CSS.escape(f.op)}"]`)?.textContent || f.op;
-      box.append(el('span', { class: 'chip' }, `${label} ${opText} “${f.value}”`,
-        el('button', { type: 'button', 'aria-label': `Remove filter ${label} ${opText} ${f.value}`, text: '×', onclick: () => {
-          state.filters.splice(i, 1); state.offset = 0; renderFilters(); loadApps();
-        } })));
+    renderChips($('filters'), COLUMNS, state.filters, (i) => {
+      state.filters.splice(i, 1); state.offset = 0; renderFilters(); loadApps();
     });
   }
 
-  function addFilter(event) {
+  // A filter is kept (and shown as a chip) only once the server has applied
+  // it: a refused one would otherwise look active over the old rows.
+  async function addFilter(event) {
     event.preventDefault();
-    const value = $('filter-value').value;
-    if (!value) { $('filter-value').focus(); return; }
-    state.filters.push({ field: $('filter-field').value, op: $('filter-op').value, value });
-    $('filter-value').value = '';
+    const filter = appsFilter.read();
+    if (!filter) return;
+    const before = state.offset;
+    state.filters.push(filter);
+    state.offset = 0;
+    try {
+      const resp = await api('GET', '/api/v1/apps?' + query({ offset: 0, limit: state.limit }));
+      const body = await resp.json();
+      state.total = body.totalRecords;
+      state.rows = body.applications;
+      if (state.selected && !state.rows.some((r) => r.id === state.selected.id)) state.selected = null;
+      renderBody();
+      appsFilter.reset();
+      closeFilterForm();
+    } catch (e) {
+      state.filters.pop();
+      state.offset = before;
+      if (!(e instanceof Expired)) appsFilter.refused(e.message);
+    }
+    renderFilters();
+  }
+
+  function closeFilterForm() {
     $('filter-form').hidden = true;
     $('add-filter').setAttribute('aria-expanded', 'false');
-    state.offset = 0;
-    renderFilters();
-    loadApps();
   }
 
   function renderColumnsMenu() {
@@ -288,10 +423,14 @@
     }
   }
 
-  function toggleMenu(button, menu) {
-    const open = menu.hidden;
+  function closeMenus() {
     for (const m of document.querySelectorAll('.menu')) m.hidden = true;
     for (const b of document.querySelectorAll('[aria-haspopup]')) b.setAttribute('aria-expanded', 'false');
+  }
+
+  function toggleMenu(button, menu) {
+    const open = menu.hidden;
+    closeMenus();
     menu.hidden = !open;
     button.setAttribute('aria-expanded', String(open));
     if (open) menu.querySelector('input, button')?.focus();
@@ -300,6 +439,7 @@
   async function downloadCsv() {
     $('more-menu').hidden = true;
     const columns = COLUMNS.filter((c) => state.visible.includes(c.field)).map((c) => c.field).join(',');
+    closeMenus();
     try {
       const resp = await api('GET', '/api/v1/apps?' + query({ format: 'csv', columns }), undefined, 'text/csv');
       const total = Number(resp.headers.get('X-Total-Records'));
@@ -314,36 +454,81 @@
       if (resp.headers.get('X-Truncated') === 'true') {
         showBanner(`The CSV holds the first ${exported.toLocaleString()} of ${total.toLocaleString()} matching applications: exports are limited to 20,000 rows. Narrow the filters to export the rest.`);
       } else {
-        showBanner(`Downloaded ${exported.toLocaleString()} application${exported === 1 ? '' : 's'} as CSV.`);
+        toast(`Downloaded ${exported.toLocaleString()} application${exported === 1 ? '' : 's'} as CSV.`);
       }
     } catch (e) {
-      if (!(e instanceof Expired)) showBanner(e.message, true);
+      if (!(e instanceof Expired)) showBanner(e.message);
     }
   }
 
   // ---- dialogs -------------------------------------------------------------
-  let returnFocus = null;
+  // Each dialog returns focus to what opened it (dialogs can stack: a rule's
+  // delete confirmation over the rules dialog), and Tab cycles inside it.
+  const returnFocus = new Map();
   function open(dialog) {
-    returnFocus = document.activeElement;
+    returnFocus.set(dialog, document.activeElement);
     dialog.showModal();
   }
+  const FOCUSABLE = 'button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex="0"]';
   for (const d of document.querySelectorAll('dialog')) {
-    d.addEventListener('close', () => { if (returnFocus && document.contains(returnFocus)) returnFocus.focus(); });
+    d.addEventListener('close', () => {
+      const back = returnFocus.get(d);
+      returnFocus.delete(d);
+      if (back && document.contains(back)) back.focus();
+    });
+    d.addEventListener('keydown', (e) => {
+      if (e.key !== 'Tab') return;
+      const items = [...d.querySelectorAll(FOCUSABLE)].filter((x) => x.offsetParent !== null);
+      if (!items.length) return;
+      const first = items[0];
+      const last = items[items.length - 1];
+      if (e.shiftKey && (document.activeElement === first || !d.contains(document.activeElement))) { e.preventDefault(); last.focus(); }
+      else if (!e.shiftKey && (document.activeElement === last || !d.contains(document.activeElement))) { e.preventDefault(); first.focus(); }
+    });
   }
   for (const b of document.querySelectorAll('[data-close]')) b.addEventListener('click', () => b.closest('dialog').close());
 
-  function showSecret(title, app, secret) {
+  // The fields wrap and grow to their content: the whole secret is visible
+  // (it cannot be checked by eye otherwise) at any width.
+  function fitField(field) {
+    field.style.height = 'auto';
+    field.style.height = `${field.scrollHeight + 2}px`;
+  }
+
+  let afterSecret = null;
+  function showSecret(title, secretLabel, app, secret, then) {
+    resetCopyButtons();
     $('secret-title').textContent = title;
+    $('secret-value-label').textContent = secretLabel;
     $('secret-client-id').value = app.clientId;
     $('secret-value').value = secret;
+    afterSecret = then || null;
     open($('secret-dialog'));
+    fitField($('secret-client-id'));
+    fitField($('secret-value'));
     $('secret-done').focus();
   }
   $('secret-done').addEventListener('click', () => {
     $('secret-value').value = '';
     $('secret-dialog').close();
-    loadApps();
+    resetCopyButtons();
+    const then = afterSecret;
+    afterSecret = null;
+    if (then) then(); else loadApps();
   });
+  window.addEventListener('resize', () => {
+    if ($('secret-dialog').open) { fitField($('secret-client-id')); fitField($('secret-value')); }
+  });
+  // A copy button says COPIED only for the value it copied: a new dialog
+  // starts with every button reset and its timer cleared.
+  const copyTimers = new Map();
+  function resetCopyButtons() {
+    for (const b of document.querySelectorAll('[data-copy]')) {
+      clearTimeout(copyTimers.get(b));
+      copyTimers.delete(b);
+      b.textContent = 'COPY';
+    }
+  }
   for (const b of document.querySelectorAll('[data-copy]')) {
     b.addEventListener('click', async () => {
       const input = $(b.dataset.copy);
@@ -352,17 +537,21 @@
         b.textContent = 'COPIED';
       } catch (_) {
         input.select();
-        b.textContent = 'SELECTED — PRESS CTRL+C';
+        b.textContent = 'SELECTED: PRESS CTRL+C';
       }
-      setTimeout(() => { b.textContent = 'COPY'; }, 2500);
+      clearTimeout(copyTimers.get(b));
+      copyTimers.set(b, setTimeout(() => { b.textContent = 'COPY'; copyTimers.delete(b); }, 2500));
     });
   }
 
   function validateName() {
     const name = $('new-name').value;
     let problem = '';
-    if (name && name.length > 63) problem = 'At most 63 characters.';
-    else if (name && !NAME_RE.test(name)) problem = 'Use lowercase letters, digits, - and _; start with a letter and end with a letter or digit.';
+    if (name && name.length > 63) problem = `Too long: at most 63 characters (this is ${name.length}).`;
+    else if (name && name.length < 2) problem = 'Too short: at least 2 characters.';
+    else if (name && !/^[a-z]/.test(name)) problem = 'Start with a lowercase letter.';
+    else if (name && !/[a-z0-9]$/.test(name)) problem = 'End with a letter or digit.';
+    else if (name && !NAME_RE.test(name)) problem = 'Use only lowercase letters, digits, - and _.';
     const err = $('new-error');
     err.textContent = problem;
     err.hidden = !problem;
@@ -378,7 +567,7 @@
       const resp = await api('POST', '/api/v1/apps', { name: $('new-name').value });
       const created = await resp.json();
       $('new-dialog').close();
-      showSecret('Application created', created, created.secret);
+      showSecret('Application created', 'Client secret', created, created.secret, () => reveal(created));
     } catch (e) {
       if (e instanceof Expired) return;
       $('new-error').textContent = e.message;
@@ -386,13 +575,15 @@
     }
   }
 
-  function confirmAction(title, text, okLabel, action) {
+  // Irreversible or access-removing actions get the red button.
+  function confirmAction(title, text, okLabel, action, danger) {
     $('confirm-title').textContent = title;
     $('confirm-text').textContent = text;
-    $('confirm-ok').textContent = okLabel;
     $('confirm-error').hidden = true;
     const ok = $('confirm-ok');
     const fresh = ok.cloneNode(true);
+    fresh.textContent = okLabel;
+    fresh.className = danger ? 'danger-fill' : 'primary';
     ok.replaceWith(fresh);
     fresh.addEventListener('click', async () => {
       fresh.disabled = true;
@@ -400,7 +591,7 @@
         await action();
       } catch (e) {
         if (!(e instanceof Expired)) {
-          $('confirm-error').textContent = e.message;
+          $('confirm-error').textContent = e.status === 409 ? `${e.message} Nothing was changed.` : e.message;
           $('confirm-error').hidden = false;
         }
       } finally {
@@ -418,8 +609,8 @@
         const resp = await api('POST', `/api/v1/apps/${encodeURIComponent(app.id)}/secret`);
         const body = await resp.json();
         $('confirm-dialog').close();
-        showSecret('New client secret', body, body.secret);
-      });
+        showSecret('New client secret', 'New client secret', body, body.secret);
+      }, true);
   }
 
   function remove() {
@@ -430,9 +621,9 @@
         await api('DELETE', `/api/v1/apps/${encodeURIComponent(app.id)}`);
         $('confirm-dialog').close();
         state.selected = null;
-        showBanner(`Deleted ${app.name}.`);
+        toast(`Deleted ${app.name}.`);
         await loadApps();
-      });
+      }, true);
   }
 
   async function setEnabled(app, enabled) {
@@ -443,7 +634,7 @@
   function toggle() {
     const app = state.selected;
     if (!app.enabled) {
-      setEnabled(app, true).catch((e) => { if (!(e instanceof Expired)) showBanner(e.message, true); });
+      setEnabled(app, true).then(() => toast(`Enabled ${app.name}.`), (e) => { if (!(e instanceof Expired)) showBanner(e.message); });
       return;
     }
     confirmAction('Disable application',
@@ -451,7 +642,8 @@
       'DISABLE', async () => {
         await setEnabled(app, false);
         $('confirm-dialog').close();
-      });
+        toast(`Disabled ${app.name}.`);
+      }, true);
   }
 
   // ---- access rules -----------------------------------------------------------
@@ -504,18 +696,22 @@
     const body = $('rules-body');
     body.replaceChildren();
     for (const r of rules) {
-            const del = el('button', { type: 'button', class: 'icon', 'aria-label': `Delete rule ${r.roleName} on ${r.scopeName}`, title: 'Delete rule' }, trashIcon());
-      del.addEventListener('click', async () => {
-        try {
-          await api('DELETE', `/api/v1/authorization/access-rules/${encodeURIComponent(r.id)}`);
-          await loadRules(app);
-        } catch (e) {
-          if (!(e instanceof Expired)) { $('rules-error').textContent = e.message; $('rules-error').hidden = false; }
-        }
+    const del = el('button', { type: 'button', class: 'icon', 'aria-label': `Delete rule ${r.roleName} on ${r.scopeName}`, title: 'Delete rule' }, trashIcon());
+      del.addEventListener('click', () => {
+        const own = state.self && state.self.id === app.id;
+        confirmAction('Delete access rule',
+          `Remove ${r.roleName} on ${r.scopeName} from ${app.name}? Its tokens lose this rule at once.` +
+            (own ? ' This is the application you are signed in as: you lose this authority too, and may lose access to this console.' : ''),
+          'DELETE RULE', async () => {
+            await api('DELETE', `/api/v1/authorization/access-rules/${encodeURIComponent(r.id)}`);
+            $('confirm-dialog').close();
+            toast(`Removed ${r.roleName} on ${r.scopeName} from ${app.name}.`);
+            await loadRules(app);
+          }, true);
       });
       body.append(el('tr', { 'data-rule': r.id },
         el('td', { text: r.roleName }), el('td', { text: `${r.scopeName} (${r.scopeType})` }),
-        el('td', { text: r.createdBy }), el('td', {}, del)));
+        el('td', { text: r.createdByName, title: `client ID ${r.createdBy}` }), el('td', {}, del)));
     }
     $('rules-empty').hidden = rules.length > 0;
   }
@@ -529,7 +725,7 @@
       await Promise.all([loadRules(app), loadCatalogues()]);
       open($('rules-dialog'));
     } catch (e) {
-      if (!(e instanceof Expired)) showBanner(e.message, true);
+      if (!(e instanceof Expired)) showBanner(e.message);
     }
   }
 
@@ -551,7 +747,57 @@
     }
   }
 
-  // ---- wiring -----------------------------------------------------------------
+  // ---- paging and the new application -------------------------------------
+  // After a page turn the reader is at the top of the new page, not left
+  // at the bottom of the old one.
+  function scrollToTop(section) {
+    const top = $(section).getBoundingClientRect().top + window.scrollY - 8;
+    if (window.scrollY > top) window.scrollTo({ top, behavior: 'instant' });
+  }
+
+  async function turnPage(step) {
+    state.offset = Math.max(0, state.offset + step * state.limit);
+    await loadApps();
+    scrollToTop('apps');
+  }
+
+  async function count(extraFilters) {
+    const p = query({ limit: 1 });
+    for (const f of extraFilters) p.append('filterBy', f);
+    return (await (await api('GET', '/api/v1/apps?' + p)).json()).totalRecords;
+  }
+
+  // Where a just-created application sits in the current view: its page is
+  // loaded and the row selected, highlighted and scrolled to. Hidden by the
+  // filters or search, it is said so instead.
+  async function reveal(app) {
+    try {
+      if ((await count(['id==' + app.id])) === 0) {
+        toast(`Created ${app.name}. The current filters or search hide it.`);
+        await loadApps();
+        return;
+      }
+      let position = null;
+      if (state.sortBy === 'name') {
+        position = (await count([`name${state.sortOrder === 'asc' ? '<=' : '>='}${app.name}`])) - 1;
+      } else if (state.sortBy === 'createdAt' || state.sortBy === 'updatedAt') {
+        position = state.sortOrder === 'asc' ? (await count([])) - 1 : 0;
+      }
+      if (position !== null) state.offset = Math.floor(position / state.limit) * state.limit;
+      await loadApps();
+      const tr = $('apps-body').querySelector(`tr[data-id="${CSS.escape(app.id)}"]`);
+      if (!tr) { toast(`Created ${app.name}.`); return; }
+      state.selected = state.rows.find((r) => r.id === app.id);
+      select(state.selected, true);
+      tr.classList.add('fresh');
+      tr.scrollIntoView({ block: 'center', behavior: 'instant' });
+      tr.focus({ preventScroll: true });
+      toast(`Created ${app.name}.`);
+    } catch (e) {
+      if (!(e instanceof Expired)) showBanner(e.message);
+    }
+  }
+
   // ---- pages ---------------------------------------------------------------
   // The audit page lives in audit.js; it hears about page changes through an
   // event and calls the API through the helpers shared below (the token stays
@@ -567,10 +813,10 @@
   }
   $('nav-apps').addEventListener('click', () => { showPage('apps'); loadApps(); });
   $('nav-audit').addEventListener('click', () => showPage('audit'));
-  window.appauthConsole = Object.freeze({ api, el, formatTime, listQuery, Expired });
+  window.appauthConsole = Object.freeze({ api, el, formatTime, timeCell, listQuery, Expired, showError, toast, filterForm, renderChips, scrollToTop, closeMenus });
 
   $('signin-form').addEventListener('submit', signIn);
-  $('signout').addEventListener('click', () => { state.clientId = ''; expire(''); });
+  $('signout').addEventListener('click', () => { state.clientId = ''; state.self = null; expire(''); });
   $('new-app').addEventListener('click', () => {
     $('new-name').value = '';
     validateName();
@@ -592,7 +838,6 @@
     $('add-filter').setAttribute('aria-expanded', String(!f.hidden));
     if (!f.hidden) $('filter-field').focus();
   });
-  $('filter-field').replaceChildren(...COLUMNS.map((c) => new Option(c.label, c.field)));
   $('filter-form').addEventListener('submit', addFilter);
   let searchTimer = null;
   $('search').addEventListener('input', () => {
@@ -603,13 +848,21 @@
   $('more-button').addEventListener('click', () => toggleMenu($('more-button'), $('more-menu')));
   $('download-csv').addEventListener('click', downloadCsv);
   document.addEventListener('click', (e) => {
-    if (!e.target.closest('.menu-wrap')) for (const m of document.querySelectorAll('.menu')) m.hidden = true;
+    if (!e.target.closest('.menu-wrap')) closeMenus();
   });
+  // Escape closes an open menu and gives focus back to its button.
   document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') for (const m of document.querySelectorAll('.menu')) m.hidden = true;
+    if (e.key !== 'Escape') return;
+    const openMenu = [...document.querySelectorAll('.menu')].find((m) => !m.hidden);
+    if (!openMenu) return;
+    const button = openMenu.closest('.menu-wrap').querySelector('[aria-haspopup]');
+    closeMenus();
+    button.focus();
   });
   $('page-size').addEventListener('change', () => { state.limit = Number($('page-size').value); state.offset = 0; loadApps(); });
-  $('prev-page').addEventListener('click', () => { state.offset = Math.max(0, state.offset - state.limit); loadApps(); });
-  $('next-page').addEventListener('click', () => { state.offset += state.limit; loadApps(); });
+  for (const suffix of ['', '-top']) {
+    $('prev-page' + suffix).addEventListener('click', () => turnPage(-1));
+    $('next-page' + suffix).addEventListener('click', () => turnPage(1));
+  }
   $('signin-id').focus();
 })();

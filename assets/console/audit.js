@@ -10,7 +10,7 @@
     { field: 'action', label: 'Action' },
     { field: 'targetName', label: 'Target' },
     { field: 'outcome', label: 'Outcome' },
-    { field: 'status', label: 'Status' },
+    { field: 'status', label: 'Status', number: true },
     { field: 'sourceAddress', label: 'Source' },
     { field: 'requestId', label: 'Request ID' },
     { field: 'summary', label: 'Summary' },
@@ -19,12 +19,7 @@
   const state = { filters: [], search: '', sortBy: 'at', sortOrder: 'desc', offset: 0, limit: 50, total: 0, rows: [] };
   const shared = () => window.appauthConsole;
 
-  function banner(text, isError) {
-    const b = $('audit-banner');
-    b.textContent = text || '';
-    b.classList.toggle('error', !!isError);
-    b.hidden = !text;
-  }
+  const banner = (text) => shared().showError('audit-banner', text);
 
   function query(extra) {
     return shared().listQuery(state, extra);
@@ -40,7 +35,7 @@
       banner('');
       render();
     } catch (e) {
-      if (!(e instanceof Expired)) banner(e.message, true);
+      if (!(e instanceof Expired)) banner(e.message);
     }
   }
 
@@ -65,13 +60,13 @@
   }
 
   function render() {
-    const { el, formatTime } = shared();
+    const { el, timeCell } = shared();
     const body = $('audit-body');
     body.replaceChildren();
     for (const ev of state.rows) {
       const tr = el('tr', { 'data-id': ev.id });
       for (const c of COLUMNS) {
-        if (c.time) tr.append(el('td', { text: formatTime(ev.at), title: ev.at }));
+        if (c.time) tr.append(timeCell(ev.at));
         else if (c.field === 'outcome') tr.append(el('td', {}, el('span', { class: `outcome outcome-${ev.outcome}`, text: ev.outcome })));
         else if (c.field === 'actorName') tr.append(el('td', { text: value(ev, c.field), title: ev.actor.clientId }));
         else if (c.field === 'targetName') tr.append(el('td', { text: value(ev, c.field), title: `${ev.targetType} ${ev.targetId}` }));
@@ -97,34 +92,35 @@
   }
 
   function renderFilters() {
-    const { el } = shared();
-    const box = $('audit-filters');
-    box.replaceChildren();
-    state.filters.forEach((f, i) => {
-      const label = COLUMNS.find((c) => c.field === f.field)?.label || f.field;
-      const opText = $('audit-filter-op').querySelector(`option[value="${CSS.escape(f.op)}"]`)?.textContent || f.op;
-      box.append(el('span', { class: 'chip' }, `${label} ${opText} “${f.value}”`,
-        el('button', { type: 'button', 'aria-label': `Remove filter ${label} ${opText} ${f.value}`, text: '×', onclick: () => {
-          state.filters.splice(i, 1); state.offset = 0; renderFilters(); load();
-        } })));
+    shared().renderChips($('audit-filters'), COLUMNS, state.filters, (i) => {
+      state.filters.splice(i, 1); state.offset = 0; renderFilters(); load();
     });
   }
 
+  // As on the Applications page: a filter becomes a chip only once applied.
+  let form = null;
   async function addFilter(event) {
     event.preventDefault();
-    const value = $('audit-filter-value').value;
-    if (!value) { $('audit-filter-value').focus(); return; }
-    const filter = { field: $('audit-filter-field').value, op: $('audit-filter-op').value, value };
+    const { api, Expired } = shared();
+    const filter = form.read();
+    if (!filter) return;
     state.filters.push(filter);
+    const before = state.offset;
     state.offset = 0;
-    await load();
-    // A filter the server refused is not kept: the chip would claim it applies.
-    if (!$('audit-banner').hidden && $('audit-banner').classList.contains('error')) {
-      state.filters.pop();
-    } else {
-      $('audit-filter-value').value = '';
+    try {
+      const resp = await api('GET', '/api/v1/audit?' + query({ offset: 0, limit: state.limit }));
+      const body = await resp.json();
+      state.total = body.totalRecords;
+      state.rows = body.events;
+      banner('');
+      render();
+      form.reset();
       $('audit-filter-form').hidden = true;
       $('audit-add-filter').setAttribute('aria-expanded', 'false');
+    } catch (e) {
+      state.filters.pop();
+      state.offset = before;
+      if (!(e instanceof Expired)) form.refused(e.message);
     }
     renderFilters();
   }
@@ -141,11 +137,13 @@
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
-      banner(resp.headers.get('X-Truncated') === 'true'
-        ? `The CSV holds the first ${exported.toLocaleString()} of ${total.toLocaleString()} matching records (exports are limited to 20,000 rows).`
-        : `Downloaded ${exported.toLocaleString()} audit record${exported === 1 ? '' : 's'} as CSV.`);
+      if (resp.headers.get('X-Truncated') === 'true') {
+        banner(`The CSV holds the first ${exported.toLocaleString()} of ${total.toLocaleString()} matching records (exports are limited to 20,000 rows).`);
+      } else {
+        shared().toast(`Downloaded ${exported.toLocaleString()} audit record${exported === 1 ? '' : 's'} as CSV.`);
+      }
     } catch (e) {
-      if (!(e instanceof Expired)) banner(e.message, true);
+      if (!(e instanceof Expired)) banner(e.message);
     }
   }
 
@@ -154,7 +152,7 @@
     if (e.detail !== 'audit') return;
     if (!started) {
       started = true;
-      for (const c of COLUMNS) $('audit-filter-field').append(new Option(c.label, c.field));
+      form = shared().filterForm('audit-', COLUMNS);
     }
     renderHead();
     renderFilters();
@@ -175,6 +173,11 @@
   $('audit-refresh').addEventListener('click', load);
   $('audit-csv').addEventListener('click', downloadCsv);
   $('audit-page-size').addEventListener('change', () => { state.limit = Number($('audit-page-size').value); state.offset = 0; load(); });
-  $('audit-prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - state.limit); load(); });
-  $('audit-next').addEventListener('click', () => { state.offset += state.limit; load(); });
+  const turn = async (step) => {
+    state.offset = Math.max(0, state.offset + step * state.limit);
+    await load();
+    shared().scrollToTop('audit');
+  };
+  $('audit-prev').addEventListener('click', () => turn(-1));
+  $('audit-next').addEventListener('click', () => turn(1));
 })();

@@ -122,6 +122,10 @@ impl HotEntry {
 
 #[derive(Default)]
 pub struct Catalog {
+    /// Which application a creator's client ID belongs to (`createdBy`
+    /// holds client IDs): filled on first use, as only a handful of clients
+    /// ever create anything and 100,000 entries would cost megabytes.
+    creators: std::sync::Mutex<HashMap<String, Option<String>>>,
     pub apps: super::apps::Apps,
     pub(super) names: HashMap<String, String>,
     pub rules: HashMap<String, AccessRule>,
@@ -138,6 +142,29 @@ impl Catalog {
             .into_iter()
             .flatten()
             .filter_map(|id| self.rules.get(id))
+    }
+
+    /// The name of the application whose client ID is `client_id`, for
+    /// "Created by"; `None` for `system` and for deleted creators.
+    pub fn creator_name(&self, client_id: &str) -> Option<&str> {
+        let app_id = {
+            let mut memo = self.creators.lock().unwrap_or_else(|p| p.into_inner());
+            memo.entry(client_id.to_owned())
+                .or_insert_with(|| {
+                    self.apps
+                        .values()
+                        .find(|r| r.app.client_id.as_str() == client_id)
+                        .map(|r| r.app.id.clone())
+                })
+                .clone()?
+        };
+        let row = self.apps.get(&app_id)?;
+        (row.app.client_id.as_str() == client_id).then(|| row.app.name.as_str())
+    }
+
+    /// "Created by" as people read it: the creator's name, else what is stored.
+    pub fn creator_label<'a>(&'a self, created_by: &'a str) -> &'a str {
+        self.creator_name(created_by).unwrap_or(created_by)
     }
 
     pub fn app_by_name(&self, name: &str) -> Option<&AppRow> {

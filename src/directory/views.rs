@@ -15,7 +15,11 @@ pub struct AppView {
     pub name: String,
     pub client_id: String,
     pub enabled: bool,
+    /// The creator's client ID.
     pub created_by: String,
+    /// The creator's application name; the client ID when the creator is
+    /// gone, `system` for what the server made itself.
+    pub created_by_name: String,
     pub created_at: String,
     pub updated_at: String,
     pub last_login: Option<String>,
@@ -45,6 +49,8 @@ pub struct RuleView {
     pub scope_id: String,
     pub scope_name: String,
     pub created_by: String,
+    /// As `AppView::created_by_name`.
+    pub created_by_name: String,
     pub created_at: String,
 }
 
@@ -73,6 +79,7 @@ impl Catalog {
             scope_id: c.scope_id,
             scope_name: c.scope_name,
             created_by: r.created_by.clone(),
+            created_by_name: self.creator_label(&r.created_by).to_owned(),
             created_at: format_ms(r.created_at),
         }
     }
@@ -85,6 +92,7 @@ impl Catalog {
             client_id: app.client_id.as_str().to_owned(),
             enabled: app.enabled,
             created_by: app.created_by.clone(),
+            created_by_name: self.creator_label(&app.created_by).to_owned(),
             created_at: format_ms(app.created_at),
             updated_at: format_ms(app.updated_at),
             last_login: last_login.map(format_ms),

@@ -8,7 +8,7 @@ use crate::domain::application::AppName;
 use crate::domain::role::perm;
 use crate::error::ApiError;
 use crate::error::no_store;
-use crate::listing::{AppRecord, CSV_COLUMNS, MAX_CSV_ROWS, csv_line, csv_value};
+use crate::listing::{AppRecord, CSV_COLUMNS, CSV_DEFAULT_COLUMNS, MAX_CSV_ROWS, csv_line, csv_value};
 use crate::query::{self, ListQuery};
 use axum::Router;
 use axum::body::Body;
@@ -131,7 +131,7 @@ pub async fn off_runtime<T: Send + 'static>(
 async fn export_csv(state: &SharedState, pairs: &[(String, String)]) -> Result<Response, ApiError> {
     let q = query::parse_query_limited::<AppRecord<'_>>(pairs, &["format", "columns"], MAX_CSV_ROWS, MAX_CSV_ROWS)?;
     let columns: Vec<(&'static str, &'static str)> = match pairs.iter().find(|(k, _)| k == "columns") {
-        None => CSV_COLUMNS.to_vec(),
+        None => CSV_COLUMNS[..CSV_DEFAULT_COLUMNS].to_vec(),
         Some((_, list)) => list
             .split(',')
             .map(|name| {

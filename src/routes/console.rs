@@ -13,6 +13,7 @@ const INDEX: &str = include_str!("../../assets/console/index.html");
 const APP_JS: &str = include_str!("../../assets/console/app.js");
 const APP_CSS: &str = include_str!("../../assets/console/app.css");
 const AUDIT_JS: &str = include_str!("../../assets/console/audit.js");
+const FAVICON: &[u8] = include_bytes!("../../assets/console/favicon.ico");
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
     connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
@@ -21,6 +22,7 @@ pub fn router() -> Router<SharedState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
+        .route("/favicon.ico", get(|| async { asset("image/x-icon", FAVICON) }))
         .route("/console/", get(|| async { Redirect::to("/console") }))
         .route(
             "/console/app.js",
@@ -36,7 +38,7 @@ pub fn router() -> Router<SharedState> {
         )
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {
     let mut resp = body.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

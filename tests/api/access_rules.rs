@@ -19,6 +19,7 @@ async fn a_new_rule_reaches_the_next_token_and_a_deleted_one_leaves_it() {
     assert_eq!(rule["roleName"], "L1 researcher");
     assert_eq!(rule["scopeName"], "Cluster: A");
     assert_eq!(rule["createdBy"], app.admin_id);
+    assert_eq!(rule["createdByName"], "admin");
     let (client, secret) = (
         created["clientId"].as_str().unwrap(),
         created["secret"].as_str().unwrap(),

@@ -15,6 +15,7 @@ async fn creating_an_application_returns_its_secret_once_and_the_secret_gets_a_t
         "secret",
         "enabled",
         "createdBy",
+        "createdByName",
         "createdAt",
         "updatedAt",
     ] {
@@ -23,6 +24,7 @@ async fn creating_an_application_returns_its_secret_once_and_the_secret_gets_a_t
     assert_eq!(created["name"], "ci-pipeline-prod");
     assert_eq!(created["enabled"], true);
     assert_eq!(created["createdBy"], app.admin_id);
+    assert_eq!(created["createdByName"], "admin", "people read the creator's name");
     assert!(created["lastLogin"].is_null());
     let token = app
         .token_for(

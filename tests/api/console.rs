@@ -271,9 +271,22 @@ async fn console_signs_in_creates_an_app_whose_secret_works_and_manages_rules_se
         .await
         .unwrap();
     assert_eq!(rules["totalRecords"], 1);
+    // The trash icon asks first (over the rules dialog), in red.
     b.click("#rules-body button").await;
+    b.wait_js(&dialog_open("confirm-dialog"), json!(true)).await;
+    assert_eq!(
+        b.js("return document.querySelectorAll('#rules-body tr').length").await,
+        json!(1),
+        "nothing is deleted before the confirmation"
+    );
+    assert_eq!(
+        b.js("return document.getElementById('confirm-ok').className").await,
+        json!("danger-fill")
+    );
+    b.click("#confirm-ok").await;
     b.wait_js("return document.querySelectorAll('#rules-body tr').length", json!(0))
         .await;
+    b.wait_js(&dialog_open("rules-dialog"), json!(true)).await;
     let rules: Value = api
         .get("/api/v1/authorization/access-rules?filterBy=roleId%3D%3Dl1-researcher")
         .await
@@ -430,7 +443,7 @@ async fn console_filter_search_sort_and_columns_change_the_table_and_the_csv_mat
     let csv_rows: Vec<Value> = rows[1..].iter().map(|r| json!(r)).collect();
     assert_eq!(json!(csv_rows), table, "the CSV matches the table");
     b.wait_js(
-        "return document.getElementById('banner').textContent",
+        "return document.getElementById('toast').textContent",
         json!("Downloaded 2 applications as CSV."),
     )
     .await;
@@ -628,22 +641,24 @@ async fn console_audit_log_page_filters_searches_sorts_pages_and_downloads() {
     )
     .await;
 
-    // A filter the server refuses leaves no chip; a good one filters.
+    // A time filter without a time, or one the server refuses, leaves no
+    // chip and says why next to the form; a good one filters.
     b.click("#audit-add-filter").await;
-    b.js("document.getElementById('audit-filter-field').value = 'at'; document.getElementById('audit-filter-op').value = '>='; return 0").await;
-    b.type_into("#audit-filter-value", "yesterday").await;
+    b.find("#audit-filter-field").await.select_by_value("at").await.unwrap();
+    assert_eq!(
+        b.js("return [document.getElementById('audit-filter-value').type, [...document.getElementById('audit-filter-op').options].map(o => o.text)]").await,
+        json!(["datetime-local", ["on or after", "on or before"]]),
+        "a time column gets a date-time picker and time operators"
+    );
     b.click("#audit-filter-form button[type=submit]").await;
-    b.wait_js(
-        "return document.getElementById('audit-banner').classList.contains('error')",
-        json!(true),
-    )
-    .await;
+    b.wait_js("return document.getElementById('audit-filter-error').textContent", json!("Pick a date and time."))
+        .await;
     assert_eq!(
         b.js("return document.querySelectorAll('#audit-filters .chip').length")
             .await,
         json!(0)
     );
-    b.js("document.getElementById('audit-filter-field').value = 'action'; document.getElementById('audit-filter-op').value = '=='; return 0").await;
+    b.js("document.getElementById('audit-filter-field').value = 'action'; document.getElementById('audit-filter-field').dispatchEvent(new Event('change')); document.getElementById('audit-filter-op').value = '=='; return 0").await;
     b.type_into("#audit-filter-value", "request").await;
     b.click("#audit-filter-form button[type=submit]").await;
     b.wait_js(

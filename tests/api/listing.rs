@@ -313,7 +313,7 @@ async fn csv_export_honours_filters_and_column_selection_and_neutralises_leading
             vec!["Application".to_string(), "Access rule(s)".to_string()],
             vec![
                 "with-formula".to_string(),
-                "Viewer (cluster: =HYPERLINK(\"http://x\"))".to_string()
+                "Viewer (=HYPERLINK(\"http://x\"))".to_string()
             ]
         ]
     );
