@@ -98,7 +98,6 @@ pub const APP_COLUMNS: &[Column] = &[
     },
 ];
 
-
 impl Row for AppRecord<'_> {
     const COLUMNS: &'static [Column] = APP_COLUMNS;
 

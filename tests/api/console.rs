@@ -559,6 +559,10 @@ async fn console_assets_are_embedded_and_served_with_a_strict_policy() {
         assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(h["x-content-type-options"], "nosniff");
     }
+    let icon = app.client.get(app.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/x-icon");
+    assert_eq!(&icon.bytes().await.unwrap()[..4], &[0, 0, 1, 0], "an ICO file");
     let html = app.get_text("/console").await;
     assert!(!html.contains("<script>"), "no inline script");
     assert!(
@@ -651,8 +655,11 @@ async fn console_audit_log_page_filters_searches_sorts_pages_and_downloads() {
         "a time column gets a date-time picker and time operators"
     );
     b.click("#audit-filter-form button[type=submit]").await;
-    b.wait_js("return document.getElementById('audit-filter-error').textContent", json!("Pick a date and time."))
-        .await;
+    b.wait_js(
+        "return document.getElementById('audit-filter-error').textContent",
+        json!("Pick a date and time."),
+    )
+    .await;
     assert_eq!(
         b.js("return document.querySelectorAll('#audit-filters .chip').length")
             .await,
@@ -688,4 +695,581 @@ async fn console_audit_log_page_filters_searches_sorts_pages_and_downloads() {
     b.click("#nav-apps").await;
     b.wait_js("return document.getElementById('apps').hidden", json!(false))
         .await;
+}
+
+impl Browser {
+    /// Makes the page's viewport exactly `width` × `height` CSS pixels.
+    async fn viewport(&self, width: u32, height: u32) {
+        let (mut w, mut h) = (width, height);
+        for _ in 0..3 {
+            self.client.set_window_size(w, h).await.unwrap();
+            let inner = self.js("return [window.innerWidth, window.innerHeight]").await;
+            let (iw, ih) = (inner[0].as_u64().unwrap() as u32, inner[1].as_u64().unwrap() as u32);
+            if (iw, ih) == (width, height) {
+                return;
+            }
+            w = w + width - iw.min(width + w);
+            h = h + height - ih.min(height + h);
+        }
+        panic!("could not make the viewport {width}x{height}");
+    }
+
+    /// Sends keys to whatever has focus (Escape, Tab: WebDriver key codes).
+    async fn press(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(keys)
+            .await
+            .unwrap();
+    }
+
+    async fn active_id(&self) -> Value {
+        self.js("return document.activeElement && document.activeElement.id")
+            .await
+    }
+
+    /// The application table as text, cell by cell, as the CSV should hold
+    /// it: the name without its status badge, and a time as the exact
+    /// instant its `<time datetime>` carries (the cell shows it in local
+    /// format), empty when never set.
+    async fn table_cells(&self) -> Value {
+        self.js(
+            "return [...document.querySelectorAll('#apps-body tr')].map(tr => [...tr.children].map(td => {
+                if (td.classList.contains('time')) { const t = td.querySelector('time'); return t ? t.getAttribute('datetime') : ''; }
+                return td.firstChild ? td.firstChild.textContent : '';
+             }))",
+        )
+        .await
+    }
+}
+
+const ESCAPE: &str = "\u{e00c}";
+const TAB: &str = "\u{e004}";
+
+/// Each defect an operator found walking the seed's procedures (issue 15),
+/// as an assertion, at 1440×900.
+#[tokio::test]
+async fn console_walkthrough_defects_stay_fixed() {
+    let _one = BROWSER.lock().await;
+    let app = spawn_app().await;
+    let api = app.api().await;
+    let tenant = api.tenant_id().await;
+    let scope = api.create_scope("cluster", "Cluster: A", &tenant).await;
+    for i in 0..60 {
+        api.create_app(&format!("a-{i:02}")).await;
+    }
+    let b = browser().await;
+    b.sign_in(&app).await;
+    b.wait_js(
+        "return document.getElementById('page-info').textContent",
+        json!("1–50 of 61"),
+    )
+    .await;
+
+    // 10. The top bar names the signed-in application; its ID is on hover.
+    b.wait_js("return document.getElementById('whoami').textContent", json!("admin"))
+        .await;
+    assert!(
+        b.js("return document.getElementById('whoami').title")
+            .await
+            .as_str()
+            .unwrap()
+            .contains(&app.admin_id)
+    );
+
+    // 11. With no row selected, a visible hint says what the greyed actions need.
+    assert_eq!(
+        b.js("return document.getElementById('select-hint').hidden").await,
+        json!(false)
+    );
+    b.select_row("a-00").await;
+    assert_eq!(
+        b.js("return document.getElementById('select-hint').hidden").await,
+        json!(true)
+    );
+    b.select_row("a-00").await;
+    b.js("document.querySelector('#apps-body tr').click(); return 0").await;
+
+    // 5. A disabled pager button looks disabled; there is a pager above the
+    // table too; after "next" the reader is at the top of the new page.
+    let colour = |id: &str| {
+        format!("const s = getComputedStyle(document.getElementById('{id}')); return s.color + ' ' + s.opacity")
+    };
+    assert_eq!(
+        b.js("return document.getElementById('prev-page').disabled").await,
+        json!(true)
+    );
+    assert_ne!(
+        b.js(&colour("prev-page")).await,
+        b.js(&colour("next-page")).await,
+        "disabled ‹ looks different from enabled ›"
+    );
+    assert_eq!(
+        b.js("return document.getElementById('page-info-top').textContent")
+            .await,
+        json!("1–50 of 61")
+    );
+    b.js("window.scrollTo(0, document.body.scrollHeight); return 0").await;
+    b.click("#next-page").await;
+    b.wait_js(
+        "return document.getElementById('page-info').textContent",
+        json!("51–61 of 61"),
+    )
+    .await;
+    b.wait_js("const r = document.getElementById('apps-table').getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight", json!(true))
+        .await;
+    b.click("#prev-page-top").await;
+    b.wait_js(
+        "return document.getElementById('page-info-top').textContent",
+        json!("1–50 of 61"),
+    )
+    .await;
+
+    // 12. The name rules in the hint, and a too-short name says so.
+    b.click("#new-app").await;
+    let hint = b.js("return document.getElementById('new-hint').textContent").await;
+    assert!(
+        hint.as_str().unwrap().contains("2 to 63") && hint.as_str().unwrap().contains("ends with a letter or digit"),
+        "{hint}"
+    );
+    b.type_into("#new-name", "a").await;
+    b.wait_js(
+        "return document.getElementById('new-error').textContent",
+        json!("Too short: at least 2 characters."),
+    )
+    .await;
+    // 7. Tab past CREATE stays in the dialog.
+    b.type_into("#new-name", "m-new").await;
+    b.wait_js("return document.getElementById('new-create').disabled", json!(false))
+        .await;
+    b.js("document.getElementById('new-create').focus(); return 0").await;
+    b.press(TAB).await;
+    assert_eq!(
+        b.js("return document.getElementById('new-dialog').contains(document.activeElement)")
+            .await,
+        json!(true),
+        "focus stays inside the open dialog"
+    );
+    b.click("#new-create").await;
+    b.wait_js(&dialog_open("secret-dialog"), json!(true)).await;
+
+    // 1. The whole secret is visible: no scrolling inside its field.
+    let fits = "const f = document.getElementById('secret-value'); return f.value.length > 40 && f.scrollWidth <= f.clientWidth && f.scrollHeight <= f.clientHeight";
+    assert_eq!(b.js(fits).await, json!(true), "the secret fits its field");
+    // 12. Labels as the seed has them.
+    assert_eq!(
+        b.js("return document.getElementById('secret-value-label').textContent")
+            .await,
+        json!("Client secret")
+    );
+    // 2. COPY, then a new secret dialog soon after: its buttons say COPY.
+    b.click("#secret-dialog [data-copy=secret-value]").await;
+    let copied = b.js("window.copiedAt = performance.now(); return document.querySelector('#secret-dialog [data-copy=secret-value]').textContent").await;
+    assert_ne!(copied, json!("COPY"), "the button acknowledged the copy");
+    b.click("#secret-done").await;
+
+    // 11. The new application's page is shown, its row selected, highlighted
+    // and in view (sorted by name it is the 62nd of 62).
+    b.wait_js(
+        "return document.getElementById('page-info').textContent",
+        json!("51–62 of 62"),
+    )
+    .await;
+    let row = "const tr = [...document.querySelectorAll('#apps-body tr')].find(r => r.firstChild.firstChild.textContent === 'm-new'); const r = tr.getBoundingClientRect(); return [tr.getAttribute('aria-selected'), tr.classList.contains('fresh'), r.top >= 0 && r.bottom <= window.innerHeight]";
+    assert_eq!(b.js(row).await, json!(["true", true, true]));
+    // 4. Success is a toast (it fades: checked below).
+    b.wait_js(
+        "return document.getElementById('toast').textContent",
+        json!("Created m-new."),
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.getElementById('toast').hidden").await,
+        json!(false)
+    );
+
+    // 2 (continued): regenerate at once; 3: its confirmation is red.
+    b.click("#act-regenerate").await;
+    b.wait_js(&dialog_open("confirm-dialog"), json!(true)).await;
+    let bg = |css: &str| format!("return getComputedStyle(document.querySelector('{css}')).backgroundColor");
+    assert_ne!(
+        b.js(&bg("#confirm-ok")).await,
+        b.js(&bg("#new-app")).await,
+        "a dangerous confirmation is not the primary blue"
+    );
+    b.click("#confirm-ok").await;
+    b.wait_js(
+        "return document.getElementById('secret-title').textContent",
+        json!("New client secret"),
+    )
+    .await;
+    let elapsed = b
+        .js("return performance.now() - window.copiedAt")
+        .await
+        .as_f64()
+        .unwrap();
+    assert!(
+        elapsed < 2500.0,
+        "the new dialog opened within the old COPIED timer ({elapsed} ms), so the check below means something"
+    );
+    assert_eq!(
+        b.js("return [...document.querySelectorAll('#secret-dialog [data-copy]')].map(b => b.textContent)")
+            .await,
+        json!(["COPY", "COPY"])
+    );
+    assert_eq!(
+        b.js("return document.getElementById('secret-value-label').textContent")
+            .await,
+        json!("New client secret")
+    );
+    assert_eq!(b.js(fits).await, json!(true));
+    b.click("#secret-done").await;
+    b.wait_js(&dialog_open("secret-dialog"), json!(false)).await;
+    // 4. The toast went away by itself, and never moved the toolbar.
+    b.wait_js("return document.getElementById('toast').hidden", json!(true))
+        .await;
+    assert_eq!(
+        b.js("return getComputedStyle(document.getElementById('toast')).position")
+            .await,
+        json!("fixed")
+    );
+
+    // 3. DISABLE's confirmation is red too.
+    b.select_row("m-new").await;
+    b.click("#act-toggle").await;
+    b.wait_js(&dialog_open("confirm-dialog"), json!(true)).await;
+    assert_eq!(
+        b.js("return document.getElementById('confirm-ok').className").await,
+        json!("danger-fill")
+    );
+    b.click("#confirm-dialog [data-close]").await;
+
+    // 4. An error banner can be dismissed, and clears once its cause is gone.
+    let set_limit = |n: u32| {
+        format!(
+            "const s = document.getElementById('page-size'); if (![...s.options].some(o => o.value === '{n}')) s.append(new Option('{n}', '{n}')); s.value = '{n}'; s.dispatchEvent(new Event('change')); return 0"
+        )
+    };
+    b.js(&set_limit(5000)).await;
+    b.wait_js("return document.getElementById('banner').hidden", json!(false))
+        .await;
+    b.click("#banner [data-dismiss]").await;
+    b.wait_js("return document.getElementById('banner').hidden", json!(true))
+        .await;
+    b.js(&set_limit(5000)).await;
+    b.wait_js("return document.getElementById('banner').hidden", json!(false))
+        .await;
+    b.js(&set_limit(100)).await;
+    b.wait_js("return document.getElementById('banner').hidden", json!(true))
+        .await;
+
+    // 6. Time columns: their own operators, a picker, a readable chip, applied.
+    b.click("#add-filter").await;
+    let ops = "return [...document.getElementById('filter-op').options].map(o => o.text)";
+    assert!(
+        !b.js(ops).await.as_array().unwrap().contains(&json!("on or after")),
+        "no time operators on names"
+    );
+    b.find("#filter-field")
+        .await
+        .select_by_value("createdAt")
+        .await
+        .unwrap();
+    assert_eq!(b.js(ops).await, json!(["on or after", "on or before"]));
+    assert_eq!(
+        b.js("return document.getElementById('filter-value').type").await,
+        json!("datetime-local")
+    );
+    b.click("#filter-form button[type=submit]").await;
+    b.wait_js(
+        "return document.getElementById('filter-error').textContent",
+        json!("Pick a date and time."),
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.querySelectorAll('#filters .chip').length").await,
+        json!(0),
+        "no chip for a filter not applied"
+    );
+    b.js("const v = document.getElementById('filter-value'); v.value = '2020-01-01T00:00'; return v.value")
+        .await;
+    b.click("#filter-form button[type=submit]").await;
+    b.wait_js("return document.querySelectorAll('#filters .chip').length", json!(1))
+        .await;
+    let chip = b
+        .js("return document.querySelector('#filters .chip').firstChild.textContent")
+        .await;
+    assert!(
+        chip.as_str().unwrap().starts_with("Creation time on or after ") && chip.as_str().unwrap().contains("2020"),
+        "{chip}"
+    );
+    assert!(
+        !chip.as_str().unwrap().contains('/') && !chip.as_str().unwrap().contains("RFC"),
+        "{chip}"
+    );
+    b.wait_js(
+        "return document.getElementById('page-info').textContent",
+        json!("1–62 of 62"),
+    )
+    .await;
+    b.click("#filters .chip button").await;
+
+    // 7. Escape in COLUMNS closes it and gives focus back to its button.
+    b.click("#columns-button").await;
+    b.wait_js("return document.getElementById('columns-menu').hidden", json!(false))
+        .await;
+    b.press(ESCAPE).await;
+    assert_eq!(
+        b.js("return document.getElementById('columns-menu').hidden").await,
+        json!(true)
+    );
+    assert_eq!(b.active_id().await, json!("columns-button"));
+    assert_eq!(
+        b.js("return document.getElementById('columns-button').getAttribute('aria-expanded')")
+            .await,
+        json!("false")
+    );
+    // A focused row has a clear focus ring (keyboard focus).
+    b.press(TAB).await;
+    b.js("document.querySelector('#apps-body tr').focus(); return 0").await;
+    let ring = b.js("const s = getComputedStyle(document.activeElement); return [document.activeElement.tagName, s.outlineStyle, parseFloat(s.outlineWidth) >= 2]").await;
+    assert_eq!(ring, json!(["TR", "solid", true]));
+
+    // 13 + 10. Deleting one's own System administrator rule: confirmed, in
+    // red, warned, refused with the reason; the rules name their creators.
+    let admin_app: Value = api.get("/api/v1/apps?filterBy=name==admin").await.json().await.unwrap();
+    let admin_id = admin_app["applications"][0]["id"].as_str().unwrap().to_owned();
+    let m_new: Value = api.get("/api/v1/apps?filterBy=name==m-new").await.json().await.unwrap();
+    api.grant(
+        m_new["applications"][0]["id"].as_str().unwrap(),
+        "l1-researcher",
+        "cluster",
+        scope["id"].as_str().unwrap(),
+    )
+    .await;
+    b.js(&set_limit(100)).await;
+    b.select_row("admin").await;
+    b.click("#act-rules").await;
+    b.wait_js(&dialog_open("rules-dialog"), json!(true)).await;
+    b.wait_js("return document.querySelectorAll('#rules-body tr').length", json!(1))
+        .await;
+    assert_eq!(
+        b.js("return document.querySelector('#rules-body td:nth-child(3)').textContent")
+            .await,
+        json!("system")
+    );
+    b.click("#rules-body button").await;
+    b.wait_js(&dialog_open("confirm-dialog"), json!(true)).await;
+    assert!(
+        b.js("return document.getElementById('confirm-text').textContent")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("signed in as")
+    );
+    b.click("#confirm-ok").await;
+    b.wait_js("return document.getElementById('confirm-error').hidden", json!(false))
+        .await;
+    assert!(
+        b.js("return document.getElementById('confirm-error').textContent")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("Nothing was changed")
+    );
+    let rules: Value = api
+        .get(&format!(
+            "/api/v1/authorization/access-rules?filterBy=subjectId%3D%3D{admin_id}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rules["totalRecords"], 1, "the administrator kept its rule");
+    b.click("#confirm-dialog [data-close]").await;
+    b.click("#rules-dialog [data-close]").await;
+    b.wait_js(&dialog_open("rules-dialog"), json!(false)).await;
+
+    // 8 + 10. Every visible cell of the table is in the CSV as shown, rules
+    // and creator names included.
+    b.type_into("#search", "m-new").await;
+    b.wait_js("return document.querySelectorAll('#apps-body tr').length", json!(1))
+        .await;
+    b.wait_js(
+        "return document.querySelector('#apps-body .rules-cell').textContent",
+        json!("L1 researcher (Cluster: A)"),
+    )
+    .await;
+    let cells = b.table_cells().await;
+    assert_eq!(cells[0][4], json!("admin"), "Created by names the creator: {cells}");
+    b.click("#more-button").await;
+    b.click("#download-csv").await;
+    let csv = b.downloaded_csv().await;
+    let rows: Vec<Vec<String>> = csv
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "Application",
+            "Client ID",
+            "Access rule(s)",
+            "Last login",
+            "Created by",
+            "Creation time",
+            "Last updated"
+        ]
+    );
+    assert_eq!(json!(rows[1..]), cells, "the CSV holds what the table shows");
+    b.client.clone().close().await.unwrap();
+}
+
+/// The page at 1440×900, 1280×720 and 390×844: nothing overflows the page,
+/// no column is clipped at 1280, the toolbar keeps one line there, and at
+/// phone width the top bar, dialogs and rule pickers stay usable. Every
+/// state is saved to target/console-screenshots/ (`<size>-<state>.png`).
+#[tokio::test]
+async fn console_fits_every_size_and_saves_each_state() {
+    let _one = BROWSER.lock().await;
+    let app = spawn_app().await;
+    let api = app.api().await;
+    let tenant = api.tenant_id().await;
+    let scope = api.create_scope("cluster", "Cluster: A", &tenant).await;
+    for i in 0..8 {
+        let created = api.create_app(&format!("ci-pipeline-{i:02}-with-a-longer-name")).await;
+        api.grant(
+            created["id"].as_str().unwrap(),
+            "l1-researcher",
+            "cluster",
+            scope["id"].as_str().unwrap(),
+        )
+        .await;
+    }
+    let b = browser().await;
+    b.sign_in(&app).await;
+    b.wait_js("return document.querySelectorAll('#apps-body tr').length", json!(9))
+        .await;
+    let no_page_overflow = "return document.documentElement.scrollWidth <= window.innerWidth";
+    let within_viewport = |id: &str| {
+        format!(
+            "const r = document.getElementById('{id}').getBoundingClientRect(); return r.left >= 0 && r.top >= 0 && r.right <= window.innerWidth && r.bottom <= window.innerHeight"
+        )
+    };
+    for (w, h) in [(1440, 900), (1280, 720), (390, 844)] {
+        let size = format!("{w}x{h}");
+        b.viewport(w, h).await;
+        b.js("window.scrollTo(0, 0); return 0").await;
+        b.shot(&format!("{size}-01-applications")).await;
+        assert_eq!(
+            b.js(no_page_overflow).await,
+            json!(true),
+            "{size}: the page scrolls sideways"
+        );
+        if w >= 1280 {
+            assert_eq!(
+                b.js("const t = document.getElementById('apps-wrap'); return t.scrollWidth <= t.clientWidth")
+                    .await,
+                json!(true),
+                "{size}: the table is wider than its box (a column is clipped)"
+            );
+            assert_eq!(
+                b.js("return document.getElementById('more-button').getBoundingClientRect().top === document.getElementById('new-app').getBoundingClientRect().top").await,
+                json!(true),
+                "{size}: the toolbar wraps"
+            );
+        } else {
+            assert_eq!(
+                b.js("const line = parseFloat(getComputedStyle(document.getElementById('signout')).lineHeight) || 20; return ['whoami', 'signout'].map(id => { const e = document.getElementById(id); const cs = getComputedStyle(e); return e.scrollWidth <= e.clientWidth + 1 && e.getBoundingClientRect().height - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom) < 1.6 * line; })").await,
+                json!([true, true]),
+                "{size}: the top bar's name and SIGN OUT stay on one line"
+            );
+            assert_eq!(
+                b.js("const th = document.querySelector('#apps-head th'); return getComputedStyle(th).position")
+                    .await,
+                json!("sticky"),
+                "{size}: the name column stays in view while the table scrolls"
+            );
+        }
+
+        b.click("#add-filter").await;
+        b.shot(&format!("{size}-02-filter-form")).await;
+        assert_eq!(b.js(no_page_overflow).await, json!(true), "{size}: filter form");
+        b.click("#add-filter").await;
+        b.click("#columns-button").await;
+        b.shot(&format!("{size}-03-columns-menu")).await;
+        b.press(ESCAPE).await;
+
+        b.click("#new-app").await;
+        b.type_into("#new-name", "Bad").await;
+        assert_eq!(
+            b.js(&within_viewport("new-dialog")).await,
+            json!(true),
+            "{size}: new dialog"
+        );
+        b.shot(&format!("{size}-04-new-application-invalid")).await;
+        b.type_into("#new-name", &format!("made-at-{w}")).await;
+        b.wait_js("return document.getElementById('new-create').disabled", json!(false))
+            .await;
+        b.click("#new-create").await;
+        b.wait_js(&dialog_open("secret-dialog"), json!(true)).await;
+        assert_eq!(
+            b.js("return ['secret-client-id', 'secret-value'].map(id => { const f = document.getElementById(id); return f.scrollWidth <= f.clientWidth && f.scrollHeight <= f.clientHeight; })").await,
+            json!([true, true]),
+            "{size}: the client ID and secret are fully visible"
+        );
+        assert_eq!(
+            b.js(&within_viewport("secret-dialog")).await,
+            json!(true),
+            "{size}: secret dialog"
+        );
+        b.shot(&format!("{size}-05-secret-shown-once")).await;
+        b.click("#secret-done").await;
+        b.wait_js("return document.getElementById('toast').hidden", json!(false))
+            .await;
+        b.shot(&format!("{size}-06-created-highlighted")).await;
+
+        b.select_row("ci-pipeline-00-with-a-longer-name").await;
+        b.click("#act-rules").await;
+        b.wait_js(&dialog_open("rules-dialog"), json!(true)).await;
+        b.click("#rule-add").await;
+        assert_eq!(
+            b.js("return ['rule-role', 'rule-scope'].map(id => document.getElementById(id).getBoundingClientRect().width >= 150)").await,
+            json!([true, true]),
+            "{size}: the role and scope pickers are wide enough to use"
+        );
+        assert_eq!(
+            b.js(&within_viewport("rules-dialog")).await,
+            json!(true),
+            "{size}: rules dialog"
+        );
+        b.shot(&format!("{size}-07-access-rules")).await;
+        b.click("#rules-body button").await;
+        b.wait_js(&dialog_open("confirm-dialog"), json!(true)).await;
+        assert_eq!(
+            b.js(&within_viewport("confirm-dialog")).await,
+            json!(true),
+            "{size}: confirm dialog"
+        );
+        b.shot(&format!("{size}-08-confirm-rule-deletion")).await;
+        b.click("#confirm-dialog [data-close]").await;
+        b.click("#rules-dialog [data-close]").await;
+        b.wait_js(&dialog_open("rules-dialog"), json!(false)).await;
+
+        b.click("#nav-audit").await;
+        b.wait_js(
+            "return document.querySelectorAll('#audit-body tr').length > 0",
+            json!(true),
+        )
+        .await;
+        assert_eq!(b.js(no_page_overflow).await, json!(true), "{size}: audit page");
+        b.shot(&format!("{size}-09-audit-log")).await;
+        b.click("#nav-apps").await;
+        b.wait_js("return document.getElementById('apps').hidden", json!(false))
+            .await;
+    }
+    b.client.clone().close().await.unwrap();
 }

@@ -51,6 +51,13 @@ async fn filter_operators_select_the_documented_rows() {
     assert_eq!(q("createdAt>=2000-01-01T00:00:00Z").await.len(), 6);
     assert_eq!(q("createdAt<=2000-01-01T00:00:00Z").await.len(), 0);
     assert_eq!(
+        q("createdAt>=2020-01-01").await.len(),
+        6,
+        "a bare date is its first instant in UTC"
+    );
+    assert_eq!(q("createdAt<=2020-01-01").await.len(), 0);
+    assert_eq!(q("createdByName==system").await, ["admin"], "the creator by name");
+    assert_eq!(
         q("lastLogin!=0").await.len(),
         6,
         "never-logged-in rows match != (admin logged in)"
