@@ -156,6 +156,13 @@
   function expire(message) {
     state.token = null;
     for (const d of document.querySelectorAll('dialog[open]')) d.close();
+    // Nothing of this session stays for the next one to see.
+    Object.assign(state, { filters: [], search: '', offset: 0, total: 0, rows: [], selected: null, self: null });
+    $('apps-body').replaceChildren();
+    $('filters').replaceChildren();
+    $('search').value = '';
+    showBanner('');
+    document.dispatchEvent(new CustomEvent('appauth:signout'));
     $('apps').hidden = true;
     $('audit').hidden = true;
     $('nav').hidden = true;
@@ -508,12 +515,16 @@
     fitField($('secret-value'));
     $('secret-done').focus();
   }
-  $('secret-done').addEventListener('click', () => {
+  $('secret-done').addEventListener('click', () => $('secret-dialog').close());
+  // However the dialog closes (DONE, Escape, session expiry), the secret
+  // leaves the page and the table catches up.
+  $('secret-dialog').addEventListener('close', () => {
     $('secret-value').value = '';
-    $('secret-dialog').close();
+    $('secret-client-id').value = '';
     resetCopyButtons();
     const then = afterSecret;
     afterSecret = null;
+    if (!state.token) return;
     if (then) then(); else loadApps();
   });
   window.addEventListener('resize', () => {
@@ -567,7 +578,8 @@
       const resp = await api('POST', '/api/v1/apps', { name: $('new-name').value });
       const created = await resp.json();
       $('new-dialog').close();
-      showSecret('Application created', 'Client secret', created, created.secret, () => reveal(created));
+      const { id, name } = created;
+      showSecret('Application created', 'Client secret', created, created.secret, () => reveal({ id, name }));
     } catch (e) {
       if (e instanceof Expired) return;
       $('new-error').textContent = e.message;
@@ -836,7 +848,7 @@
     const f = $('filter-form');
     f.hidden = !f.hidden;
     $('add-filter').setAttribute('aria-expanded', String(!f.hidden));
-    if (!f.hidden) $('filter-field').focus();
+    if (!f.hidden) { appsFilter.reset(); $('filter-field').focus(); }
   });
   $('filter-form').addEventListener('submit', addFilter);
   let searchTimer = null;

@@ -98,11 +98,11 @@
   }
 
   // As on the Applications page: a filter becomes a chip only once applied.
-  let form = null;
+  let filterForm = null;
   async function addFilter(event) {
     event.preventDefault();
     const { api, Expired } = shared();
-    const filter = form.read();
+    const filter = filterForm.read();
     if (!filter) return;
     state.filters.push(filter);
     const before = state.offset;
@@ -114,13 +114,13 @@
       state.rows = body.events;
       banner('');
       render();
-      form.reset();
+      filterForm.reset();
       $('audit-filter-form').hidden = true;
       $('audit-add-filter').setAttribute('aria-expanded', 'false');
     } catch (e) {
       state.filters.pop();
       state.offset = before;
-      if (!(e instanceof Expired)) form.refused(e.message);
+      if (!(e instanceof Expired)) filterForm.refused(e.message);
     }
     renderFilters();
   }
@@ -152,7 +152,7 @@
     if (e.detail !== 'audit') return;
     if (!started) {
       started = true;
-      form = shared().filterForm('audit-', COLUMNS);
+      filterForm = shared().filterForm('audit-', COLUMNS);
     }
     renderHead();
     renderFilters();
@@ -162,9 +162,19 @@
     const form = $('audit-filter-form');
     form.hidden = !form.hidden;
     $('audit-add-filter').setAttribute('aria-expanded', String(!form.hidden));
-    if (!form.hidden) $('audit-filter-field').focus();
+    if (!form.hidden) {
+      if (filterForm) filterForm.reset();
+      $('audit-filter-field').focus();
+    }
   });
   $('audit-filter-form').addEventListener('submit', addFilter);
+  document.addEventListener('appauth:signout', () => {
+    Object.assign(state, { filters: [], search: '', offset: 0, total: 0, rows: [] });
+    $('audit-body').replaceChildren();
+    $('audit-filters').replaceChildren();
+    $('audit-search').value = '';
+    banner('');
+  });
   let searchTimer = null;
   $('audit-search').addEventListener('input', () => {
     clearTimeout(searchTimer);

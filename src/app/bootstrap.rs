@@ -89,9 +89,13 @@ pub async fn bootstrap(
     }
     let directory = Arc::new(Directory::load(store.clone(), pepper, ttl)?);
     let releasing = store.clone();
-    tokio::task::spawn_blocking(move || releasing.release_cache())
-        .await
-        .map_err(|e| crate::store::StoreError::Io(e.to_string()))??;
+    // Only a memory saving: a failure is logged, and a store left closed
+    // reports unhealthy, so the background probe reopens it.
+    match tokio::task::spawn_blocking(move || releasing.release_cache()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not reopen the store to release its read cache"),
+        Err(e) => tracing::warn!(error = %e, "the store's cache release task failed"),
+    }
     let created_admin = if initialize {
         directory.initialize(hand_over, withdraw).await?
     } else {

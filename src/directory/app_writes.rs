@@ -25,6 +25,14 @@ impl Directory {
         name: AppName,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
+        // "Created by" shows creators' names, `system` for the server itself
+        // and a client ID for deleted creators: a new name must not pass
+        // for either. (Stored names are not re-checked: they still load.)
+        if name.as_str() == SYSTEM || uuid::Uuid::parse_str(name.as_str()).is_ok() {
+            return Err(DirectoryError::Invalid(format!(
+                "the name {name:?} is reserved: \"system\" and client-ID-shaped names would read as the server or a deleted creator"
+            )));
+        }
         self.retry_stale(|| self.create_app_once(name.clone(), actor)).await
     }
 
@@ -75,6 +83,7 @@ impl Directory {
         cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps
             .insert(app.id.clone(), AppRow::new(app.clone(), Arc::default()));
+        cat.note_creator(&app.created_by);
         self.refresh_hot(&cat, &[&app.id]);
         Ok((app, secret))
     }
@@ -283,7 +292,9 @@ impl Directory {
         }
         let mut cat = self.write_catalog();
         cat.cutoffs.insert(app.client_id.as_str().to_owned(), cutoff);
-        cat.apps.remove(id);
+        if let Some(row) = cat.apps.remove(id) {
+            cat.forget_creator(row.app.client_id.as_str());
+        }
         cat.names.remove(app.name.as_str());
         cat.rules_by_app.remove(id);
         for r in &rule_ids {

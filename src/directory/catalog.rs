@@ -122,10 +122,12 @@ impl HotEntry {
 
 #[derive(Default)]
 pub struct Catalog {
-    /// Which application a creator's client ID belongs to (`createdBy`
-    /// holds client IDs): filled on first use, as only a handful of clients
-    /// ever create anything and 100,000 entries would cost megabytes.
-    creators: std::sync::Mutex<HashMap<String, Option<String>>>,
+    /// The names of the clients that created something (`createdBy` holds
+    /// client IDs), for "Created by": only creators, a handful, where a map
+    /// of all 100,000 clients would cost megabytes. Kept under the write
+    /// path, so readers (a list query resolving every row) take no lock.
+    /// A deleted creator leaves it: its records then show the client ID.
+    creators: HashMap<String, Box<str>>,
     pub apps: super::apps::Apps,
     pub(super) names: HashMap<String, String>,
     pub rules: HashMap<String, AccessRule>,
@@ -147,19 +149,41 @@ impl Catalog {
     /// The name of the application whose client ID is `client_id`, for
     /// "Created by"; `None` for `system` and for deleted creators.
     pub fn creator_name(&self, client_id: &str) -> Option<&str> {
-        let app_id = {
-            let mut memo = self.creators.lock().unwrap_or_else(|p| p.into_inner());
-            memo.entry(client_id.to_owned())
-                .or_insert_with(|| {
-                    self.apps
-                        .values()
-                        .find(|r| r.app.client_id.as_str() == client_id)
-                        .map(|r| r.app.id.clone())
-                })
-                .clone()?
-        };
-        let row = self.apps.get(&app_id)?;
-        (row.app.client_id.as_str() == client_id).then(|| row.app.name.as_str())
+        self.creators.get(client_id).map(|n| &**n)
+    }
+
+    /// Records `client_id` as a creator (one scan of the applications the
+    /// first time a client creates anything; client IDs are never reused).
+    pub(super) fn note_creator(&mut self, client_id: &str) {
+        if client_id == super::SYSTEM || self.creators.contains_key(client_id) {
+            return;
+        }
+        if let Some(row) = self.apps.values().find(|r| r.app.client_id.as_str() == client_id) {
+            let name = Box::from(row.app.name.as_str());
+            self.creators.insert(client_id.to_owned(), name);
+        }
+    }
+
+    /// A creator's application is gone: its records show its client ID.
+    pub(super) fn forget_creator(&mut self, client_id: &str) {
+        self.creators.remove(client_id);
+    }
+
+    /// Every creator at once, after loading (one scan, whatever their number).
+    pub(super) fn find_creators(&mut self) {
+        let wanted: std::collections::HashSet<&str> = self
+            .apps
+            .values()
+            .map(|r| r.app.created_by.as_str())
+            .chain(self.rules.values().map(|r| r.created_by.as_str()))
+            .collect();
+        let found: HashMap<String, Box<str>> = self
+            .apps
+            .values()
+            .filter(|r| wanted.contains(r.app.client_id.as_str()))
+            .map(|r| (r.app.client_id.as_str().to_owned(), Box::from(r.app.name.as_str())))
+            .collect();
+        self.creators = found;
     }
 
     /// "Created by" as people read it: the creator's name, else what is stored.
@@ -178,6 +202,7 @@ impl Catalog {
             scope_type: r.scope_type,
             scope_id: r.scope_id.clone(),
             scope_name: self.scopes.get(&r.scope_id).map(|s| s.name.clone()).unwrap_or_default(),
+            scope_path: self.scope_path(&r.scope_id),
         }
     }
 

@@ -49,6 +49,7 @@ pub(super) fn read_catalog(store: &dyn Store) -> Result<(Catalog, HotIndex), Sto
         cat.insert_rule(decode(&k, &v)?);
     }
     cat.sort_rules();
+    cat.find_creators();
     for (k, v) in scan_apart(store, keys::CUTOFF)? {
         cat.cutoffs.insert(k[keys::CUTOFF.len()..].to_owned(), decode(&k, &v)?);
     }

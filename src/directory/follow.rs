@@ -213,13 +213,16 @@ fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Applic
                 cat.names.insert(app.name.as_str().to_owned(), id.to_owned());
             } else {
                 cat.names.insert(app.name.as_str().to_owned(), id.to_owned());
+                let creator = app.created_by.clone();
                 cat.apps
                     .insert(id.to_owned(), AppRow::new(app, Arc::new(LoginClock::default())));
+                cat.note_creator(&creator);
             }
         }
         None => {
             if let Some(row) = cat.apps.remove(id) {
                 row.credential.retire();
+                cat.forget_creator(row.app.client_id.as_str());
                 cat.names.remove(row.app.name.as_str());
                 hot.remove(row.app.client_id.as_str());
                 for rule in cat.rules_by_app.remove(id).unwrap_or_default() {
@@ -235,6 +238,7 @@ fn apply_rule(cat: &mut Catalog, id: &str, rule: Option<AccessRule>) -> Option<S
     match rule {
         Some(rule) => {
             let app = rule.subject_id.clone();
+            cat.note_creator(&rule.created_by);
             if cat.rules.contains_key(id) {
                 cat.rules.insert(id.to_owned(), rule);
             } else {

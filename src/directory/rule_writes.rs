@@ -86,6 +86,7 @@ impl Directory {
         .await?;
         let mut cat = self.write_catalog();
         cat.insert_rule(rule.clone());
+        cat.note_creator(&rule.created_by);
         self.refresh_hot(&cat, &[&rule.subject_id]);
         Ok(rule)
     }

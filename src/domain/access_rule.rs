@@ -25,4 +25,10 @@ pub struct RuleClaim {
     pub scope_type: ScopeType,
     pub scope_id: String,
     pub scope_name: String,
+    /// Scope ids from the tenant down to `scope_id` (DESIGN §5): the rule
+    /// covers scope S exactly when `scope_id` is in S's path, so any JWT
+    /// library can decide it without the scope tree. Absent in tokens from
+    /// versions before it was added.
+    #[serde(default)]
+    pub scope_path: Vec<String>,
 }

@@ -1,16 +1,18 @@
 //! The sled backend: one tree, atomic batches, flushed before returning.
 //!
-//! A batch whose flush fails (disk full, I/O error) is *undone*: sled has
-//! already applied it in memory, and a later successful flush of anything
-//! else would make it durable after its caller was told it failed. So the
-//! previous values are read first and written back when the flush fails;
-//! whenever the log reaches the disk, the batch and its undo reach it
-//! together (sled writes the log in order), and the net effect is nothing.
+//! A batch whose flush fails (disk full, I/O error) must not become durable
+//! later, after its caller was told it failed. sled has already applied it
+//! in memory and keeps failing every write on that handle after a failed
+//! flush, so the batch is first undone (best effort: usually refused too)
+//! and, what really discards it, the background probe (`probe_write`)
+//! reopens the database from disk, which holds only what reached the file,
+//! and tries a write; when the disk has room again, writes resume with no
+//! restart. Every step of one write runs on one handle, and a reopen waits
+//! for writes in progress (`with_db`). The limit: when the log bytes reached
+//! the file but fsync failed (an I/O error rather than a full disk), the
+//! reopen may read the refused batch back; a full disk fails before that.
 //! Writes keep failing while the disk does; `healthy` says so (for
-//! `/readyz`). sled does not recover from a failed flush by itself (it keeps
-//! the error), so the background probe (`probe_write`) reopens the database
-//! from disk — where neither the failed batch nor its undo is — and tries a
-//! write; when the disk has room again, writes resume with no restart.
+//! `/readyz`).
 //!
 //! sled keeps every page it has read resident (its `cache_capacity` does not
 //! evict what the start-up scan loaded: ~55 MB at 100,000 applications), and
@@ -58,15 +60,25 @@ impl SledStore {
 
     /// A handle to the open database (sled handles are reference-counted).
     fn db(&self) -> Result<sled::Db, StoreError> {
-        self.db
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| StoreError::Io(format!("store at {} is not open (reopen failed)", self.dir.display())))
+        self.with_db(|db| Ok(db.clone()))
+    }
+
+    /// Runs `f` on the open database while holding it: a reopen (the
+    /// background probe) waits until `f` is done, so every step of one write
+    /// (read the undo, apply, flush, undo) happens on the same handle.
+    fn with_db<T>(&self, f: impl FnOnce(&sled::Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(db) => f(db),
+            None => Err(StoreError::Io(format!(
+                "store at {} is not open (reopen failed)",
+                self.dir.display()
+            ))),
+        }
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db()?.flush().map(|_| ()).map_err(io)
+        self.with_db(|db| db.flush().map(|_| ()).map_err(io))
     }
 
     /// Closes the database and opens it again from disk. sled releases its
@@ -82,7 +94,11 @@ impl SledStore {
                     *db = Some(fresh);
                     return Ok(());
                 }
-                Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    // Closed: every operation fails and the probe retries.
+                    self.healthy.store(false, std::sync::atomic::Ordering::Relaxed);
+                    return Err(e);
+                }
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
         }
@@ -127,28 +143,34 @@ impl Store for SledStore {
 
     fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
-        // What each key held before, to undo the batch if it cannot be made durable.
-        let mut undo = sled::Batch::default();
-        for w in writes {
-            let k = match w {
-                Write::Put(k, _) | Write::Delete(k) => k.as_bytes(),
-            };
-            match self.db()?.get(k).map_err(io)? {
-                Some(v) => undo.insert(k, v),
-                None => undo.remove(k),
-            }
-        }
-        let result = self.append(writes).and_then(|()| self.flush());
-        match &result {
-            Ok(()) => self.healthy.store(true, Ordering::Relaxed),
-            Err(e) => {
-                self.healthy.store(false, Ordering::Relaxed);
-                if let Err(u) = self.db().and_then(|db| db.apply_batch(undo).map_err(io)) {
-                    tracing::error!(error = %u, "could not undo a store write that failed to flush");
+        let result = self.with_db(|db| {
+            // What each key held before, to undo the batch if it cannot be made durable.
+            let mut undo = sled::Batch::default();
+            for w in writes {
+                let k = match w {
+                    Write::Put(k, _) | Write::Delete(k) => k.as_bytes(),
+                };
+                match db.get(k).map_err(io)? {
+                    Some(v) => undo.insert(k, v),
+                    None => undo.remove(k),
                 }
-                tracing::error!(error = %e, "store write failed and was undone; admin writes answer 503 until the disk recovers");
             }
-        }
+            let result = db
+                .apply_batch(batch_of(writes))
+                .map_err(io)
+                .and_then(|()| db.flush().map(|_| ()).map_err(io));
+            if let Err(e) = &result {
+                // Usually refused too (sled keeps failing after a failed
+                // flush); what really discards the batch is the reopen by
+                // the probe, which reads only what reached the file.
+                if let Err(u) = db.apply_batch(undo) {
+                    tracing::warn!(error = %u, "could not undo a store write that failed to flush; the reopen discards it");
+                }
+                tracing::error!(error = %e, "store write failed; admin writes answer 503 until the disk recovers");
+            }
+            result
+        });
+        self.healthy.store(result.is_ok(), Ordering::Relaxed);
         result
     }
 
@@ -167,10 +189,11 @@ impl Store for SledStore {
 
     fn probe_write(&self) -> Result<(), StoreError> {
         let write = || {
-            self.db()?
-                .insert(super::keys::PROBE, &crate::domain::now_ms().to_be_bytes()[..])
-                .map_err(io)
-                .and_then(|_| self.flush())
+            self.with_db(|db| {
+                db.insert(super::keys::PROBE, &crate::domain::now_ms().to_be_bytes()[..])
+                    .map_err(io)?;
+                db.flush().map(|_| ()).map_err(io)
+            })
         };
         // A failed flush leaves sled failing; only a reopen clears it.
         let r = self.reopen().and_then(|()| write());
@@ -179,13 +202,17 @@ impl Store for SledStore {
     }
 
     fn append(&self, writes: &[Write]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for w in writes {
-            match w {
-                Write::Put(k, v) => batch.insert(k.as_bytes(), v.as_slice()),
-                Write::Delete(k) => batch.remove(k.as_bytes()),
-            }
-        }
-        self.db()?.apply_batch(batch).map_err(io)
+        self.with_db(|db| db.apply_batch(batch_of(writes)).map_err(io))
     }
+}
+
+fn batch_of(writes: &[Write]) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for w in writes {
+        match w {
+            Write::Put(k, v) => batch.insert(k.as_bytes(), v.as_slice()),
+            Write::Delete(k) => batch.remove(k.as_bytes()),
+        }
+    }
+    batch
 }

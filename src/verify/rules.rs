@@ -1,5 +1,13 @@
 //! "Does this token grant role R (or permission P) on scope S?" (DESIGN §5):
 //! a rule on a scope covers that scope and its descendants.
+//!
+//! The decision needs S's path (scope ids from the tenant down to S), never
+//! the whole tree: a rule covers S exactly when its `scope_id` is in that
+//! path. The `*_on_path` methods take the path (a resource server usually
+//! stores it with the resource); S's path is also known from the token
+//! itself when S is a rule's scope or one of its ancestors (each rule
+//! carries `scope_path`); [`ScopeTree`] derives it from the admin API for
+//! servers that keep only ids.
 
 use super::VerifyError;
 use crate::domain::role;
@@ -43,32 +51,59 @@ impl ScopeTree {
 
     /// True when `scope` is `ancestor` or lies below it.
     pub fn covers(&self, ancestor: &str, scope: &str) -> bool {
-        let mut current = Some(scope);
-        for _ in 0..MAX_DEPTH {
-            match current {
-                Some(s) if s == ancestor => return true,
-                Some(s) => current = self.parent.get(s).and_then(|p| p.as_deref()),
-                None => return false,
-            }
+        self.path(scope).iter().any(|s| s == ancestor)
+    }
+
+    /// `scope`'s ids from the root down to it (just `[scope]` when unknown).
+    pub fn path(&self, scope: &str) -> Vec<String> {
+        let mut path = vec![scope.to_owned()];
+        let mut current = self.parent.get(scope).and_then(|p| p.as_deref());
+        while let Some(s) = current.filter(|_| path.len() < MAX_DEPTH) {
+            path.push(s.to_owned());
+            current = self.parent.get(s).and_then(|p| p.as_deref());
         }
-        false
+        path.reverse();
+        path
     }
 }
 
+fn has_permission(role_id: &str, permission: &str) -> bool {
+    role::find(role_id).is_some_and(|role| role.permissions.contains(&permission))
+}
+
 impl AccessTokenClaims {
-    /// Does a rule grant `role_id` on `scope_id` (directly or on an ancestor)?
-    pub fn grants_role(&self, role_id: &str, scope_id: &str, tree: &ScopeTree) -> bool {
+    /// Does a rule grant `role_id` on the scope whose path (ids from the
+    /// tenant down to it) is `path`? No tree needed.
+    pub fn grants_role_on_path<S: AsRef<str>>(&self, role_id: &str, path: &[S]) -> bool {
         self.access_rules
             .iter()
-            .any(|r| r.role_id == role_id && tree.covers(&r.scope_id, scope_id))
+            .any(|r| r.role_id == role_id && path.iter().any(|p| p.as_ref() == r.scope_id))
+    }
+
+    /// Does a rule grant a role with `permission` on the scope at `path`?
+    pub fn grants_permission_on_path<S: AsRef<str>>(&self, permission: &str, path: &[S]) -> bool {
+        self.access_rules
+            .iter()
+            .any(|r| has_permission(&r.role_id, permission) && path.iter().any(|p| p.as_ref() == r.scope_id))
+    }
+
+    /// `scope_id`'s path as this token knows it: when a rule is on that
+    /// scope or below it, its `scope_path` holds the path down to it.
+    pub fn known_path(&self, scope_id: &str) -> Option<&[String]> {
+        self.access_rules.iter().find_map(|r| {
+            let at = r.scope_path.iter().position(|s| s == scope_id)?;
+            Some(&r.scope_path[..=at])
+        })
+    }
+
+    /// Does a rule grant `role_id` on `scope_id` (directly or on an ancestor)?
+    pub fn grants_role(&self, role_id: &str, scope_id: &str, tree: &ScopeTree) -> bool {
+        self.grants_role_on_path(role_id, &tree.path(scope_id))
     }
 
     /// Does a rule grant a role with `permission` on `scope_id`?
     pub fn grants_permission(&self, permission: &str, scope_id: &str, tree: &ScopeTree) -> bool {
-        self.access_rules.iter().any(|r| {
-            role::find(&r.role_id).is_some_and(|role| role.permissions.contains(&permission))
-                && tree.covers(&r.scope_id, scope_id)
-        })
+        self.grants_permission_on_path(permission, &tree.path(scope_id))
     }
 }
 
@@ -106,6 +141,7 @@ mod tests {
                 scope_type: ScopeType::Cluster,
                 scope_id: scope.into(),
                 scope_name: "C1".into(),
+                scope_path: tree().path(scope),
             }],
         }
     }
@@ -122,6 +158,22 @@ mod tests {
         assert!(c.grants_permission("workloads:write", "d1", &t));
         assert!(!c.grants_permission("scopes:write", "d1", &t));
         assert!(!c.grants_role("l1-researcher", "unknown", &t));
+    }
+
+    #[test]
+    fn the_decision_needs_only_the_scope_path() {
+        let c = claims("l1-researcher", "c1");
+        assert_eq!(c.access_rules[0].scope_path, ["t", "c1"]);
+        assert!(c.grants_role_on_path("l1-researcher", &["t", "c1", "d1", "p1"]));
+        assert!(c.grants_role_on_path("l1-researcher", &["t", "c1"]));
+        assert!(!c.grants_role_on_path("l1-researcher", &["t", "c2"]));
+        assert!(!c.grants_role_on_path("l1-researcher", &["t"]), "not upwards");
+        assert!(c.grants_permission_on_path("workloads:write", &["t", "c1", "d1"]));
+        assert!(!c.grants_permission_on_path("scopes:write", &["t", "c1", "d1"]));
+        // The token knows the path of its rules' scopes and their ancestors.
+        assert_eq!(c.known_path("c1"), Some(&["t".to_string(), "c1".to_string()][..]));
+        assert_eq!(c.known_path("t"), Some(&["t".to_string()][..]));
+        assert_eq!(c.known_path("d1"), None);
     }
 
     #[test]

@@ -28,7 +28,7 @@ async fn a_new_rule_reaches_the_next_token_and_a_deleted_one_leaves_it() {
     assert_eq!(claims["scope"], "l1-researcher");
     assert_eq!(
         claims["access_rules"],
-        json!([{"role": "L1 researcher", "role_id": "l1-researcher", "scope_type": "cluster", "scope_id": cid, "scope_name": "Cluster: A"}])
+        json!([{"role": "L1 researcher", "role_id": "l1-researcher", "scope_type": "cluster", "scope_id": cid, "scope_name": "Cluster: A", "scope_path": [tenant, cid]}])
     );
     let rule_id = rule["id"].as_str().unwrap();
     let read: Value = api

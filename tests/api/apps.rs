@@ -72,6 +72,11 @@ async fn invalid_names_are_rejected_with_the_rule() {
         api.post("/api/v1/apps", json!({"name": "a".repeat(63)})).await.status(),
         201
     );
+    // Names that would pass for the server or a deleted creator in "Created by".
+    for name in ["system", "deadbeef-0000-4000-8000-000000000000"] {
+        let resp = api.post("/api/v1/apps", json!({"name": name})).await;
+        assert_api_error(resp, 400, "reserved").await;
+    }
 }
 
 #[tokio::test]

@@ -1034,8 +1034,12 @@ async fn console_walkthrough_defects_stay_fixed() {
     // A focused row has a clear focus ring (keyboard focus).
     b.press(TAB).await;
     b.js("document.querySelector('#apps-body tr').focus(); return 0").await;
-    let ring = b.js("const s = getComputedStyle(document.activeElement); return [document.activeElement.tagName, s.outlineStyle, parseFloat(s.outlineWidth) >= 2]").await;
-    assert_eq!(ring, json!(["TR", "solid", true]));
+    let ring = b.js("const td = document.activeElement.firstChild; const s = getComputedStyle(td); const sel = getComputedStyle(document.querySelector('#apps-body tr[aria-selected=true] td') || td); return [document.activeElement.tagName, s.borderTopStyle, parseFloat(s.borderTopWidth) >= 2, s.borderLeftStyle]").await;
+    assert_eq!(
+        ring,
+        json!(["TR", "dashed", true, "dashed"]),
+        "a focused row has a 3px ring on its cells"
+    );
 
     // 13 + 10. Deleting one's own System administrator rule: confirmed, in
     // red, warned, refused with the reason; the rules name their creators.

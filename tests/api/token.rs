@@ -65,7 +65,10 @@ async fn token_claims_are_exactly_the_documented_set() {
     let rule = rules[0].as_object().unwrap();
     let mut rule_keys: Vec<&str> = rule.keys().map(String::as_str).collect();
     rule_keys.sort();
-    assert_eq!(rule_keys, ["role", "role_id", "scope_id", "scope_name", "scope_type"]);
+    assert_eq!(
+        rule_keys,
+        ["role", "role_id", "scope_id", "scope_name", "scope_path", "scope_type"]
+    );
     assert_eq!(rule["role"], "System administrator");
     assert_eq!(rule["scope_type"], "tenant");
     let second = claims_of(&app.admin_token().await);
