@@ -360,7 +360,7 @@ fn migrate(client: &mut postgres::Client) -> Result<(), StoreError> {
         }
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
             let mut tx = client.transaction().map_err(db_err)?;
-            tx.batch_execute(sql).map_err(db_err)?;
+            tx.batch_execute(sql).map_err(|e| migration_err(*version, e))?;
             tx.execute(
                 "INSERT INTO appauth_schema_migrations (version) VALUES ($1)",
                 &[version],
@@ -373,6 +373,23 @@ fn migrate(client: &mut postgres::Client) -> Result<(), StoreError> {
     })();
     let _ = client.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
     result
+}
+
+/// A migration that cannot apply says which, and what to do: migration 2
+/// builds unique indexes, which fail on duplicates stored by an older
+/// version (or by hand) before the database enforced them.
+fn migration_err(version: i32, e: postgres::Error) -> StoreError {
+    match db_err(e) {
+        StoreError::Duplicate { constraint } => StoreError::Io(format!(
+            "PostgreSQL migration {version} cannot add the unique index {constraint}: the database already \
+             holds duplicates (two applications with one name, two identical rules, or two sibling scopes \
+             with one name). Nothing was changed. List them with: SELECT key, convert_from(value, 'UTF8') \
+             FROM appauth_kv WHERE key LIKE 'app/%' ORDER BY convert_from(value, 'UTF8')::jsonb->>'name'; \
+             (or 'rule/%', 'scope/%'), delete or rename all but one through appauth on the previous \
+             version, then start again."
+        )),
+        other => StoreError::Io(format!("PostgreSQL migration {version} failed: {other}")),
+    }
 }
 
 fn purge_changes(client: &mut postgres::Client) -> Result<u64, postgres::Error> {

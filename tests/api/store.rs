@@ -177,6 +177,37 @@ fn postgres_refuses_a_second_application_with_the_same_name_whoever_writes_it() 
 }
 
 #[test]
+fn upgrading_a_database_that_already_holds_duplicates_stops_with_what_to_do() {
+    let db = crate::helpers::PostgresDb::create();
+    drop(PostgresStore::open(&db.url).unwrap());
+    // The database as an appauth before migration 2 left it, with two
+    // applications of one name (nothing stopped that then).
+    crate::helpers::admin_sql(
+        &db.url,
+        r#"DROP FUNCTION appauth_record(bytea) CASCADE;
+           DELETE FROM appauth_schema_migrations WHERE version = 2;
+           INSERT INTO appauth_kv VALUES ('app/1', convert_to('{"name":"ci"}', 'UTF8')),
+                                         ('app/2', convert_to('{"name":"ci"}', 'UTF8'))"#,
+    )
+    .unwrap();
+    let e = PostgresStore::open(&db.url)
+        .err()
+        .expect("the upgrade refuses")
+        .to_string();
+    assert!(
+        e.contains("migration 2") && e.contains("already holds duplicates") && e.contains("Nothing was changed"),
+        "{e}"
+    );
+    // Nothing was changed indeed: version 2 is still not applied, and the
+    // records are there to be fixed.
+    let after = crate::helpers::admin_sql(
+        &db.url,
+        "INSERT INTO appauth_kv VALUES ('app/3', convert_to('{\"name\":\"ci\"}', 'UTF8'))",
+    );
+    assert!(after.is_ok(), "no unique index was left half-built: {after:?}");
+}
+
+#[test]
 fn postgres_over_tls_verifies_the_server_certificate_and_refuses_an_unknown_one() {
     let db = crate::helpers::PostgresDb::create();
     let ca = std::env::var("TEST_POSTGRES_CA")
