@@ -11,6 +11,7 @@
 //! wake-up. Past [`MAX_BUFFERED`] bytes (the writer is not keeping up) lines
 //! are dropped and counted, never waited for.
 
+use super::metrics::RouteClass;
 use super::request_id::{RequestId, X_REQUEST_ID};
 use crate::config::LogFormat;
 use axum::extract::Request;
@@ -230,17 +231,21 @@ pub async fn access_log(
     let id = state.request_ids.next();
     req.extensions_mut().insert(RequestId(id));
     let hex = id.hex();
+    let start = Instant::now();
     if !state.access_log.enabled() {
+        let route = RouteClass::of(req.uri().path());
         let mut resp = next.run(req).await;
+        state.metrics.observe(route, start.elapsed().as_micros() as u64);
         if let Ok(v) = axum::http::HeaderValue::from_bytes(&hex) {
             resp.headers_mut().insert(X_REQUEST_ID, v);
         }
         return resp;
     }
-    let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let mut resp = next.run(req).await;
+    let latency_us = start.elapsed().as_micros() as u64;
+    state.metrics.observe(RouteClass::of(&path), latency_us);
     if let Ok(v) = axum::http::HeaderValue::from_bytes(&hex) {
         resp.headers_mut().insert(X_REQUEST_ID, v);
     }
@@ -252,7 +257,7 @@ pub async fn access_log(
         method: method.as_str(),
         path: &path,
         status: resp.status().as_u16(),
-        latency_us: start.elapsed().as_micros() as u64,
+        latency_us,
         client: resp.extensions().get::<LoggedClient>().map(|c| c.0.as_str()),
         request_id: &hex,
     });

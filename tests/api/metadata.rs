@@ -65,7 +65,7 @@ async fn an_eddsa_key_dropped_into_keys_signs_as_eddsa() {
 }
 
 #[tokio::test]
-async fn health_readiness_and_metrics_answer() {
+async fn health_readiness_and_metrics_answer_with_latency_build_and_process_metrics() {
     let app = spawn_app().await;
     let get = |p: &str| app.client.get(app.url(p)).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
@@ -82,6 +82,46 @@ async fn health_readiness_and_metrics_answer() {
         "{metrics}"
     );
     assert!(metrics.contains("appauth_applications 1"));
+    // Latency: the two token requests in the token histogram (every
+    // bucket count ≤ the next, +Inf = count), the health checks elsewhere.
+    let sample = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{name} missing in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    let h = "appauth_request_duration_seconds";
+    assert_eq!(sample(&format!("{h}_count{{route=\"token\"}}")), 2.0);
+    assert_eq!(sample(&format!("{h}_bucket{{route=\"token\",le=\"+Inf\"}}")), 2.0);
+    assert!(sample(&format!("{h}_sum{{route=\"token\"}}")) > 0.0);
+    assert!(
+        sample(&format!("{h}_count{{route=\"other\"}}")) >= 2.0,
+        "healthz and readyz"
+    );
+    let buckets: Vec<f64> = metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{h}_bucket{{route=\"token\"")))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(buckets.len(), 13);
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative: {buckets:?}");
+    assert!(metrics.contains(&format!("{h}_bucket{{route=\"token\",le=\"0.0001\"}}")));
+    // Build and process metrics.
+    assert!(metrics.contains(&format!(
+        "appauth_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    )));
+    assert!(sample("process_resident_memory_bytes") > 1e6);
+    assert!(sample("process_open_fds") >= 3.0);
+    assert!(sample("process_cpu_seconds_total") >= 0.0);
+    let started = sample("process_start_time_seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(started <= now + 1.0 && started > now - 3600.0, "{started} vs {now}");
 }
 
 #[tokio::test]
