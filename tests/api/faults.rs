@@ -445,6 +445,7 @@ async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by
     // A refused regenerate leaves the last acknowledged secret working.
     let id = before["id"].as_str().unwrap();
     let mut secret = before["secret"].as_str().unwrap().to_owned();
+    let mut replaced = Vec::new();
     for attempt in 0.. {
         disk.fill();
         let resp = api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await;
@@ -454,9 +455,17 @@ async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by
         assert_eq!(resp.status(), 200);
         assert!(attempt < 50, "the full disk never refused a regenerate");
         let body: Value = resp.json().await.unwrap();
-        secret = body["secret"].as_str().unwrap().to_owned();
+        replaced.push(std::mem::replace(
+            &mut secret,
+            body["secret"].as_str().unwrap().to_owned(),
+        ));
     }
     t.token_for(before["clientId"].as_str().unwrap(), &secret).await;
+    // A regenerate acknowledged on the full disk did replace the secret.
+    for old in &replaced {
+        let resp = t.token_request(before["clientId"].as_str().unwrap(), old, "").await;
+        assert_eq!(resp.status(), 401, "a replaced secret still works");
+    }
 
     std::fs::remove_file(filler).unwrap();
     let started = std::time::Instant::now();
@@ -497,6 +506,10 @@ async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by
         assert_eq!(list["totalRecords"], present, "{name}");
     }
     t.token_for(before["clientId"].as_str().unwrap(), &secret).await;
+    for old in &replaced {
+        let resp = t.token_request(before["clientId"].as_str().unwrap(), old, "").await;
+        assert_eq!(resp.status(), 401, "a replaced secret works again after a restart");
+    }
     let _ = after;
     stop_tx.send(()).unwrap();
     server.await.unwrap().unwrap();
