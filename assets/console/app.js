@@ -23,7 +23,7 @@
   const $ = (id) => document.getElementById(id);
 
   const state = {
-    token: null, expiresAt: 0, clientId: '', self: null,
+    token: null, expiresAt: 0, clientId: '', self: null, session: 0,
     filters: [], search: '', sortBy: 'name', sortOrder: 'asc', offset: 0, limit: 50,
     total: 0, rows: [], selected: null, roles: null, scopes: null,
     visible: loadVisible(),
@@ -158,6 +158,8 @@
     for (const d of document.querySelectorAll('dialog[open]')) d.close();
     // Nothing of this session stays for the next one to see.
     Object.assign(state, { filters: [], search: '', offset: 0, total: 0, rows: [], selected: null, self: null });
+    state.session += 1;
+    updateActions();
     $('apps-body').replaceChildren();
     $('filters').replaceChildren();
     $('search').value = '';
@@ -279,8 +281,11 @@
 
   async function loadApps() {
     try {
+      const session = state.session;
       const resp = await api('GET', '/api/v1/apps?' + query({ offset: state.offset, limit: state.limit }));
       const body = await resp.json();
+      // An answer for a session that has ended is not shown to the next one.
+      if (session !== state.session) return false;
       state.total = body.totalRecords;
       state.rows = body.applications;
       if (state.selected && !state.rows.some((r) => r.id === state.selected.id)) state.selected = null;
@@ -843,7 +848,7 @@
   $('act-toggle').addEventListener('click', toggle);
   $('rule-add').addEventListener('click', () => { $('rule-form').hidden = false; $('rule-role').focus(); });
   $('rule-form').addEventListener('submit', saveRule);
-  $('rules-dialog').addEventListener('close', () => loadApps());
+  $('rules-dialog').addEventListener('close', () => { if (state.token) loadApps(); });
   $('add-filter').addEventListener('click', () => {
     const f = $('filter-form');
     f.hidden = !f.hidden;

@@ -89,13 +89,13 @@ pub async fn bootstrap(
     }
     let directory = Arc::new(Directory::load(store.clone(), pepper, ttl)?);
     let releasing = store.clone();
-    // Only a memory saving: a failure is logged, and a store left closed
-    // reports unhealthy, so the background probe reopens it.
-    match tokio::task::spawn_blocking(move || releasing.release_cache()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not reopen the store to release its read cache"),
-        Err(e) => tracing::warn!(error = %e, "the store's cache release task failed"),
-    }
+    // A memory saving, but a store it could not reopen is closed: start-up
+    // stops then, saying so (nothing else holds the store at this point, so
+    // this means another process took its lock or the disk failed).
+    tokio::task::spawn_blocking(move || releasing.release_cache())
+        .await
+        .map_err(|e| crate::store::StoreError::Io(format!("store cache release failed: {e}")))?
+        .map_err(|e| crate::store::StoreError::Io(format!("could not reopen the store after loading it: {e}")))?;
     let created_admin = if initialize {
         directory.initialize(hand_over, withdraw).await?
     } else {

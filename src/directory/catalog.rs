@@ -126,8 +126,10 @@ pub struct Catalog {
     /// client IDs), for "Created by": only creators, a handful, where a map
     /// of all 100,000 clients would cost megabytes. Kept under the write
     /// path, so readers (a list query resolving every row) take no lock.
-    /// A deleted creator leaves it: its records then show the client ID.
-    creators: HashMap<String, Box<str>>,
+    /// `None` remembers a client ID that is no application (`seed`, a
+    /// deleted creator): client IDs are never reused, and a follower must
+    /// not scan 100,000 rows again for each record such a creator made.
+    creators: HashMap<String, Option<Box<str>>>,
     pub apps: super::apps::Apps,
     pub(super) names: HashMap<String, String>,
     pub rules: HashMap<String, AccessRule>,
@@ -149,7 +151,7 @@ impl Catalog {
     /// The name of the application whose client ID is `client_id`, for
     /// "Created by"; `None` for `system` and for deleted creators.
     pub fn creator_name(&self, client_id: &str) -> Option<&str> {
-        self.creators.get(client_id).map(|n| &**n)
+        self.creators.get(client_id)?.as_deref()
     }
 
     /// Records `client_id` as a creator (one scan of the applications the
@@ -158,15 +160,19 @@ impl Catalog {
         if client_id == super::SYSTEM || self.creators.contains_key(client_id) {
             return;
         }
-        if let Some(row) = self.apps.values().find(|r| r.app.client_id.as_str() == client_id) {
-            let name = Box::from(row.app.name.as_str());
-            self.creators.insert(client_id.to_owned(), name);
-        }
+        let name = self
+            .apps
+            .values()
+            .find(|r| r.app.client_id.as_str() == client_id)
+            .map(|row| Box::from(row.app.name.as_str()));
+        self.creators.insert(client_id.to_owned(), name);
     }
 
     /// A creator's application is gone: its records show its client ID.
     pub(super) fn forget_creator(&mut self, client_id: &str) {
-        self.creators.remove(client_id);
+        if let Some(name) = self.creators.get_mut(client_id) {
+            *name = None;
+        }
     }
 
     /// Every creator at once, after loading (one scan, whatever their number).
@@ -177,12 +183,12 @@ impl Catalog {
             .map(|r| r.app.created_by.as_str())
             .chain(self.rules.values().map(|r| r.created_by.as_str()))
             .collect();
-        let found: HashMap<String, Box<str>> = self
-            .apps
-            .values()
-            .filter(|r| wanted.contains(r.app.client_id.as_str()))
-            .map(|r| (r.app.client_id.as_str().to_owned(), Box::from(r.app.name.as_str())))
-            .collect();
+        let mut found: HashMap<String, Option<Box<str>>> = wanted.iter().map(|c| (c.to_string(), None)).collect();
+        for r in self.apps.values() {
+            if let Some(name) = found.get_mut(r.app.client_id.as_str()) {
+                *name = Some(Box::from(r.app.name.as_str()));
+            }
+        }
         self.creators = found;
     }
 

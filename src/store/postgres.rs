@@ -379,14 +379,19 @@ fn migrate(client: &mut postgres::Client) -> Result<(), StoreError> {
 /// builds unique indexes, which fail on duplicates stored by an older
 /// version (or by hand) before the database enforced them.
 fn migration_err(version: i32, e: postgres::Error) -> StoreError {
+    // PostgreSQL's DETAIL names the duplicated key, e.g. `Key (...)=(ci) is duplicated.`
+    let detail = e
+        .as_db_error()
+        .and_then(|d| d.detail())
+        .map(str::to_owned)
+        .unwrap_or_default();
     match db_err(e) {
         StoreError::Duplicate { constraint } => StoreError::Io(format!(
             "PostgreSQL migration {version} cannot add the unique index {constraint}: the database already \
-             holds duplicates (two applications with one name, two identical rules, or two sibling scopes \
-             with one name). Nothing was changed. List them with: SELECT key, convert_from(value, 'UTF8') \
-             FROM appauth_kv WHERE key LIKE 'app/%' ORDER BY convert_from(value, 'UTF8')::jsonb->>'name'; \
-             (or 'rule/%', 'scope/%'), delete or rename all but one through appauth on the previous \
-             version, then start again."
+             holds duplicates ({detail}). Nothing was changed. Find the records with: SELECT key, \
+             convert_from(value, 'UTF8') FROM appauth_kv WHERE key LIKE 'app/%' OR key LIKE 'rule/%' OR \
+             key LIKE 'scope/%'; delete all but one of each duplicate through appauth on the previous \
+             version (or with SQL), then start again."
         )),
         other => StoreError::Io(format!("PostgreSQL migration {version} failed: {other}")),
     }

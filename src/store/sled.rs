@@ -168,9 +168,13 @@ impl Store for SledStore {
                 }
                 tracing::error!(error = %e, "store write failed; admin writes answer 503 until the disk recovers");
             }
+            // Set while the handle is held: a reopen cannot slip in between.
+            self.healthy.store(result.is_ok(), Ordering::Relaxed);
             result
         });
-        self.healthy.store(result.is_ok(), Ordering::Relaxed);
+        if matches!(&result, Err(StoreError::Io(m)) if m.contains("is not open")) {
+            self.healthy.store(false, Ordering::Relaxed);
+        }
         result
     }
 

@@ -69,20 +69,21 @@ impl RouteClass {
 }
 
 /// One histogram: per-bucket counts (not cumulative: one add per request),
-/// made cumulative when rendered.
+/// the last one for beyond every bound; made cumulative when rendered, and
+/// `+Inf` and `_count` are their total, so a scrape is always consistent.
 #[derive(Default)]
 struct Histogram {
-    buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
-    count: AtomicU64,
+    buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     sum_us: AtomicU64,
 }
 
 impl Histogram {
     fn observe(&self, micros: u64) {
-        if let Some(i) = LATENCY_BUCKETS_US.iter().position(|b| micros <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
+        let i = LATENCY_BUCKETS_US
+            .iter()
+            .position(|b| micros <= *b)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(micros, Ordering::Relaxed);
     }
 }
@@ -209,7 +210,7 @@ impl Metrics {
                     *bound as f64 / 1e6
                 );
             }
-            let count = h.count.load(Ordering::Relaxed);
+            let count = cumulative + h.buckets[LATENCY_BUCKETS_US.len()].load(Ordering::Relaxed);
             let sum = h.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
             let _ = write!(
                 out,
@@ -238,11 +239,17 @@ fn render_process(out: &mut String) {
             (utime + stime) as f64 / TICKS
         );
     }
-    if let Some(rss_pages) = field(24) {
+    // VmRSS is in kB whatever the page size (16K and 64K pages exist).
+    let rss_kb = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    if let Some(kb) = rss_kb {
         let _ = write!(
             out,
             "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n",
-            rss_pages * 4096
+            kb * 1024
         );
     }
     let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
@@ -261,7 +268,7 @@ fn render_process(out: &mut String) {
         let _ = write!(
             out,
             "# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\nprocess_open_fds {}\n",
-            fds.count()
+            fds.count().saturating_sub(1) // the handle reading the directory
         );
     }
 }

@@ -587,6 +587,9 @@ async fn console_audit_log_page_filters_searches_sorts_pages_and_downloads() {
     }
     // A refused request, to find in the log.
     let (_, token) = api.app_with_tenant_role("weak-reader", "l1-researcher").await;
+    // Records are ordered by their millisecond; in the same one as the rule
+    // grant, the order of the two would be a coin toss.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(Api { app: &app, token }.get("/api/v1/apps").await.status(), 403);
     let b = browser().await;
     b.sign_in(&app).await;
@@ -866,8 +869,12 @@ async fn console_walkthrough_defects_stay_fixed() {
     );
     // 2. COPY, then a new secret dialog soon after: its buttons say COPY.
     b.click("#secret-dialog [data-copy=secret-value]").await;
-    let copied = b.js("window.copiedAt = performance.now(); return document.querySelector('#secret-dialog [data-copy=secret-value]').textContent").await;
-    assert_ne!(copied, json!("COPY"), "the button acknowledged the copy");
+    b.js("window.copiedAt = performance.now(); return 0").await;
+    b.wait_js(
+        "return document.querySelector('#secret-dialog [data-copy=secret-value]').textContent !== 'COPY'",
+        json!(true),
+    )
+    .await;
     b.click("#secret-done").await;
 
     // 11. The new application's page is shown, its row selected, highlighted
