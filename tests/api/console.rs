@@ -434,11 +434,7 @@ async fn console_filter_search_sort_and_columns_change_the_table_and_the_csv_mat
     b.click("#more-button").await;
     b.click("#download-csv").await;
     let csv = b.downloaded_csv().await;
-    let rows: Vec<Vec<String>> = csv
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .map(|l| l.split(',').map(str::to_owned).collect())
-        .collect();
+    let rows = parse_csv(&csv);
     assert_eq!(rows[0], ["Application", "Client ID", "Created by"]);
     let csv_rows: Vec<Value> = rows[1..].iter().map(|r| json!(r)).collect();
     assert_eq!(json!(csv_rows), table, "the CSV matches the table");
@@ -1118,11 +1114,7 @@ async fn console_walkthrough_defects_stay_fixed() {
     b.click("#more-button").await;
     b.click("#download-csv").await;
     let csv = b.downloaded_csv().await;
-    let rows: Vec<Vec<String>> = csv
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .map(|l| l.split(',').map(str::to_owned).collect())
-        .collect();
+    let rows = parse_csv(&csv);
     assert_eq!(
         rows[0],
         [

@@ -211,34 +211,6 @@ async fn a_filter_value_may_hold_commas_equals_and_percent_encoded_bytes() {
     assert_eq!(names(&apps), ["odd-scope"]);
 }
 
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    // RFC 4180 reader, enough for the export's output.
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    rows
-}
-
 #[tokio::test]
 async fn csv_export_has_the_seed_columns_quoted_and_formula_safe() {
     let app = spawn_app().await;
