@@ -14,7 +14,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --quiet --bin appauth
+cargo build --release --quiet --features loadgen --bin appauth
 
 start() { # name port level
   mkdir "$WORK/$1"

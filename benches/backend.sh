@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --quiet --bin appauth
+cargo build --release --quiet --features loadgen --bin appauth
 
 PGPORT=$((20000 + RANDOM % 40000))
 "${as_pg[@]}" "$PGBIN/initdb" -D "$WORK/pg" -U postgres -A trust >/dev/null

@@ -27,7 +27,7 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo build --release --quiet --bin appauth --example seed_store
+cargo build --release --quiet --features loadgen --bin appauth --example seed_store
 BIN=$ROOT/target/release/appauth
 
 WORK=$(mktemp -d /tmp/appauth-cluster.XXXXXX)

@@ -15,7 +15,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --quiet
+cargo build --release --quiet --features loadgen
 
 # The shared folder is read-only; npm needs a writable copy for node_modules.
 cp -r "$PEERS_SRC" "$WORK/peers" && chmod -R u+w "$WORK/peers"

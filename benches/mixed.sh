@@ -19,7 +19,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
-cargo build --release --quiet --bin appauth --example seed_store
+cargo build --release --quiet --features loadgen --bin appauth --example seed_store
 cd "$WORK"
 "$ROOT/target/release/examples/seed_store" data 90000 >/dev/null
 # The list loops are one admin caller: lift its request limit for the benchmark.

@@ -14,7 +14,7 @@ BASE=http://127.0.0.1:18081
 APPAUTH_PID=
 trap '[ -n "$APPAUTH_PID" ] && kill $APPAUTH_PID 2>/dev/null || true' EXIT
 
-cargo build --release --quiet --bin appauth --example seed_store
+cargo build --release --quiet --features loadgen --bin appauth --example seed_store
 BIN=$ROOT/target/release/appauth
 cd "$WORK"
 "$ROOT/target/release/examples/seed_store" data 90000

@@ -67,5 +67,5 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
   export TEST_POSTGRES_CA="$PGTMP/ca.crt"
   echo "PostgreSQL for the tests: $TEST_POSTGRES_URL"
 fi
-cargo test --all-targets "$@"
-cargo test --doc
+cargo test --workspace --all-targets --all-features "$@"
+cargo test --workspace --all-features --doc

@@ -154,6 +154,13 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, listen } => serve(&config, listen),
         Command::Init { config, json } => init(&config, json),
+        // The load generator is only for benchmarks, so the default build
+        // leaves it out; say how to get it rather than claim it is unknown.
+        #[cfg(not(feature = "loadgen"))]
+        Command::Bench { .. } => Err(Failure::Usage(
+            "this build has no load generator: build with `cargo build --release --features loadgen`".into(),
+        )),
+        #[cfg(feature = "loadgen")]
         Command::Bench {
             url,
             admin_credentials,
@@ -269,6 +276,7 @@ fn recover(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
     })
 }
 
+#[cfg(feature = "loadgen")]
 fn bench(args: crate::bench::BenchArgs) -> Result<(), Failure> {
     if args.duration.is_zero() || args.duration.as_secs() > 3600 {
         return Err(Failure::Usage("--duration must be 1..=3600 seconds".into()));

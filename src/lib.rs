@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+#[cfg(feature = "loadgen")]
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -23,7 +24,7 @@ pub mod routes;
 pub mod store;
 pub mod telemetry;
 pub mod token;
-pub mod verify;
+pub use appauth_verify as verify;
 
 pub use app::App;
 pub use config::Config;

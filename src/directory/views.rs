@@ -32,6 +32,7 @@ pub struct RuleBrief {
     pub id: String,
     pub role_id: String,
     pub role_name: String,
+    #[schema(schema_with = crate::domain::scope::scope_type_schema)]
     pub scope_type: ScopeType,
     pub scope_id: String,
     pub scope_name: String,
@@ -45,6 +46,7 @@ pub struct RuleView {
     pub subject_id: String,
     pub role_id: String,
     pub role_name: String,
+    #[schema(schema_with = crate::domain::scope::scope_type_schema)]
     pub scope_type: ScopeType,
     pub scope_id: String,
     pub scope_name: String,
@@ -59,6 +61,7 @@ pub struct RuleView {
 pub struct ScopeView {
     pub id: String,
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::domain::scope::scope_type_schema)]
     pub scope_type: ScopeType,
     pub name: String,
     pub parent_id: Option<String>,

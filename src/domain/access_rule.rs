@@ -17,18 +17,4 @@ pub struct AccessRule {
     pub created_at: i64,
 }
 
-/// One entry of the `access_rules` claim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuleClaim {
-    pub role: String,
-    pub role_id: String,
-    pub scope_type: ScopeType,
-    pub scope_id: String,
-    pub scope_name: String,
-    /// Scope ids from the tenant down to `scope_id` (DESIGN §5): the rule
-    /// covers scope S exactly when `scope_id` is in S's path, so any JWT
-    /// library can decide it without the scope tree. Absent in tokens from
-    /// versions before it was added.
-    #[serde(default)]
-    pub scope_path: Vec<String>,
-}
+pub use appauth_verify::claims::RuleClaim;

@@ -1,50 +1,8 @@
 //! The scope tree (DESIGN §4): one `tenant` root → `cluster` → `department`
 //! → `project`. A rule on a scope covers that scope's descendants.
 
+pub use appauth_verify::claims::ScopeType;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ScopeType {
-    Tenant,
-    Cluster,
-    Department,
-    Project,
-}
-
-impl ScopeType {
-    pub const ALL: [ScopeType; 4] = [Self::Tenant, Self::Cluster, Self::Department, Self::Project];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Tenant => "tenant",
-            Self::Cluster => "cluster",
-            Self::Department => "department",
-            Self::Project => "project",
-        }
-    }
-
-    /// The type a parent of this type must have (`None` for the root).
-    pub fn parent(self) -> Option<Self> {
-        match self {
-            Self::Tenant => None,
-            Self::Cluster => Some(Self::Tenant),
-            Self::Department => Some(Self::Cluster),
-            Self::Project => Some(Self::Department),
-        }
-    }
-}
-
-impl fmt::Display for ScopeType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A stored scope. `name` is free text and hostile wherever it is shown.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,4 +28,13 @@ pub fn parse_scope_name(s: &str) -> Result<String, String> {
         return Err("scope name must not contain control characters".into());
     }
     Ok(s.to_owned())
+}
+
+/// The OpenAPI shape of [`ScopeType`] (the verifier crate stays free of
+/// utoipa): a string enum of the four levels.
+pub fn scope_type_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ScopeType::ALL.map(ScopeType::as_str)))
+        .build()
 }

@@ -24,46 +24,15 @@ use crate::directory::{Cutoff, Directory};
 use crate::store::{Store, StoreError, Write, keys};
 use crate::telemetry::Metrics;
 use futures_util::future::BoxFuture;
-use serde::{Deserialize, Serialize};
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// Verifiers may accept a token this long after `exp` (clock leeway), so
-/// revocation records outlive the token by as much.
-pub const LEEWAY_SECONDS: i64 = 60;
+pub use appauth_verify::revocation::{LEEWAY_SECONDS, Revocation};
 
 /// Upper bound on one cache operation before falling back to the store.
 pub const CACHE_TIMEOUT: Duration = Duration::from_millis(250);
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Revocation {
-    /// One token. `exp` in Unix seconds.
-    Token {
-        jti: String,
-        #[serde(rename = "clientId")]
-        client_id: String,
-        exp: i64,
-    },
-    /// Tokens of `client_id` with `iat < before`; the record lapses at `expires`.
-    Client {
-        #[serde(rename = "clientId")]
-        client_id: String,
-        before: i64,
-        expires: i64,
-    },
-}
-
-impl Revocation {
-    /// Unix seconds after which the record no longer matters.
-    pub fn lapses_at(&self) -> i64 {
-        match self {
-            Revocation::Token { exp, .. } => exp + LEEWAY_SECONDS,
-            Revocation::Client { expires, .. } => *expires,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("revocation cache: {0}")]

@@ -23,8 +23,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const CHANNEL: &str = "appauth:revocations";
-pub const GENERATION_KEY: &str = "appauth:revocations:generation";
+pub use appauth_verify::revocation::{CHANNEL, GENERATION_KEY};
 
 pub fn jti_key(jti: &str) -> String {
     format!("appauth:revoked:jti:{jti}")

@@ -5,7 +5,7 @@ use super::SharedState;
 use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, uncancellable, written};
 use crate::directory::{NewRule, RuleView};
 use crate::domain::role::perm;
-use crate::domain::role::{ROLES, Role};
+use crate::domain::role::{ROLES, Role, RoleSchema};
 use crate::domain::scope::ScopeType;
 use crate::error::ApiError;
 use crate::listing::RuleRecord;
@@ -37,6 +37,7 @@ pub struct CreateRule {
     subject_type: String,
     subject_id: String,
     role_id: String,
+    #[schema(schema_with = crate::domain::scope::scope_type_schema)]
     scope_type: ScopeType,
     scope_id: String,
 }
@@ -52,7 +53,7 @@ pub struct RuleList {
 #[serde(rename_all = "camelCase")]
 pub struct RoleList {
     total_records: usize,
-    #[schema(value_type = Vec<Role>)]
+    #[schema(value_type = Vec<RoleSchema>)]
     roles: &'static [Role],
 }
 

@@ -26,6 +26,7 @@ pub fn router() -> Router<SharedState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateScope {
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::domain::scope::scope_type_schema)]
     scope_type: ScopeType,
     name: String,
     parent_id: Option<String>,

@@ -21,28 +21,7 @@ use std::sync::Arc;
 
 use crate::domain::secret::Pepper;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Alg {
-    ES256,
-    EdDSA,
-}
-
-impl Alg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Alg::ES256 => "ES256",
-            Alg::EdDSA => "EdDSA",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ES256" => Some(Alg::ES256),
-            "EdDSA" => Some(Alg::EdDSA),
-            _ => None,
-        }
-    }
-}
+pub use appauth_verify::jws::Alg;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -3,7 +3,7 @@
 //! `invalid_token`, 403 `insufficient_scope`).
 
 use super::{ScopeTree, Verifier, VerifyError};
-use crate::token::AccessTokenClaims;
+use crate::AccessTokenClaims;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -133,6 +133,41 @@ impl Verified {
         } else {
             Err(BearerError::Insufficient(format!(
                 "permission {permission} on scope {scope_id} is required"
+            )))
+        }
+    }
+
+    /// 403 `insufficient_scope` unless a rule grants `role_id` on the scope
+    /// whose ids from the tenant down are `path`, or on an ancestor of it.
+    pub fn require_role_on_path<S: AsRef<str>>(
+        &self,
+        role_id: &str,
+        path: &[S],
+    ) -> Result<&AccessTokenClaims, BearerError> {
+        if self.0.grants_role_on_path(role_id, path) {
+            Ok(&self.0)
+        } else {
+            let scope = path.last().map_or("", |s| s.as_ref());
+            Err(BearerError::Insufficient(format!(
+                "role {role_id} on scope {scope} is required"
+            )))
+        }
+    }
+
+    /// 403 `insufficient_scope` unless a rule grants `permission` on the
+    /// scope whose ids from the tenant down are `path` (DESIGN §5): no scope
+    /// tree needed, the rule claims carry their own paths.
+    pub fn require_permission_on_path<S: AsRef<str>>(
+        &self,
+        permission: &str,
+        path: &[S],
+    ) -> Result<&AccessTokenClaims, BearerError> {
+        if self.0.grants_permission_on_path(permission, path) {
+            Ok(&self.0)
+        } else {
+            let scope = path.last().map_or("", |s| s.as_ref());
+            Err(BearerError::Insufficient(format!(
+                "permission {permission} on scope {scope} is required"
             )))
         }
     }

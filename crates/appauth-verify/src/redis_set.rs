@@ -10,9 +10,8 @@
 //! process saw is never forgotten because Redis forgot it.
 
 use super::VerifyError;
-use crate::revocation::Revocation;
-use crate::revocation::redis::{CHANNEL, GENERATION_KEY};
-use crate::token::AccessTokenClaims;
+use crate::AccessTokenClaims;
+use crate::revocation::{CHANNEL, GENERATION_KEY, Revocation};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -110,7 +109,7 @@ impl RevocationSet {
                         self.load(&mut conn).await?;
                         self.inner().generation = Some(generation);
                     }
-                    let now = crate::domain::now_ms() / 1000;
+                    let now = crate::now_seconds();
                     let mut inner = self.inner();
                     inner.jtis.retain(|_, lapses| *lapses > now);
                     inner.clients.retain(|_, (_, lapses)| *lapses > now);

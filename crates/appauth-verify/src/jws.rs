@@ -6,12 +6,35 @@
 //! must be one this server signs with *and* equal to the key's own algorithm,
 //! so `none`, HMAC-with-a-public-key and algorithm substitution all fail.
 
-use super::claims::AccessTokenClaims;
-use super::keys::Alg;
+use crate::claims::AccessTokenClaims;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{ECDSA_P256_SHA256_FIXED, ED25519, UnparsedPublicKey};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// A JWS algorithm appauth signs with (RFC 7518 §3.1, RFC 8037).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Alg {
+    ES256,
+    EdDSA,
+}
+
+impl Alg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::ES256 => "ES256",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ES256" => Some(Alg::ES256),
+            "EdDSA" => Some(Alg::EdDSA),
+            _ => None,
+        }
+    }
+}
 
 /// Tokens longer than this are refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 8192;

@@ -10,8 +10,8 @@
 //! servers that keep only ids.
 
 use super::VerifyError;
-use crate::domain::role;
-use crate::token::AccessTokenClaims;
+use crate::AccessTokenClaims;
+use crate::roles as role;
 use std::collections::HashMap;
 
 /// The scope tree as child → parent links.
@@ -110,9 +110,7 @@ impl AccessTokenClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::access_rule::RuleClaim;
-    use crate::domain::scope::ScopeType;
-    use crate::token::claims::Audience;
+    use crate::claims::{Audience, RuleClaim, ScopeType};
 
     fn tree() -> ScopeTree {
         ScopeTree::new([

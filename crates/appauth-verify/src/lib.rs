@@ -14,16 +14,26 @@
 //! briefly). When the chosen source has been unreachable for longer than
 //! `fail_closed_after`, every token is refused.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(feature = "axum", doc = include_str!("../README.md"))]
+
+pub mod claims;
+#[cfg(feature = "axum")]
 pub mod extract;
+pub mod jws;
+#[cfg(feature = "redis")]
 mod redis_set;
+pub mod revocation;
+pub mod roles;
 pub mod rules;
 
+pub use self::claims::{AccessTokenClaims, Audience, RuleClaim, ScopeType};
+#[cfg(feature = "axum")]
 pub use self::extract::{BearerError, Verified, require_bearer};
+pub use self::jws::{Alg, JwtError};
 pub use self::rules::ScopeTree;
 
-use crate::token::AccessTokenClaims;
-use crate::token::jwt::{self, Expectations, JwtError, PublicKey};
-use crate::token::keys::Alg;
+use self::jws::{Expectations, PublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -35,7 +45,9 @@ use std::time::{Duration, Instant};
 pub enum RevocationMode {
     /// Signature and claims only; a revoked token stays valid until `exp`.
     None,
-    /// A local set loaded from appauth's Redis and kept current by pub/sub.
+    /// A local set loaded from appauth's Redis and kept current by pub/sub
+    /// (feature `redis`).
+    #[cfg(feature = "redis")]
     Redis { url: String },
     /// Ask appauth (RFC 7662) and cache each answer for `cache_for`.
     Introspection {
@@ -154,6 +166,7 @@ pub struct Verifier {
     introspection_endpoint: Option<String>,
     keys: RwLock<HashMap<String, PublicKey>>,
     last_refetch: tokio::sync::Mutex<Option<Instant>>,
+    #[cfg(feature = "redis")]
     redis: Option<Arc<redis_set::RevocationSet>>,
     introspected: Mutex<IntrospectionCache>,
     last_introspection_ok: Mutex<Instant>,
@@ -166,10 +179,6 @@ impl Drop for Verifier {
             t.abort();
         }
     }
-}
-
-fn now_s() -> i64 {
-    crate::domain::now_ms() / 1000
 }
 
 impl Verifier {
@@ -188,6 +197,7 @@ impl Verifier {
                 meta.issuer, cfg.issuer
             )));
         }
+        #[cfg(feature = "redis")]
         let (redis, background) = match &cfg.revocation {
             RevocationMode::Redis { url } => {
                 let (set, task) = redis_set::RevocationSet::follow(url).map_err(VerifyError::RevocationUnavailable)?;
@@ -195,6 +205,8 @@ impl Verifier {
             }
             _ => (None, Vec::new()),
         };
+        #[cfg(not(feature = "redis"))]
+        let background = Vec::new();
         let v = Arc::new_cyclic(|me: &std::sync::Weak<Verifier>| {
             let mut background = background;
             background.push(tokio::spawn(refresh_jwks_periodically(me.clone())));
@@ -204,6 +216,7 @@ impl Verifier {
                 introspection_endpoint: meta.introspection_endpoint,
                 keys: RwLock::new(HashMap::new()),
                 last_refetch: tokio::sync::Mutex::new(None),
+                #[cfg(feature = "redis")]
                 redis,
                 introspected: Mutex::new(IntrospectionCache {
                     answers: HashMap::new(),
@@ -223,7 +236,10 @@ impl Verifier {
 
     /// False until the Redis revocation set has been loaded (other modes: true).
     pub fn revocation_ready(&self) -> bool {
-        self.redis.as_ref().is_none_or(|s| s.is_ready())
+        #[cfg(feature = "redis")]
+        return self.redis.as_ref().is_none_or(|s| s.is_ready());
+        #[cfg(not(feature = "redis"))]
+        true
     }
 
     /// Replaces the key set with the issuer's current JWKS (so removed keys
@@ -287,26 +303,29 @@ impl Verifier {
 
     /// Verifies a bearer token; returns its claims.
     pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, VerifyError> {
-        if token.len() > jwt::MAX_TOKEN_BYTES {
+        if token.len() > jws::MAX_TOKEN_BYTES {
             return Err(JwtError::TooLarge.into());
         }
-        if let Ok(kid) = jwt::peek_kid(token) {
+        if let Ok(kid) = jws::peek_kid(token) {
             self.ensure_key(&kid).await;
         }
         let expect = Expectations {
             issuer: &self.cfg.issuer,
             audience: Some(&self.cfg.audience),
-            now: now_s(),
+            now: now_seconds(),
             leeway: self.cfg.leeway_seconds,
         };
-        let claims = jwt::decode(token, |kid| self.key(kid), &expect)?;
+        let claims = jws::decode(token, |kid| self.key(kid), &expect)?;
         self.check_revocation(token, &claims).await?;
         Ok(claims)
     }
 
     async fn check_revocation(&self, token: &str, claims: &AccessTokenClaims) -> Result<(), VerifyError> {
+        #[cfg(not(feature = "redis"))]
+        let _ = claims;
         match &self.cfg.revocation {
             RevocationMode::None => Ok(()),
+            #[cfg(feature = "redis")]
             RevocationMode::Redis { .. } => {
                 let set = self
                     .redis
@@ -323,7 +342,7 @@ impl Verifier {
     }
 
     async fn introspect(&self, token: &str, id: &str, secret: &str, cache_for: Duration) -> Result<(), VerifyError> {
-        let cache_key = crate::token::jwt::cache_key(token);
+        let cache_key = jws::cache_key(token);
         let cached = {
             let mut c = self.introspected.lock().unwrap_or_else(|p| p.into_inner());
             c.answers.retain(|_, (_, at)| at.elapsed() < cache_for);
@@ -419,4 +438,11 @@ async fn refresh_jwks_periodically(me: std::sync::Weak<Verifier>) {
             }
         };
     }
+}
+
+/// Unix seconds now; a clock before 1970 reads as 0 and fails every `exp`.
+pub(crate) fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
