@@ -1,5 +1,5 @@
-//! Claims building + signing: one access token, ES256 and EdDSA, with ring
-//! and a key parsed once.
+//! Claims building + signing: one access token, ES256, EdDSA and RS256
+//! (2048-bit, the per-audience option), with ring and a key parsed once.
 
 use appauth::token::keys::{Alg, KeySet, generate};
 use appauth::token::{IssueRequest, TokenIssuer};
@@ -9,7 +9,7 @@ use std::hint::black_box;
 fn bench(c: &mut Criterion) {
     let rules = r#"[{"role":"L1 researcher","role_id":"l1-researcher","scope_type":"cluster","scope_id":"5f1c1e0e-9a51-4c8f-8f4e-0b1d3c6f2a77","scope_name":"Cluster: A"}]"#;
     let mut g = c.benchmark_group("token_sign");
-    for alg in [Alg::ES256, Alg::EdDSA] {
+    for alg in [Alg::ES256, Alg::EdDSA, Alg::RS256] {
         let dir = tempfile::tempdir().unwrap();
         generate(dir.path(), alg, 0).unwrap();
         let issuer = TokenIssuer::new(
@@ -17,6 +17,12 @@ fn bench(c: &mut Criterion) {
             "http://127.0.0.1:8080",
             &["urn:appauth:api".into()],
             3600,
+        )
+        .with_audience_algs(
+            &[("urn:appauth:api".to_string(), alg)]
+                .into_iter()
+                .filter(|(_, a)| a.is_rsa())
+                .collect(),
         );
         let req = IssueRequest {
             client_id: "3f2c9a4e-8d1b-4c6f-9e2a-1b7d5c0f4a68",

@@ -13,6 +13,12 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Independent clients for RS256 and private_key_jwt: PyJWT and authlib
+# (Debian's, under /usr/bin/python3), node openid-client (npm, below).
+/usr/bin/python3 -c 'import jwt, authlib, cryptography' >/dev/null 2>&1 \
+  || need+=(python3 python3-jwt python3-authlib python3-cryptography)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""

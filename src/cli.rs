@@ -91,8 +91,11 @@ enum KeysCommand {
     Generate {
         #[command(flatten)]
         config: ConfigArgs,
-        #[arg(long, default_value = "ES256", value_parser = ["ES256", "EdDSA"])]
+        #[arg(long, default_value = "ES256", value_parser = ["ES256", "EdDSA", "RS256"])]
         alg: String,
+        /// RSA modulus size (RS256 only)
+        #[arg(long, default_value = "2048", value_parser = ["2048", "3072"])]
+        bits: String,
     },
     /// List keys with their algorithm, state and dates
     List {
@@ -186,7 +189,9 @@ pub fn main() -> ExitCode {
             command: AdminCommand::Recover { config, json },
         } => recover(&config, json),
         Command::Keys { command } => match command {
-            KeysCommand::Generate { config, alg } => keys_generate(&config, &alg),
+            KeysCommand::Generate { config, alg, bits } => {
+                keys_generate(&config, &alg, bits.parse().unwrap_or(keys::RSA_BITS[0]))
+            }
             KeysCommand::List { config } => keys_list(&config),
             KeysCommand::Retire { config, kid, now } => keys_retire(&config, &kid, now),
         },
@@ -326,21 +331,26 @@ fn share_keys(
     Ok(())
 }
 
-fn keys_generate(args: &ConfigArgs, alg: &str) -> Result<(), Failure> {
+fn keys_generate(args: &ConfigArgs, alg: &str, bits: usize) -> Result<(), Failure> {
     let config = load(args, Vec::new())?;
     let alg = Alg::parse(alg).ok_or_else(|| Failure::Usage(format!("unknown algorithm {alg}")))?;
     let shared = shared_keys(&config)?;
     let existing =
         KeySet::load(&config.keys.dir, config.issuer.token_ttl_seconds).map_err(|e| Failure::Other(e.to_string()))?;
     let now = crate::domain::now_ms() / 1000;
-    // The first key signs at once; later ones wait until verifiers have
-    // had time to fetch them from the JWKS.
-    let activates = if existing.is_empty() {
+    // The first key of its chain (default, or RSA) signs at once; later
+    // ones wait until verifiers have had time to fetch them from the JWKS.
+    let activates = if existing
+        .all()
+        .iter()
+        .all(|k| keys::Chain::of(k.alg()) != keys::Chain::of(alg))
+    {
         now
     } else {
         now + config.keys.publish_ahead_seconds
     };
-    let kid = keys::generate(&config.keys.dir, alg, activates).map_err(|e| Failure::Other(e.to_string()))?;
+    let kid =
+        keys::generate_sized(&config.keys.dir, alg, bits, activates).map_err(|e| Failure::Other(e.to_string()))?;
     share_keys(
         shared,
         &config.keys.dir,

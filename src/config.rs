@@ -71,6 +71,9 @@ pub struct IssuerConfig {
     /// The only `aud` the admin API and bearer introspection accept;
     /// `None`: the first of `audiences`.
     pub admin_audience: Option<String>,
+    /// Audiences whose tokens are signed with another algorithm than the
+    /// default key's (RS256 for RSA-only verifiers such as AWS API Gateway).
+    pub audience_algs: std::collections::BTreeMap<String, crate::token::Alg>,
 }
 
 impl IssuerConfig {
@@ -198,6 +201,7 @@ impl Default for Config {
                 audiences: vec!["urn:appauth:api".into()],
                 token_ttl_seconds: 3600,
                 admin_audience: None,
+                audience_algs: Default::default(),
             },
             store: StoreConfig {
                 path: "data".into(),
@@ -249,6 +253,7 @@ pub const KEYS: &[&str] = &[
     "issuer.audiences",
     "issuer.token_ttl_seconds",
     "issuer.admin_audience",
+    "issuer.audience_algs",
     "store.path",
     "store.backend",
     "store.postgres_url",
@@ -430,6 +435,7 @@ impl Config {
                 let a = string(s)?;
                 self.issuer.admin_audience = if a.is_empty() { None } else { Some(a) }
             }
+            "issuer.audience_algs" => self.issuer.audience_algs = audience_algs(s)?,
             "limits.auth_failures_per_minute" => {
                 self.limits.auth_failures_per_minute = integer(s, 1, 1_000_000)? as u32
             }
@@ -529,6 +535,20 @@ impl Config {
                 &format!(
                     "must be set when server.listen is a wildcard address ({}): tokens would name {} as their issuer, which no client can reach; set it to the URL clients use, e.g. https://auth.example.com",
                     self.server.listen, self.server.listen
+                ),
+            ));
+        }
+        if let Some(aud) = self
+            .issuer
+            .audience_algs
+            .keys()
+            .find(|a| !self.issuer.audiences.contains(a))
+        {
+            return Err(fail(
+                "issuer.audience_algs",
+                &format!(
+                    "{aud:?} is not one of issuer.audiences ({})",
+                    self.issuer.audiences.join(", ")
                 ),
             ));
         }
@@ -635,6 +655,45 @@ fn integer(s: &Setting, min: i64, max: i64) -> Result<i64, ConfigError> {
         return Err(err(s, &format!("must be between {min} and {max}")));
     }
     Ok(n)
+}
+
+/// A TOML table `{ "aud" = "RS256" }`, or (from the environment or
+/// `--set`) `aud=RS256,aud2=RS256`. Only RS256 can be chosen: ES256 and
+/// EdDSA tokens come from the default key, whichever of the two it is.
+fn audience_algs(s: &Setting) -> Result<std::collections::BTreeMap<String, crate::token::Alg>, ConfigError> {
+    let pairs: Vec<(String, String)> = match &s.value {
+        Value::Table(t) => t
+            .iter()
+            .map(|(k, v)| {
+                v.as_str()
+                    .map(|v| (k.clone(), v.to_owned()))
+                    .ok_or_else(|| err(s, &format!("the algorithm for {k:?} must be a string")))
+            })
+            .collect::<Result<_, _>>()?,
+        Value::String(v) => v
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.rsplit_once('=')
+                    .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
+                    .ok_or_else(|| err(s, &format!("{p:?} is not audience=ALG")))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(err(s, "expected a table of audience = \"RS256\"")),
+    };
+    pairs
+        .into_iter()
+        .map(|(aud, alg)| match crate::token::Alg::parse(&alg) {
+            Some(crate::token::Alg::RS256) => Ok((aud, crate::token::Alg::RS256)),
+            _ => Err(err(
+                s,
+                &format!(
+                    "{alg:?} for {aud:?}: only \"RS256\" can be chosen per audience (the others use the default key)"
+                ),
+            )),
+        })
+        .collect()
 }
 
 /// A TOML array of strings, or (from the environment) a comma-separated list.

@@ -3,6 +3,7 @@
 //! and `appauth init` on an empty store.
 
 use super::*;
+use crate::token::keys::Chain;
 
 /// The store, pepper and keys, opened (and created when missing).
 pub struct Bootstrap {
@@ -79,9 +80,16 @@ pub async fn bootstrap(
     };
     let ttl = config.issuer.token_ttl_seconds;
     let mut keyset = KeySet::load(&config.keys.dir, ttl)?;
-    if keyset.is_empty() {
+    if !keyset.has_chain(Chain::Default) {
         let kid = keys::generate(&config.keys.dir, Alg::ES256, crate::domain::now_ms() / 1000)?;
         tracing::info!(kid, dir = %config.keys.dir.display(), "generated the first signing key (ES256)");
+        keyset = KeySet::load(&config.keys.dir, ttl)?;
+    }
+    // An audience that asks for RS256 needs an RSA key; the first one signs
+    // at once, like the first key of all.
+    if config.issuer.audience_algs.values().any(|a| a.is_rsa()) && !keyset.has_chain(Chain::Rsa) {
+        let kid = keys::generate(&config.keys.dir, Alg::RS256, crate::domain::now_ms() / 1000)?;
+        tracing::info!(kid, dir = %config.keys.dir.display(), "generated the first RS256 signing key (issuer.audience_algs asks for it)");
         keyset = KeySet::load(&config.keys.dir, ttl)?;
     }
     if let Some(kek) = &vault {

@@ -110,12 +110,15 @@ impl App {
             .clone()
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| format!("{scheme}://{address}"));
-        let issuer = Arc::new(TokenIssuer::new(
-            boot.keys,
-            &issuer_url,
-            &config.issuer.audiences,
-            config.issuer.token_ttl_seconds,
-        ));
+        let issuer = Arc::new(
+            TokenIssuer::new(
+                boot.keys,
+                &issuer_url,
+                &config.issuer.audiences,
+                config.issuer.token_ttl_seconds,
+            )
+            .with_audience_algs(&config.issuer.audience_algs),
+        );
         let role_ids: Vec<&str> = crate::domain::role::ROLES.iter().map(|r| r.id).collect();
         let metrics = Arc::new(Metrics::default());
         let cache: Arc<dyn RevocationCache> = match &config.redis.url {

@@ -5,6 +5,7 @@
 
 use super::claims::AccessTokenClaims;
 use super::jwt::{self, Expectations, JwtError};
+use super::keys::Alg;
 use super::keys::KeySet;
 use arc_swap::ArcSwap;
 use base64::Engine;
@@ -45,6 +46,9 @@ pub struct TokenIssuer {
     issuer_json: String,
     audiences: Vec<String>,
     audiences_json: Vec<String>,
+    /// Per audience index: the algorithm it asks for (`issuer.audience_algs`);
+    /// `None` takes the default key.
+    audience_algs: Vec<Option<Alg>>,
     ttl: i64,
 }
 
@@ -89,8 +93,15 @@ impl TokenIssuer {
             issuer_json: json(issuer),
             audiences: audiences.to_vec(),
             audiences_json: audiences.iter().map(|a| json(a)).collect(),
+            audience_algs: vec![None; audiences.len()],
             ttl,
         }
+    }
+
+    /// Signs tokens for the listed audiences with their own algorithm.
+    pub fn with_audience_algs(mut self, algs: &std::collections::BTreeMap<String, Alg>) -> Self {
+        self.audience_algs = self.audiences.iter().map(|a| algs.get(a).copied()).collect();
+        self
     }
 
     pub fn issuer(&self) -> &str {
@@ -119,7 +130,11 @@ impl TokenIssuer {
     /// token issued in that same second must not fall under the cut-off.
     pub fn issue(&self, req: &IssueRequest<'_>, now: i64) -> Result<IssuedToken, IssueError> {
         let keys = self.keys.load();
-        let key = keys.signing_key(now).ok_or(IssueError::NoActiveKey)?;
+        let key = match self.audience_algs.get(req.audience).copied().flatten() {
+            Some(alg) => keys.signing_key_for(alg, now),
+            None => keys.signing_key(now),
+        }
+        .ok_or(IssueError::NoActiveKey)?;
         let iat = now.max(req.min_iat);
         let exp = iat + self.ttl;
         let mut jti_raw = [0u8; 16];

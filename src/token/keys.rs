@@ -11,7 +11,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs;
@@ -89,7 +89,13 @@ fn file_err(path: &Path, reason: impl fmt::Display) -> KeyError {
 enum Signer {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+    /// RS256 (RSASSA-PKCS1-v1_5 with SHA-256): ~20× an ES256 signature,
+    /// so only audiences that need RSA get it (`issuer.audience_algs`).
+    Rsa(RsaKeyPair),
 }
+
+/// Key sizes `keys generate --alg RS256 --bits` accepts.
+pub const RSA_BITS: [usize; 2] = [2048, 3072];
 
 /// A parsed private key, ready to sign; parsed once at load.
 pub struct SigningKey {
@@ -117,7 +123,13 @@ impl SigningKey {
         let ecdsa =
             || EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng).map(Signer::Ecdsa);
         let ed = || Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map(Signer::Ed25519);
+        let rsa = || RsaKeyPair::from_pkcs8(der).map(Signer::Rsa);
         let (signer, alg) = match meta_alg {
+            Some(Alg::RS256) => (
+                rsa().map_err(|e| file_err(path, format!("not an RSA PKCS#8 key of 2048 to 8192 bits: {e}")))?,
+                Alg::RS256,
+            ),
+            Some(Alg::PS256) => return Err(file_err(path, "PS256 is not a signing algorithm of this server")),
             Some(Alg::ES256) => (
                 ecdsa().map_err(|e| file_err(path, format!("not a P-256 PKCS#8 key: {e}")))?,
                 Alg::ES256,
@@ -126,19 +138,19 @@ impl SigningKey {
                 ed().map_err(|e| file_err(path, format!("not an Ed25519 PKCS#8 key: {e}")))?,
                 Alg::EdDSA,
             ),
-            None => match ecdsa() {
-                Ok(s) => (s, Alg::ES256),
-                Err(_) => (
-                    ed().map_err(|_| file_err(path, "neither a P-256 nor an Ed25519 PKCS#8 key"))?,
-                    Alg::EdDSA,
-                ),
+            None => match (ecdsa(), ed(), rsa()) {
+                (Ok(s), _, _) => (s, Alg::ES256),
+                (_, Ok(s), _) => (s, Alg::EdDSA),
+                (_, _, Ok(s)) => (s, Alg::RS256),
+                _ => return Err(file_err(path, "neither a P-256, an Ed25519 nor an RSA PKCS#8 key")),
             },
         };
         let public = match &signer {
             Signer::Ecdsa(k) => k.public_key().as_ref().to_vec(),
             Signer::Ed25519(k) => k.public_key().as_ref().to_vec(),
+            Signer::Rsa(k) => k.public_key().as_ref().to_vec(),
         };
-        let (kid, jwk) = jwk_for(alg, &public);
+        let (kid, jwk) = jwk_for(&signer, alg);
         let header = format!(r#"{{"alg":"{}","typ":"at+jwt","kid":"{kid}"}}"#, alg.as_str());
         let key = SigningKey {
             header_b64: URL_SAFE_NO_PAD.encode(header),
@@ -165,6 +177,11 @@ impl SigningKey {
         match &self.signer {
             Signer::Ecdsa(k) => Ok(k.sign(rng, msg)?.as_ref().to_vec()),
             Signer::Ed25519(k) => Ok(k.sign(msg).as_ref().to_vec()),
+            Signer::Rsa(k) => {
+                let mut sig = vec![0; k.public().modulus_len()];
+                k.sign(&signature::RSA_PKCS1_SHA256, rng, msg, &mut sig)?;
+                Ok(sig)
+            }
         }
     }
 
@@ -176,10 +193,12 @@ impl SigningKey {
     }
 }
 
-/// The RFC 7638 thumbprint (used as `kid`) and the public JWK.
-fn jwk_for(alg: Alg, public: &[u8]) -> (String, serde_json::Value) {
-    let (canonical, mut jwk) = match alg {
-        Alg::ES256 => {
+/// The RFC 7638 thumbprint (used as `kid`) and the public JWK, with the
+/// members in the thumbprint's canonical (lexicographic) order.
+fn jwk_for(signer: &Signer, alg: Alg) -> (String, serde_json::Value) {
+    let (canonical, mut jwk) = match signer {
+        Signer::Ecdsa(k) => {
+            let public = k.public_key().as_ref();
             let x = URL_SAFE_NO_PAD.encode(&public[1..33]);
             let y = URL_SAFE_NO_PAD.encode(&public[33..65]);
             (
@@ -187,11 +206,20 @@ fn jwk_for(alg: Alg, public: &[u8]) -> (String, serde_json::Value) {
                 serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}),
             )
         }
-        Alg::EdDSA => {
-            let x = URL_SAFE_NO_PAD.encode(public);
+        Signer::Ed25519(k) => {
+            let x = URL_SAFE_NO_PAD.encode(k.public_key().as_ref());
             (
                 format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#),
                 serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x}),
+            )
+        }
+        Signer::Rsa(k) => {
+            let public: ring::rsa::PublicKeyComponents<Vec<u8>> = k.public().into();
+            let n = URL_SAFE_NO_PAD.encode(&public.n);
+            let e = URL_SAFE_NO_PAD.encode(&public.e);
+            (
+                format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
+                serde_json::json!({"kty": "RSA", "n": n, "e": e}),
             )
         }
     };
@@ -200,6 +228,21 @@ fn jwk_for(alg: Alg, public: &[u8]) -> (String, serde_json::Value) {
     jwk["use"] = "sig".into();
     jwk["alg"] = alg.as_str().into();
     (kid, jwk)
+}
+
+/// Keys replace one another within a chain: the default chain (ES256 and
+/// EdDSA, one signs at a time for every audience without its own algorithm)
+/// and the RSA chain (signs only for audiences in `issuer.audience_algs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chain {
+    Default,
+    Rsa,
+}
+
+impl Chain {
+    pub fn of(alg: Alg) -> Self {
+        if alg.is_rsa() { Chain::Rsa } else { Chain::Default }
+    }
 }
 
 /// A replaced key stays published this long after the last token it signed
@@ -255,14 +298,35 @@ impl KeySet {
         self.keys.is_empty()
     }
 
+    /// Whether a key of `chain` exists that has not been withdrawn.
+    pub fn has_chain(&self, chain: Chain) -> bool {
+        self.keys
+            .iter()
+            .any(|k| Chain::of(k.alg()) == chain && !k.meta.withdrawn)
+    }
+
     pub fn all(&self) -> &[Arc<SigningKey>] {
         &self.keys
     }
 
-    /// The key that signs tokens at `now`: the newest one already
+    /// The key that signs tokens at `now` for audiences without an
+    /// algorithm of their own: the newest ES256 or EdDSA key already
     /// activated and neither retired nor withdrawn.
     pub fn signing_key(&self, now: i64) -> Option<&Arc<SigningKey>> {
-        self.keys.iter().rev().find(|k| k.meta.signs_at(now))
+        self.signing_key_in(Chain::Default, now)
+    }
+
+    /// The key that signs at `now` for an audience that asks for `alg`
+    /// (`issuer.audience_algs`).
+    pub fn signing_key_for(&self, alg: Alg, now: i64) -> Option<&Arc<SigningKey>> {
+        self.signing_key_in(Chain::of(alg), now)
+    }
+
+    fn signing_key_in(&self, chain: Chain, now: i64) -> Option<&Arc<SigningKey>> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| Chain::of(k.alg()) == chain && k.meta.signs_at(now))
     }
 
     pub fn state(&self, index: usize, now: i64) -> KeyState {
@@ -280,8 +344,10 @@ impl KeySet {
                 KeyState::Expired
             };
         }
-        // Keys are sorted by activation, so the next one is the successor.
-        match self.keys.get(index + 1) {
+        // Keys are sorted by activation, so the next one of the same chain
+        // is the successor.
+        let chain = Chain::of(key.alg());
+        match self.keys[index + 1..].iter().find(|k| Chain::of(k.alg()) == chain) {
             Some(successor) if successor.meta.activates_at <= now => {
                 if now < successor.meta.activates_at + self.token_ttl + RETIRE_GRACE_SECONDS {
                     KeyState::Retiring
@@ -380,17 +446,44 @@ fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
         .map_err(|e| file_err(dir, e))
 }
 
-/// Creates a key in `dir` that starts signing at `activates_at`; returns its kid.
+/// Creates a key in `dir` that starts signing at `activates_at`; returns its
+/// kid. RS256 keys are 2048-bit; see [`generate_sized`].
 pub fn generate(dir: &Path, alg: Alg, activates_at: i64) -> Result<String, KeyError> {
+    generate_sized(dir, alg, RSA_BITS[0], activates_at)
+}
+
+/// As [`generate`], with the modulus size for RS256 (one of [`RSA_BITS`]).
+///
+/// ring cannot generate RSA keys, so the `rsa` crate finds the primes and
+/// writes PKCS#8; ring parses and signs with it like any other key. (The
+/// `rsa` crate's own signing has a known timing side channel, RUSTSEC-2023-0071;
+/// it never signs here.)
+pub fn generate_sized(dir: &Path, alg: Alg, rsa_bits: usize, activates_at: i64) -> Result<String, KeyError> {
     ensure_dir(dir)?;
     let rng = SystemRandom::new();
-    let der = match alg {
-        Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
-        Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng),
-    }
-    .map_err(|_| file_err(dir, "key generation failed"))?;
-    let (key, _) = SigningKey::from_pkcs8(der.as_ref(), Some(alg), dir)?;
-    let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()));
+    let der: Vec<u8> = match alg {
+        Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|_| file_err(dir, "key generation failed"))?,
+        Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng)
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|_| file_err(dir, "key generation failed"))?,
+        Alg::RS256 => {
+            use rsa::pkcs8::EncodePrivateKey;
+            if !RSA_BITS.contains(&rsa_bits) {
+                return Err(file_err(dir, format!("RSA keys are 2048 or 3072 bits, not {rsa_bits}")));
+            }
+            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, rsa_bits)
+                .map_err(|e| file_err(dir, format!("RSA key generation failed: {e}")))?;
+            key.to_pkcs8_der()
+                .map_err(|e| file_err(dir, format!("RSA key encoding failed: {e}")))?
+                .as_bytes()
+                .to_vec()
+        }
+        Alg::PS256 => return Err(file_err(dir, "PS256 is not a signing algorithm of this server")),
+    };
+    let (key, _) = SigningKey::from_pkcs8(&der, Some(alg), dir)?;
+    let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
     let now = crate::domain::now_ms() / 1000;
     let meta = KeyMeta {
         alg,
@@ -438,15 +531,20 @@ pub fn retire(dir: &Path, kid: &str, now_flag: bool, publish_ahead: i64, token_t
         .ok_or_else(|| file_err(&pem_path, "no such key"))?;
     let mut meta = key.meta.clone();
     let now = crate::domain::now_ms() / 1000;
+    // Only a key of the same chain can take over (an RSA key never signs
+    // for the default audiences, nor the reverse); a replacement has the
+    // retired key's algorithm.
+    let chain = Chain::of(key.alg());
+    let alg = key.alg();
     let others_sign = set
         .all()
         .iter()
-        .filter(|k| k.kid != kid)
+        .filter(|k| k.kid != kid && Chain::of(k.alg()) == chain)
         .filter(|k| !k.meta.withdrawn && k.meta.retired_at.is_none());
     let mut replacement = None;
     let stops_signing_at = if now_flag {
         if !others_sign.clone().any(|k| k.meta.activates_at <= now) {
-            replacement = Some(generate(dir, Alg::ES256, now)?);
+            replacement = Some(generate(dir, alg, now)?);
         }
         meta.withdrawn = true;
         now
@@ -455,7 +553,7 @@ pub fn retire(dir: &Path, kid: &str, now_flag: bool, publish_ahead: i64, token_t
             Some(at) => at.max(now),
             None => {
                 let at = now + publish_ahead;
-                replacement = Some(generate(dir, Alg::ES256, at)?);
+                replacement = Some(generate(dir, alg, at)?);
                 at
             }
         }

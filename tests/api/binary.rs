@@ -187,11 +187,38 @@ fn keys_generate_adds_a_next_key_and_keys_list_shows_states() {
         text.lines().any(|l| l.contains("ES256") && l.contains("active")),
         "{text}"
     );
-    let bad = appauth(dir.path())
-        .args(["keys", "generate", "--alg", "RS256"])
+    // An RSA key is the first of its chain: it signs at once (for the
+    // audiences that ask for RS256) and the ES256 key stays active.
+    let out = appauth(dir.path())
+        .args(["keys", "generate", "--alg", "RS256", "--bits", "3072"])
         .output()
         .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rsa_kid = String::from_utf8_lossy(&out.stdout)
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+    let list = appauth(dir.path()).args(["keys", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    let line = text.lines().find(|l| l.starts_with(&rsa_kid)).expect("RSA key listed");
+    assert!(line.contains("RS256") && line.contains("active"), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("ES256") && l.contains("active")),
+        "{text}"
+    );
+    let pem = std::fs::read_to_string(dir.path().join(format!("keys/{rsa_kid}.pem"))).unwrap();
+    let der = pem::parse(pem).unwrap();
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(der.contents()).unwrap();
+    assert_eq!(pair.public().modulus_len() * 8, 3072);
+    for bad in [&["--alg", "PS256"][..], &["--alg", "RS256", "--bits", "1024"]] {
+        let out = appauth(dir.path())
+            .args(["keys", "generate"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
 }
 
 #[test]

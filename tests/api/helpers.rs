@@ -29,6 +29,13 @@ pub fn test_config(dir: &Path, extra: &[String]) -> Config {
     Config::load(None, Vec::new(), &set).expect("test configuration is valid")
 }
 
+/// The Python with Debian's python3-jwt and python3-authlib (installed by
+/// scripts/test.sh): `/usr/bin/python3`, not whichever `python3` is first
+/// on the PATH (a pyenv one would lack them); `TEST_PYTHON` overrides.
+pub fn debian_python() -> String {
+    std::env::var("TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into())
+}
+
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }

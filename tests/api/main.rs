@@ -17,6 +17,7 @@ mod metadata;
 mod openapi;
 mod query_prop;
 mod revocation;
+mod rs256;
 mod scopes;
 mod store;
 mod throttle;

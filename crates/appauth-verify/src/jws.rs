@@ -9,36 +9,49 @@
 use crate::claims::AccessTokenClaims;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::{ECDSA_P256_SHA256_FIXED, ED25519, UnparsedPublicKey};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256, UnparsedPublicKey,
+};
 use serde::{Deserialize, Serialize};
 
-/// A JWS algorithm appauth signs with (RFC 7518 §3.1, RFC 8037).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A JWS algorithm (RFC 7518 §3.1, RFC 8037). appauth signs with ES256
+/// (default), EdDSA or RS256; PS256 is accepted from clients' own keys
+/// (`private_key_jwt`, RFC 7523).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Alg {
     ES256,
     EdDSA,
+    RS256,
+    PS256,
 }
 
 impl Alg {
+    pub const ALL: [Alg; 4] = [Alg::ES256, Alg::EdDSA, Alg::RS256, Alg::PS256];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Alg::ES256 => "ES256",
             Alg::EdDSA => "EdDSA",
+            Alg::RS256 => "RS256",
+            Alg::PS256 => "PS256",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ES256" => Some(Alg::ES256),
-            "EdDSA" => Some(Alg::EdDSA),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Alg::RS256 | Alg::PS256)
     }
 }
 
 /// Tokens longer than this are refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 8192;
 
+/// A verification key pinned to one algorithm. `bytes` is the SEC1 point
+/// (ES256), the raw key (EdDSA) or the DER `RSAPublicKey` (RS256, PS256),
+/// as ring reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
     pub alg: Alg,
@@ -46,12 +59,48 @@ pub struct PublicKey {
 }
 
 impl PublicKey {
+    /// An RSA key from its big-endian modulus and exponent (a JWK's `n`, `e`).
+    pub fn rsa(alg: Alg, n: &[u8], e: &[u8]) -> Self {
+        let body = [der_uint(n), der_uint(e)].concat();
+        let mut bytes = vec![0x30];
+        der_len(body.len(), &mut bytes);
+        bytes.extend(body);
+        PublicKey { alg, bytes }
+    }
+
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         let alg: &'static dyn ring::signature::VerificationAlgorithm = match self.alg {
             Alg::ES256 => &ECDSA_P256_SHA256_FIXED,
             Alg::EdDSA => &ED25519,
+            Alg::RS256 => &RSA_PKCS1_2048_8192_SHA256,
+            Alg::PS256 => &RSA_PSS_2048_8192_SHA256,
         };
         UnparsedPublicKey::new(alg, &self.bytes).verify(msg, sig).is_ok()
+    }
+}
+
+/// A DER INTEGER holding the unsigned big-endian `v`.
+fn der_uint(v: &[u8]) -> Vec<u8> {
+    let start = v.iter().position(|b| *b != 0).unwrap_or(v.len().saturating_sub(1));
+    let v = &v[start.min(v.len())..];
+    let mut out = vec![0x02];
+    let pad = v.first().is_none_or(|b| b & 0x80 != 0);
+    der_len(v.len() + usize::from(pad), &mut out);
+    if pad {
+        out.push(0);
+    }
+    out.extend_from_slice(v);
+    out
+}
+
+fn der_len(len: usize, out: &mut Vec<u8>) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
     }
 }
 

@@ -20,6 +20,7 @@
 pub mod claims;
 #[cfg(feature = "axum")]
 pub mod extract;
+pub mod jwk;
 pub mod jws;
 #[cfg(feature = "redis")]
 mod redis_set;
@@ -34,8 +35,6 @@ pub use self::jws::{Alg, JwtError};
 pub use self::rules::ScopeTree;
 
 use self::jws::{Expectations, PublicKey};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -114,45 +113,14 @@ struct Metadata {
 
 #[derive(Deserialize)]
 struct Jwks {
-    keys: Vec<Jwk>,
+    keys: Vec<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-struct Jwk {
-    kty: String,
-    kid: Option<String>,
-    alg: Option<String>,
-    crv: Option<String>,
-    x: Option<String>,
-    y: Option<String>,
-}
-
-/// The public key a JWK describes, for the algorithms appauth signs with.
-fn public_key(jwk: &Jwk) -> Option<(String, PublicKey)> {
-    let b64 = |s: &Option<String>| s.as_deref().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
-    let kid = jwk.kid.clone()?;
-    let key = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-        ("EC", Some("P-256")) => {
-            let (x, y) = (b64(&jwk.x)?, b64(&jwk.y)?);
-            if x.len() != 32 || y.len() != 32 {
-                return None;
-            }
-            let mut bytes = vec![4u8];
-            bytes.extend(x);
-            bytes.extend(y);
-            PublicKey { alg: Alg::ES256, bytes }
-        }
-        ("OKP", Some("Ed25519")) => PublicKey {
-            alg: Alg::EdDSA,
-            bytes: b64(&jwk.x)?,
-        },
-        _ => return None,
-    };
-    // A JWK that names another algorithm than its key type implies is ignored.
-    if jwk.alg.as_deref().is_some_and(|a| a != key.alg.as_str()) {
-        return None;
-    }
-    Some((kid, key))
+/// A published key the verifier can use; keys without `kid`, of other
+/// types, or whose `alg` contradicts the key are skipped.
+fn public_key(jwk: &serde_json::Value) -> Option<(String, PublicKey)> {
+    let parsed = jwk::parse(jwk).ok()?;
+    Some((parsed.kid?, parsed.key))
 }
 
 struct IntrospectionCache {
