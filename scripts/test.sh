@@ -15,8 +15,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # Independent clients for RS256 and private_key_jwt: PyJWT and authlib
 # (Debian's, under /usr/bin/python3), node openid-client (npm, below).
-/usr/bin/python3 -c 'import jwt, authlib, cryptography' >/dev/null 2>&1 \
-  || need+=(python3 python3-jwt python3-authlib python3-cryptography)
+/usr/bin/python3 -c 'import jwt, authlib, cryptography, requests' >/dev/null 2>&1 \
+  || need+=(python3 python3-jwt python3-authlib python3-cryptography python3-requests)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
@@ -25,6 +25,12 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# node openid-client (v5, CommonJS) for the private_key_jwt test, kept out of the repository.
+if [ ! -d target/node-clients/node_modules/openid-client ]; then
+  mkdir -p target/node-clients
+  npm install --prefix target/node-clients --no-audit --no-fund --silent openid-client@5 >/dev/null
 fi
 
 # Tests start their own redis-server on ephemeral ports; make sure they can find it.

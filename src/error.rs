@@ -42,6 +42,9 @@ pub enum OAuthError {
     /// Too many failed client authentications from this source (RFC 6585 §4).
     #[error("temporarily_unavailable: retry after {retry_after} s")]
     TooManyRequests { retry_after: u64 },
+    /// A dependency the check needs cannot answer right now (503).
+    #[error("temporarily_unavailable: {0}")]
+    TemporarilyUnavailable(String),
     #[error("server_error")]
     ServerError,
 }
@@ -73,7 +76,7 @@ impl OAuthError {
             Self::InvalidRequest(_) | Self::MethodNotAllowed | Self::PayloadTooLarge(_) | Self::RequestTimeout(_) => {
                 "invalid_request"
             }
-            Self::TooManyRequests { .. } => "temporarily_unavailable",
+            Self::TooManyRequests { .. } | Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
             Self::InvalidClient { .. } => "invalid_client",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
@@ -95,6 +98,7 @@ impl OAuthError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -108,7 +112,8 @@ impl OAuthError {
             | Self::InvalidTarget(d)
             | Self::UnsupportedTokenType(d)
             | Self::InvalidToken(d)
-            | Self::InsufficientScope(d) => d.clone(),
+            | Self::InsufficientScope(d)
+            | Self::TemporarilyUnavailable(d) => d.clone(),
             Self::InvalidClient { description, .. } => description.clone(),
             Self::MethodNotAllowed => "this endpoint accepts POST only".into(),
             Self::PayloadTooLarge(n) => format!("request body is larger than {n} bytes"),

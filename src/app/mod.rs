@@ -142,6 +142,10 @@ impl App {
                     config.limits.auth_failures_per_minute,
                     config.limits.address_failures_per_minute,
                 ),
+                ledger: match &config.redis.url {
+                    Some(url) => Arc::new(crate::oauth::replay::RedisLedger::new(url).map_err(StartupError::Other)?),
+                    None => Arc::new(crate::oauth::replay::MemoryLedger::default()),
+                },
             },
             request_ids: RequestIds::default(),
             access_log: telemetry::AccessLog::default(),

@@ -16,6 +16,7 @@ impl Directory {
             created_by: by.to_owned(),
             created_at: now,
             updated_at: now,
+            jwks: None,
         };
         (app, secret)
     }
@@ -23,6 +24,7 @@ impl Directory {
     pub async fn create_app(
         &self,
         name: AppName,
+        jwks: Option<ClientKeys>,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
         // "Created by" shows creators' names, `system` for the server itself
@@ -33,12 +35,14 @@ impl Directory {
                 "the name {name:?} is reserved: \"system\" and client-ID-shaped names would read as the server or a deleted creator"
             )));
         }
-        self.retry_stale(|| self.create_app_once(name.clone(), actor)).await
+        self.retry_stale(|| self.create_app_once(name.clone(), jwks.clone(), actor))
+            .await
     }
 
     pub(super) async fn create_app_once(
         &self,
         name: AppName,
+        jwks: Option<ClientKeys>,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
         let _w = self.lock_for_write().await;
@@ -60,14 +64,19 @@ impl Directory {
         if let Err(e) = checked {
             return Err(self.reject(actor, "app.create", &target, e).await);
         }
-        let (app, secret) = self.new_app(name, &actor.client_id);
+        let (mut app, secret) = self.new_app(name, &actor.client_id);
+        let keys_note = jwks
+            .as_ref()
+            .map(|k| format!("; private_key_jwt keys: {}", k.describe()))
+            .unwrap_or_default();
+        app.jwks = jwks;
         let audit = Self::success(
             actor,
             "app.create",
             &Target::new("application", &app.id, app.name.as_str()),
             201,
             format!(
-                "created application {:?} (client ID {})",
+                "created application {:?} (client ID {}){keys_note}",
                 app.name.as_str(),
                 app.client_id.as_str()
             ),
@@ -180,6 +189,48 @@ impl Directory {
                 row.credential = Arc::default();
             }
         });
+        self.refresh_hot(&cat, &[id]);
+        Ok(app)
+    }
+
+    /// Registers (or, with `None`, removes) the public keys the application
+    /// authenticates with by `private_key_jwt` (RFC 7523). Tokens already
+    /// issued stay valid: to cut them off after a key compromise, disable
+    /// the application or regenerate its secret as well.
+    pub async fn set_client_keys(
+        &self,
+        id: &str,
+        jwks: Option<ClientKeys>,
+        actor: &Actor,
+    ) -> Result<Application, DirectoryError> {
+        self.retry_stale(|| self.set_client_keys_once(id, jwks.clone(), actor))
+            .await
+    }
+
+    pub(super) async fn set_client_keys_once(
+        &self,
+        id: &str,
+        jwks: Option<ClientKeys>,
+        actor: &Actor,
+    ) -> Result<Application, DirectoryError> {
+        let _w = self.lock_for_write().await;
+        let action = "app.keys";
+        let target = self.app_target(id);
+        let mut app = match self.check_app_write(actor, id, perm::APPS_WRITE) {
+            Ok(app) => app,
+            Err(e) => return Err(self.reject(actor, action, &target, e).await),
+        };
+        let describe = |k: &Option<ClientKeys>| k.as_ref().map_or("none".to_owned(), ClientKeys::describe);
+        let summary = format!("private_key_jwt keys: {} -> {}", describe(&app.jwks), describe(&jwks));
+        app.jwks = jwks;
+        app.updated_at = now_ms();
+        self.persist(vec![
+            Write::Put(keys::app(&app.id), encode(&app)),
+            Self::success(actor, action, &target, 200, summary),
+        ])
+        .await?;
+        let mut cat = self.write_catalog();
+        cat.apps.update(id, |row| row.app = app.clone());
         self.refresh_hot(&cat, &[id]);
         Ok(app)
     }

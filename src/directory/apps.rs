@@ -156,6 +156,7 @@ mod tests {
             created_by: "t".into(),
             created_at: 0,
             updated_at: 0,
+            jwks: None,
         };
         AppRow::new(app, Arc::new(LoginClock::default()))
     }

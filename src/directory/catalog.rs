@@ -102,6 +102,8 @@ pub struct HotEntry {
     pub min_iat: i64,
     pub login: Arc<LoginClock>,
     pub credential: Arc<Credential>,
+    /// Registered public keys for `private_key_jwt` (RFC 7523), parsed.
+    pub client_keys: Option<Arc<[appauth_verify::jwk::ParsedJwk]>>,
 }
 
 impl HotEntry {
@@ -232,6 +234,7 @@ impl Catalog {
             min_iat: self.cutoffs.get(row.app.client_id.as_str()).map_or(0, |c| c.before),
             login: row.login.clone(),
             credential: row.credential.clone(),
+            client_keys: row.app.jwks.as_ref().map(|k| k.verification_keys().into()),
         }
     }
 

@@ -45,6 +45,7 @@ use writer::{app_of, keep_an_administrator};
 
 use crate::domain::access_rule::AccessRule;
 use crate::domain::application::{AppName, Application, ClientId};
+use crate::domain::client_keys::ClientKeys;
 use crate::domain::role::{self, SYSTEM_ADMINISTRATOR, perm};
 use crate::domain::scope::{Scope, ScopeType};
 use crate::domain::secret::{ClientSecret, Pepper};
@@ -156,7 +157,7 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         let dir = directory(store.clone(), 3600);
         dir.initialize(|_, _| Ok(()), || {}).await.unwrap();
-        dir.create_app(AppName::parse("kept").unwrap(), &Actor::system())
+        dir.create_app(AppName::parse("kept").unwrap(), None, &Actor::system())
             .await
             .unwrap();
         assert_eq!(dir.audit_events().unwrap().len(), 2);

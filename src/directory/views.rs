@@ -24,6 +24,10 @@ pub struct AppView {
     pub updated_at: String,
     pub last_login: Option<String>,
     pub access_rules: Vec<RuleBrief>,
+    /// Public keys registered for `private_key_jwt` (RFC 7523), as a JWK Set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -99,6 +103,7 @@ impl Catalog {
             created_at: format_ms(app.created_at),
             updated_at: format_ms(app.updated_at),
             last_login: last_login.map(format_ms),
+            jwks: app.jwks.clone().map(Into::into),
             access_rules: self
                 .rules_of(&app.id)
                 .map(|r| {

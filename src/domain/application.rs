@@ -90,6 +90,9 @@ pub struct Application {
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Public keys for `private_key_jwt` (RFC 7523); absent: secret only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<super::client_keys::ClientKeys>,
 }
 
 mod hash_hex {

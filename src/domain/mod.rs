@@ -6,6 +6,7 @@
 pub mod access_rule;
 pub mod application;
 pub mod authority;
+pub mod client_keys;
 pub mod role;
 pub mod scope;
 pub mod secret;

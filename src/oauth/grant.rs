@@ -3,6 +3,8 @@
 //! `audience`, authenticate the client and issue a token — or say precisely
 //! which RFC error applies. Routes only parse and map.
 
+use super::assertion;
+use super::replay::JtiLedger;
 use super::throttle::{FailureThrottle, Verdict};
 use crate::directory::{Directory, HotEntry};
 use crate::domain::secret::ClientSecret;
@@ -58,6 +60,8 @@ pub struct Grants {
     pub directory: Arc<Directory>,
     pub issuer: Arc<TokenIssuer>,
     pub throttle: FailureThrottle,
+    /// Remembers used client-assertion `jti`s (RFC 7523 §3).
+    pub ledger: Arc<dyn JtiLedger>,
 }
 
 impl Grants {
@@ -80,13 +84,75 @@ impl Grants {
         })
     }
 
+    /// `private_key_jwt` client authentication (RFC 7523 §2.2) behind the
+    /// same abuse limits. `audiences`: what the assertion's `aud` may name
+    /// (the issuer, the endpoint's URL).
+    pub async fn authenticate_assertion(
+        &self,
+        source: IpAddr,
+        client_id: Option<&str>,
+        assertion: &str,
+        audiences: &[&str],
+    ) -> Result<Arc<HotEntry>, OAuthError> {
+        let now_ms = crate::domain::now_ms();
+        let claimed = client_id
+            .map(str::to_owned)
+            .or_else(|| assertion::claimed_client(assertion))
+            .unwrap_or_default();
+        if let Verdict::Block { retry_after, .. } = self.throttle.check(source, &claimed, now_ms) {
+            return Err(OAuthError::TooManyRequests { retry_after });
+        }
+        let checked = assertion::check(&self.directory, assertion, client_id, audiences, now_ms / 1000)
+            .inspect_err(|_| self.throttle.failed(source, &claimed, now_ms))?;
+        match self
+            .ledger
+            .first_use(&checked.entry.client_id, &checked.jti, checked.exp)
+            .await
+        {
+            Ok(true) => Ok(checked.entry),
+            Ok(false) => {
+                self.throttle.failed(source, &claimed, now_ms);
+                Err(OAuthError::invalid_client(
+                    "client assertion refused: its jti was already used; an assertion is good for one request (RFC 7523 section 3)",
+                    false,
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "assertion replay ledger unavailable; refusing the assertion");
+                Err(OAuthError::TemporarilyUnavailable(
+                    "client assertions cannot be checked for replay right now; retry shortly".into(),
+                ))
+            }
+        }
+    }
+
     pub fn client_credentials(&self, req: &GrantRequest<'_>) -> Result<Granted, OAuthError> {
         let now_ms = crate::domain::now_ms();
         let entry = self.authenticate(req.source, req.client_id, req.client_secret, req.method, now_ms)?;
+        self.grant_to(
+            &entry,
+            req.method == AuthMethod::Basic,
+            req.scope,
+            req.resource,
+            req.audience,
+            now_ms,
+        )
+    }
 
-        let audience = self.audience(req.resource, req.audience)?;
+    /// Issues a token to an authenticated client. `challenge`: it used HTTP
+    /// Basic (a late refusal then carries `WWW-Authenticate: Basic`).
+    pub fn grant_to(
+        &self,
+        entry: &HotEntry,
+        challenge: bool,
+        scope_param: Option<&str>,
+        resource: Option<&str>,
+        audience: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Granted, OAuthError> {
+        let audience = self.audience(resource, audience)?;
         let narrowed;
-        let (scope, rules_json) = match req.scope {
+        let (scope, rules_json) = match scope_param {
             None => (entry.all_roles.clone(), entry.rules_json.as_str()),
             Some(requested) => {
                 let mut roles: Vec<&str> = Vec::new();
@@ -129,10 +195,7 @@ impl Grants {
         // delete retired these credentials meanwhile, its cut-off may not
         // cover this token, so it is never handed out (see `Credential`).
         if entry.credential.is_retired() {
-            return Err(OAuthError::invalid_client(
-                "client authentication failed",
-                req.method == AuthMethod::Basic,
-            ));
+            return Err(OAuthError::invalid_client("client authentication failed", challenge));
         }
         entry.login.touch(now_ms);
         Ok(Granted {

@@ -2,5 +2,7 @@
 //! client authentication (RFC 6749 §4.4, §2.3.1), and the abuse limits in
 //! front of them (RFC 6585 §4).
 
+pub mod assertion;
 pub mod grant;
+pub mod replay;
 pub mod throttle;

@@ -5,6 +5,7 @@ use super::SharedState;
 use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, uncancellable, wants_csv, written};
 use crate::directory::{AppView, Catalog};
 use crate::domain::application::AppName;
+use crate::domain::client_keys::ClientKeys;
 use crate::domain::role::perm;
 use crate::error::ApiError;
 use crate::error::no_store;
@@ -36,12 +37,34 @@ pub fn router() -> Router<SharedState> {
 pub struct CreateApp {
     /// `^[a-z][-_a-z0-9]*[a-z0-9]$`, at most 63 characters.
     name: String,
+    /// Public keys for `private_key_jwt` (RFC 7523): a JWK Set of 1 to 5
+    /// public keys (EC P-256, OKP Ed25519, or RSA 2048+ with `alg` RS256
+    /// or PS256); private members are refused.
+    #[schema(value_type = Option<Object>)]
+    #[serde(default)]
+    jwks: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApp {
-    enabled: bool,
+    enabled: Option<bool>,
+    /// Replaces the `private_key_jwt` keys; `null` removes them.
+    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "present")]
+    jwks: Option<Option<serde_json::Value>>,
+}
+
+/// Tells a member sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<serde_json::Value>>, D::Error> {
+    Option::<serde_json::Value>::deserialize(d).map(Some)
+}
+
+fn client_keys(v: Option<&serde_json::Value>) -> Result<Option<ClientKeys>, ApiError> {
+    v.filter(|v| !v.is_null())
+        .map(ClientKeys::parse)
+        .transpose()
+        .map_err(ApiError::bad_request)
 }
 
 /// An application together with its secret: the one answer that shows it.
@@ -218,11 +241,11 @@ async fn create(
     ApiJson(body): ApiJson<CreateApp>,
 ) -> Result<Response, ApiError> {
     let name = AppName::parse(&body.name).map_err(ApiError::bad_request)?;
+    let jwks = client_keys(body.jwks.as_ref())?;
     let actor = admin.actor;
-    let (app, secret) = uncancellable(
-        &state,
-        |s| async move { Ok(s.directory.create_app(name, &actor).await?) },
-    )
+    let (app, secret) = uncancellable(&state, |s| async move {
+        Ok(s.directory.create_app(name, jwks, &actor).await?)
+    })
     .await?;
     let view = state.directory.read().app_view(&app);
     Ok(with_secret(
@@ -258,7 +281,8 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
     Ok(axum::Json(view_of(&state, &id)?).into_response())
 }
 
-/// Enable or disable an application; disabling revokes its tokens.
+/// Enable or disable an application (disabling revokes its tokens), and/or
+/// replace its `private_key_jwt` keys.
 #[utoipa::path(patch, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = UpdateApp, responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 200, body = AppView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn update(
@@ -267,13 +291,29 @@ async fn update(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<UpdateApp>,
 ) -> Result<Response, ApiError> {
+    let jwks = match &body.jwks {
+        Some(v) => Some(client_keys(v.as_ref())?),
+        None => None,
+    };
+    if body.enabled.is_none() && jwks.is_none() {
+        return Err(ApiError::bad_request(
+            "send \"enabled\" (true or false) and/or \"jwks\"",
+        ));
+    }
     let (actor, enabled) = (admin.actor, body.enabled);
     let app = uncancellable(&state, |s| async move {
-        let app = s.directory.set_enabled(&id, enabled, &actor).await?;
-        if !enabled {
-            s.revocations.announce_client(app.client_id.as_str()).await;
+        let mut app = None;
+        if let Some(keys) = jwks {
+            app = Some(s.directory.set_client_keys(&id, keys, &actor).await?);
         }
-        Ok(app)
+        if let Some(enabled) = enabled {
+            let changed = s.directory.set_enabled(&id, enabled, &actor).await?;
+            if !enabled {
+                s.revocations.announce_client(changed.client_id.as_str()).await;
+            }
+            app = Some(changed);
+        }
+        app.ok_or(ApiError::Internal)
     })
     .await?;
     let view = state.directory.read().app_view(&app);

@@ -1,6 +1,7 @@
 //! Client authentication on the OAuth endpoints (RFC 6749 §2.3.1): HTTP
-//! Basic with form-urlencoded id and secret, or `client_id` and
-//! `client_secret` in the body — one method, never both.
+//! Basic with form-urlencoded id and secret, `client_id` and
+//! `client_secret` in the body, or a signed client assertion
+//! (`private_key_jwt`, RFC 7523 §2.2) — one method, never two.
 
 use super::form;
 use crate::error::OAuthError;
@@ -21,18 +22,64 @@ pub struct Credentials {
     pub method: AuthMethod,
 }
 
-impl Credentials {
-    /// Client authentication for the endpoints other than the grant itself
-    /// (revoke, introspect), behind the same abuse limits.
-    pub fn authenticate(
+/// How a client proved who it is.
+pub enum ClientCredentials {
+    Secret(Credentials),
+    /// RFC 7523 §2.2; `client_id` only when the body carried one too.
+    Assertion {
+        client_id: Option<String>,
+        assertion: String,
+    },
+}
+
+impl ClientCredentials {
+    /// The client ID the request claims (for the access log; unverified).
+    pub fn claimed_id(&self) -> Option<String> {
+        match self {
+            Self::Secret(c) => Some(c.id.clone()),
+            Self::Assertion { client_id, assertion } => client_id
+                .clone()
+                .or_else(|| crate::oauth::assertion::claimed_client(assertion)),
+        }
+    }
+
+    /// Whether a late refusal should carry `WWW-Authenticate: Basic`.
+    pub fn challenge(&self) -> bool {
+        matches!(self, Self::Secret(c) if c.method == AuthMethod::Basic)
+    }
+
+    /// Client authentication behind the abuse limits. `endpoint`: the path
+    /// of the endpoint asked, whose URL an assertion's `aud` may name (as
+    /// may the issuer and the token endpoint's URL).
+    pub async fn authenticate(
         &self,
         state: &super::SharedState,
         source: std::net::IpAddr,
+        endpoint: &str,
     ) -> Result<std::sync::Arc<crate::directory::HotEntry>, OAuthError> {
-        state
-            .grants
-            .authenticate(source, &self.id, &self.secret, self.method, crate::domain::now_ms())
+        match self {
+            Self::Secret(c) => state
+                .grants
+                .authenticate(source, &c.id, &c.secret, c.method, crate::domain::now_ms()),
+            Self::Assertion { client_id, assertion } => {
+                let token_url = format!("{}/oauth/token", state.issuer_url);
+                let endpoint_url = format!("{}{endpoint}", state.issuer_url);
+                let audiences = [state.issuer_url.as_str(), token_url.as_str(), endpoint_url.as_str()];
+                state
+                    .grants
+                    .authenticate_assertion(source, client_id.as_deref(), assertion, &audiences)
+                    .await
+            }
+        }
     }
+}
+
+/// The client authentication parameters of an OAuth endpoint's form.
+pub struct AuthParams {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub assertion_type: Option<String>,
+    pub assertion: Option<String>,
 }
 
 /// Credentials from `Authorization: Basic` (each half form-urlencoded, RFC
@@ -75,7 +122,42 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((decode(id)?, decode(secret)?)))
 }
 
-pub fn credentials(
+/// Which one method the request used, or why it is not exactly one.
+pub fn credentials(headers: &HeaderMap, params: AuthParams) -> Result<ClientCredentials, OAuthError> {
+    let AuthParams {
+        client_id,
+        client_secret,
+        assertion_type,
+        assertion,
+    } = params;
+    match (assertion_type, assertion) {
+        (None, None) => secret_credentials(headers, client_id, client_secret).map(ClientCredentials::Secret),
+        (Some(t), Some(assertion)) => {
+            if t != crate::oauth::assertion::ASSERTION_TYPE {
+                return Err(OAuthError::InvalidRequest(format!(
+                    "client_assertion_type {t:?} is not supported; use {}",
+                    crate::oauth::assertion::ASSERTION_TYPE
+                )));
+            }
+            if client_secret.is_some() || headers.contains_key(header::AUTHORIZATION) {
+                return Err(OAuthError::InvalidRequest(
+                    "a client assertion and a client secret were both sent; use one method (RFC 6749 section 2.3)"
+                        .into(),
+                ));
+            }
+            Ok(ClientCredentials::Assertion { client_id, assertion })
+        }
+        (Some(_), None) => Err(OAuthError::InvalidRequest(
+            "client_assertion_type was sent without client_assertion".into(),
+        )),
+        (None, Some(_)) => Err(OAuthError::InvalidRequest(format!(
+            "client_assertion was sent without client_assertion_type={}",
+            crate::oauth::assertion::ASSERTION_TYPE
+        ))),
+    }
+}
+
+fn secret_credentials(
     headers: &HeaderMap,
     body_id: Option<String>,
     body_secret: Option<String>,
@@ -104,7 +186,7 @@ pub fn credentials(
                 true,
             )),
             _ => Err(OAuthError::invalid_client(
-                "client authentication is required: HTTP Basic or client_id and client_secret in the body",
+                "client authentication is required: HTTP Basic, client_id and client_secret in the body, or a client assertion (private_key_jwt)",
                 true,
             )),
         },

@@ -3,7 +3,7 @@
 //! with an admin bearer token.
 
 use super::admin::{Admin, Origin};
-use super::client_auth::credentials;
+use super::client_auth::{AuthParams, credentials};
 use super::token::with_client;
 use super::{SharedState, oauth_form};
 use crate::domain::access_rule::RuleClaim;
@@ -61,11 +61,18 @@ fn is_bearer(headers: &HeaderMap) -> bool {
 async fn introspect(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut caller = None;
     let result: Result<Option<Introspection>, OAuthError> = async {
-        let [token, _hint, client_id, client_secret] = oauth_form(
+        let [token, _hint, client_id, client_secret, assertion_type, assertion] = oauth_form(
             &state,
             &headers,
             body,
-            ["token", "token_type_hint", "client_id", "client_secret"],
+            [
+                "token",
+                "token_type_hint",
+                "client_id",
+                "client_secret",
+                "client_assertion_type",
+                "client_assertion",
+            ],
         )
         .await?;
         // Who may see what (RFC 7662 §4): a caller holding tokens:introspect
@@ -93,9 +100,17 @@ async fn introspect(State(state): State<SharedState>, origin: Origin, headers: H
             caller = Some(admin.client_id().to_owned());
             None
         } else {
-            let creds = credentials(&headers, client_id, client_secret)?;
-            caller = Some(creds.id.clone());
-            let client = creds.authenticate(&state, origin.source)?;
+            let creds = credentials(
+                &headers,
+                AuthParams {
+                    client_id,
+                    client_secret,
+                    assertion_type,
+                    assertion,
+                },
+            )?;
+            caller = creds.claimed_id();
+            let client = creds.authenticate(&state, origin.source, "/oauth/introspect").await?;
             let sees_all = state
                 .directory
                 .read()

@@ -18,6 +18,7 @@ pub fn router() -> Router<SharedState> {
 /// The metadata document. `response_types_supported` is omitted rather than
 /// empty: there is no authorization endpoint (RFC 8414 §3.2).
 pub fn render(issuer: &str, scopes: &[&str]) -> String {
+    let algs: Vec<&str> = crate::oauth::assertion::ALGS.iter().map(|a| a.as_str()).collect();
     serde_json::json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/oauth/token"),
@@ -25,9 +26,12 @@ pub fn render(issuer: &str, scopes: &[&str]) -> String {
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported": algs,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"],
+        "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "scopes_supported": scopes,
         "service_documentation": format!("{issuer}/api/openapi.json"),
     })

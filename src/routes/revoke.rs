@@ -1,7 +1,7 @@
 //! `POST /oauth/revoke` (RFC 7009): a client revokes one of its own tokens.
 
 use super::admin::Origin;
-use super::client_auth::credentials;
+use super::client_auth::{AuthParams, credentials};
 use super::token::with_client;
 use super::{SharedState, oauth_form};
 use crate::error::{OAuthError, no_store};
@@ -26,16 +26,31 @@ pub fn router() -> Router<SharedState> {
 async fn revoke(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut claimed = None;
     let result = async {
-        let [token, hint, client_id, client_secret] = oauth_form(
+        let [token, hint, client_id, client_secret, assertion_type, assertion] = oauth_form(
             &state,
             &headers,
             body,
-            ["token", "token_type_hint", "client_id", "client_secret"],
+            [
+                "token",
+                "token_type_hint",
+                "client_id",
+                "client_secret",
+                "client_assertion_type",
+                "client_assertion",
+            ],
         )
         .await?;
-        let creds = credentials(&headers, client_id, client_secret)?;
-        claimed = Some(creds.id.clone());
-        let client = creds.authenticate(&state, origin.source)?;
+        let creds = credentials(
+            &headers,
+            AuthParams {
+                client_id,
+                client_secret,
+                assertion_type,
+                assertion,
+            },
+        )?;
+        claimed = creds.claimed_id();
+        let client = creds.authenticate(&state, origin.source, "/oauth/revoke").await?;
         let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
         if hint.as_deref() == Some("refresh_token") {
             return Err(OAuthError::UnsupportedTokenType(

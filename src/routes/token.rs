@@ -2,7 +2,7 @@
 //! compatibility form `POST /api/v1/token` for existing API clients.
 
 use super::admin::Origin;
-use super::client_auth::credentials;
+use super::client_auth::{AuthParams, ClientCredentials, credentials};
 use super::{SharedState, has_media_type, oauth_body, oauth_form};
 use crate::error::{OAuthError, no_store};
 use crate::oauth::grant::{AuthMethod, GrantRequest, Granted};
@@ -74,7 +74,16 @@ fn granted_response(g: &Granted) -> Response {
 async fn token(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {
-        let [grant_type, client_id, client_secret, scope, resource, audience] = oauth_form(
+        let [
+            grant_type,
+            client_id,
+            client_secret,
+            scope,
+            resource,
+            audience,
+            assertion_type,
+            assertion,
+        ] = oauth_form(
             &state,
             &headers,
             body,
@@ -85,21 +94,45 @@ async fn token(State(state): State<SharedState>, origin: Origin, headers: Header
                 "scope",
                 "resource",
                 "audience",
+                "client_assertion_type",
+                "client_assertion",
             ],
         )
         .await?;
         check_grant_type(grant_type.as_deref())?;
-        let creds = credentials(&headers, client_id, client_secret)?;
-        claimed = Some(creds.id.clone());
-        state.grants.client_credentials(&GrantRequest {
-            source: origin.source,
-            client_id: &creds.id,
-            client_secret: &creds.secret,
-            method: creds.method,
-            scope: scope.as_deref(),
-            resource: resource.as_deref(),
-            audience: audience.as_deref(),
-        })
+        let creds = credentials(
+            &headers,
+            AuthParams {
+                client_id,
+                client_secret,
+                assertion_type,
+                assertion,
+            },
+        )?;
+        claimed = creds.claimed_id();
+        match &creds {
+            // The hot path stays synchronous: no future for a secret check.
+            ClientCredentials::Secret(c) => state.grants.client_credentials(&GrantRequest {
+                source: origin.source,
+                client_id: &c.id,
+                client_secret: &c.secret,
+                method: c.method,
+                scope: scope.as_deref(),
+                resource: resource.as_deref(),
+                audience: audience.as_deref(),
+            }),
+            ClientCredentials::Assertion { .. } => {
+                let entry = creds.authenticate(&state, origin.source, "/oauth/token").await?;
+                state.grants.grant_to(
+                    &entry,
+                    false,
+                    scope.as_deref(),
+                    resource.as_deref(),
+                    audience.as_deref(),
+                    crate::domain::now_ms(),
+                )
+            }
+        }
     }
     .await;
     state.metrics.count_token(result.as_ref().map(|_| ()));

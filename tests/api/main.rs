@@ -15,6 +15,7 @@ mod helpers;
 mod listing;
 mod metadata;
 mod openapi;
+mod private_key_jwt;
 mod query_prop;
 mod revocation;
 mod rs256;
