@@ -144,7 +144,14 @@ impl App {
                 ),
                 ledger: match &config.redis.url {
                     Some(url) => Arc::new(crate::oauth::replay::RedisLedger::new(url).map_err(StartupError::Other)?),
-                    None => Arc::new(crate::oauth::replay::MemoryLedger::default()),
+                    None => {
+                        if config.store.backend == crate::config::StoreBackend::Postgres {
+                            tracing::warn!(
+                                "redis.url is unset: each instance remembers client-assertion jti values on its own, so an assertion could be replayed once against another instance within its lifetime (at most 5 minutes); set redis.url to share them"
+                            );
+                        }
+                        Arc::new(crate::oauth::replay::MemoryLedger::default())
+                    }
                 },
             },
             request_ids: RequestIds::default(),

@@ -453,3 +453,41 @@ async fn an_instance_killed_right_after_acknowledging_a_write_loses_nothing() {
         "the acknowledged application is in the database"
     );
 }
+
+#[tokio::test]
+async fn an_assertion_accepted_by_one_instance_is_a_replay_on_another() {
+    use crate::private_key_jwt::{ClientKey, claims, token_with};
+    let redis = crate::helpers::RedisServer::start();
+    let db = PostgresDb::create();
+    let kek = tempfile::tempdir().unwrap();
+    let mut settings = cluster_settings(&db, kek.path());
+    settings.push(format!("redis.url={}", redis.url()));
+    let a = spawn_instance(&settings, None).await;
+    let b = spawn_instance(&settings, Some((&a.admin_id.clone(), &a.admin_secret.clone()))).await;
+    let key = ClientKey::new("k");
+    let created: Value = a
+        .api()
+        .await
+        .post("/api/v1/apps", json!({"name": "keyed", "jwks": key.jwks()}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cid = created["clientId"].as_str().unwrap().to_owned();
+    let aud = "http://auth.cluster.test/oauth/token";
+    within_a_second("the keys on the other instance", || {
+        let assertion = key.sign(json!({}), &claims(&cid, aud));
+        let b = &b;
+        async move { token_with(b, &assertion).await.status() == 200 }
+    })
+    .await;
+    let assertion = key.sign(json!({}), &claims(&cid, aud));
+    assert_eq!(token_with(&a, &assertion).await.status(), 200);
+    let resp = token_with(&b, &assertion).await;
+    assert_eq!(resp.status(), 401, "the same jti on another instance is a replay");
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error_description"].as_str().unwrap().contains("already used"),
+        "{body}"
+    );
+}

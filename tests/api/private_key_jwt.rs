@@ -14,13 +14,13 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 /// A client's P-256 key: signs assertions, and its public JWK is what the
 /// application registers.
-struct ClientKey {
+pub(crate) struct ClientKey {
     pair: EcdsaKeyPair,
     kid: String,
 }
 
 impl ClientKey {
-    fn new(kid: &str) -> Self {
+    pub(crate) fn new(kid: &str) -> Self {
         let rng = SystemRandom::new();
         let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.as_ref(), &rng).unwrap();
@@ -33,12 +33,12 @@ impl ClientKey {
             "x": URL_SAFE_NO_PAD.encode(&p[1..33]), "y": URL_SAFE_NO_PAD.encode(&p[33..65])})
     }
 
-    fn jwks(&self) -> Value {
+    pub(crate) fn jwks(&self) -> Value {
         json!({"keys": [self.jwk()]})
     }
 
     /// Signs `claims` with `header` (alg and kid filled in unless given).
-    fn sign(&self, mut header: Value, claims: &Value) -> String {
+    pub(crate) fn sign(&self, mut header: Value, claims: &Value) -> String {
         header.as_object_mut().unwrap().entry("alg").or_insert("ES256".into());
         header
             .as_object_mut()
@@ -63,7 +63,7 @@ fn now() -> i64 {
 }
 
 /// Claims a well-behaved client sends to `aud`.
-fn claims(client_id: &str, aud: &str) -> Value {
+pub(crate) fn claims(client_id: &str, aud: &str) -> Value {
     json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": now() + 60, "iat": now(),
         "jti": uuid::Uuid::new_v4().to_string()})
 }
@@ -73,7 +73,7 @@ async fn assert_with(app: &TestApp, path: &str, assertion: &str, extra: &str) ->
     app.post_form(path, &body, None).await
 }
 
-async fn token_with(app: &TestApp, assertion: &str) -> reqwest::Response {
+pub(crate) async fn token_with(app: &TestApp, assertion: &str) -> reqwest::Response {
     assert_with(app, "/oauth/token", assertion, "&grant_type=client_credentials").await
 }
 
@@ -494,4 +494,40 @@ print(token['access_token'])
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert_eq!(claims_of(&token)["client_id"], cid);
+}
+
+#[tokio::test]
+async fn with_redis_down_an_assertion_is_refused_with_503_not_accepted_unchecked() {
+    let mut redis = RedisServer::start();
+    let app = spawn_app_with(&[format!("redis.url={}", redis.url())]).await;
+    let api = app.api().await;
+    let key = ClientKey::new("k");
+    let created: Value = api
+        .post("/api/v1/apps", json!({"name": "keyed", "jwks": key.jwks()}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cid = created["clientId"].as_str().unwrap();
+    let aud = app.url("/oauth/token");
+    assert_eq!(
+        token_with(&app, &key.sign(json!({}), &claims(cid, &aud)))
+            .await
+            .status(),
+        200
+    );
+    redis.kill9();
+    // Without the ledger a replay could not be told apart: fail closed.
+    let body = assert_oauth_error(
+        token_with(&app, &key.sign(json!({}), &claims(cid, &aud))).await,
+        503,
+        "temporarily_unavailable",
+    )
+    .await;
+    assert!(body["error_description"].as_str().unwrap().contains("replay"), "{body}");
+    // Secrets do not depend on Redis.
+    assert_eq!(
+        app.token_request(&app.admin_id, &app.admin_secret, "").await.status(),
+        200
+    );
 }
