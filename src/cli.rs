@@ -48,6 +48,41 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Applications on a running server (admin API): list, create, show, enable, disable, regenerate, delete
+    Apps {
+        #[command(flatten)]
+        conn: crate::admin_cli::Connection,
+        #[command(subcommand)]
+        command: crate::admin_cli::AppsCommand,
+    },
+    /// Access rules on a running server: list, create, delete
+    Rules {
+        #[command(flatten)]
+        conn: crate::admin_cli::Connection,
+        #[command(subcommand)]
+        command: crate::admin_cli::RulesCommand,
+    },
+    /// Scopes on a running server: list, create, delete
+    Scopes {
+        #[command(flatten)]
+        conn: crate::admin_cli::Connection,
+        #[command(subcommand)]
+        command: crate::admin_cli::ScopesCommand,
+    },
+    /// Roles of a running server
+    Roles {
+        #[command(flatten)]
+        conn: crate::admin_cli::Connection,
+        #[command(subcommand)]
+        command: crate::admin_cli::RolesCommand,
+    },
+    /// The audit log of a running server
+    Audit {
+        #[command(flatten)]
+        conn: crate::admin_cli::Connection,
+        #[command(subcommand)]
+        command: crate::admin_cli::AuditCommand,
+    },
     /// Manage signing keys
     Keys {
         #[command(subcommand)]
@@ -142,6 +177,13 @@ fn load(args: &ConfigArgs, extra: Vec<String>) -> Result<Config, Failure> {
     Config::load(args.config.as_deref(), std::env::vars(), &set).map_err(|e| Failure::Usage(e.to_string()))
 }
 
+fn admin_call(result: Result<(), crate::admin_cli::Failure>) -> Result<(), Failure> {
+    result.map_err(|e| match e {
+        crate::admin_cli::Failure::Usage(m) => Failure::Usage(m),
+        crate::admin_cli::Failure::Refused(m) => Failure::Other(m),
+    })
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     // Connections run on their own per-core runtimes (see app/server.rs); this
     // one accepts, runs background work and the CLI commands.
@@ -157,6 +199,11 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, listen } => serve(&config, listen),
         Command::Init { config, json } => init(&config, json),
+        Command::Apps { conn, command } => admin_call(crate::admin_cli::apps(&conn, command)),
+        Command::Rules { conn, command } => admin_call(crate::admin_cli::rules(&conn, command)),
+        Command::Scopes { conn, command } => admin_call(crate::admin_cli::scopes(&conn, command)),
+        Command::Roles { conn, command } => admin_call(crate::admin_cli::roles(&conn, command)),
+        Command::Audit { conn, command } => admin_call(crate::admin_cli::audit(&conn, command)),
         // The load generator is only for benchmarks, so the default build
         // leaves it out; say how to get it rather than claim it is unknown.
         #[cfg(not(feature = "loadgen"))]

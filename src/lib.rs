@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin_cli;
 pub mod app;
 #[cfg(feature = "loadgen")]
 pub mod bench;

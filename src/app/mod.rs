@@ -147,10 +147,12 @@ impl App {
                     None => {
                         if config.store.backend == crate::config::StoreBackend::Postgres {
                             tracing::warn!(
-                                "redis.url is unset: each instance remembers client-assertion jti values on its own, so an assertion could be replayed once against another instance within its lifetime (at most 5 minutes); set redis.url to share them"
+                                "redis.url is unset: private_key_jwt client assertions will be refused (503), because instances could not refuse each other's replays; set redis.url to accept them"
                             );
+                            Arc::new(crate::oauth::replay::NoSharedLedger)
+                        } else {
+                            Arc::new(crate::oauth::replay::MemoryLedger::default())
                         }
-                        Arc::new(crate::oauth::replay::MemoryLedger::default())
                     }
                 },
             },

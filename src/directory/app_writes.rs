@@ -50,6 +50,10 @@ impl Directory {
         let checked = {
             let cat = self.read();
             cat.authorize(actor, perm::APPS_WRITE)
+                .and_then(|held| match &jwks {
+                    Some(_) => cat.authorize(actor, perm::APPS_KEYS),
+                    None => Ok(held),
+                })
                 .map_err(DirectoryError::from)
                 .and_then(|_| {
                     if cat.names.contains_key(name.as_str()) {
@@ -151,6 +155,15 @@ impl Directory {
         }
         app.enabled = enabled;
         app.updated_at = now_ms();
+        // Disabling withdraws every credential, registered keys included.
+        let keys_note = match (enabled, app.jwks.take()) {
+            (false, Some(k)) => format!("; private_key_jwt keys removed: {}", k.describe()),
+            (true, keys) => {
+                app.jwks = keys;
+                String::new()
+            }
+            (false, None) => String::new(),
+        };
         let credential = self.read().apps.get(id).map(|r| r.credential.clone());
         let cutoff = if enabled {
             None
@@ -163,7 +176,7 @@ impl Directory {
         };
         let summary = match cutoff {
             Some(c) => format!(
-                "enabled: true -> false; tokens issued before {} revoked",
+                "enabled: true -> false; tokens issued before {} revoked{keys_note}",
                 format_ms(c.before * 1000)
             ),
             None => "enabled: false -> true".into(),
@@ -216,7 +229,14 @@ impl Directory {
         let _w = self.lock_for_write().await;
         let action = "app.keys";
         let target = self.app_target(id);
-        let mut app = match self.check_app_write(actor, id, perm::APPS_WRITE) {
+        // A key is a credential that outlives the rules of whoever added it:
+        // System administrators only (apps:keys), and never on the caller's
+        // own application, so a stolen token cannot make itself permanent.
+        let checked = self.check_app_write(actor, id, perm::APPS_KEYS).and_then(|app| {
+            self.read().check_not_self(actor, id)?;
+            Ok(app)
+        });
+        let mut app = match checked {
             Ok(app) => app,
             Err(e) => return Err(self.reject(actor, action, &target, e).await),
         };
@@ -224,13 +244,27 @@ impl Directory {
         let summary = format!("private_key_jwt keys: {} -> {}", describe(&app.jwks), describe(&jwks));
         app.jwks = jwks;
         app.updated_at = now_ms();
-        self.persist(vec![
-            Write::Put(keys::app(&app.id), encode(&app)),
-            Self::success(actor, action, &target, 200, summary),
-        ])
-        .await?;
+        // A request already checked against a removed key must not get its
+        // token after this answer (see `Credential`).
+        let credential = self.read().apps.get(id).map(|r| r.credential.clone());
+        if let Some(c) = &credential {
+            c.retire();
+        }
+        let persisted = self
+            .persist(vec![
+                Write::Put(keys::app(&app.id), encode(&app)),
+                Self::success(actor, action, &target, 200, summary),
+            ])
+            .await;
+        if let Err(e) = persisted {
+            restore_unless_indeterminate(credential.as_ref(), &e);
+            return Err(e.into());
+        }
         let mut cat = self.write_catalog();
-        cat.apps.update(id, |row| row.app = app.clone());
+        cat.apps.update(id, |row| {
+            row.app = app.clone();
+            row.credential = Arc::default();
+        });
         self.refresh_hot(&cat, &[id]);
         Ok(app)
     }
@@ -258,6 +292,12 @@ impl Directory {
         let secret = ClientSecret::generate(&self.rng);
         app.secret_hash = self.pepper.hash(&secret);
         app.updated_at = now_ms();
+        // Regenerating is the answer to a leak: every credential goes,
+        // registered keys too (they are registered again deliberately).
+        let keys_note = match app.jwks.take() {
+            Some(k) => format!("; private_key_jwt keys removed: {}", k.describe()),
+            None => String::new(),
+        };
         let credential = self.read().apps.get(id).map(|r| r.credential.clone());
         if let Some(c) = &credential {
             c.retire();
@@ -269,7 +309,7 @@ impl Directory {
             &target,
             200,
             format!(
-                "client secret replaced; the old one stopped working and tokens issued before {} were revoked",
+                "client secret replaced; the old one stopped working and tokens issued before {} were revoked{keys_note}",
                 format_ms(cutoff.before * 1000)
             ),
         );

@@ -11,7 +11,8 @@
 //! the endpoint's URL; `exp` present and at most 5 minutes ahead; `nbf` and
 //! `iat` not in the future; `jti` present and used once (see `replay`).
 //! Every failure is `invalid_client`; the description says which check
-//! failed but never whether a client ID exists.
+//! failed, except that everything about the client and its keys (exists,
+//! enabled, kid, algorithm, signature) reads as one refusal.
 
 use crate::directory::{Directory, HotEntry};
 use crate::error::OAuthError;
@@ -120,31 +121,25 @@ pub fn check(
             "client_id does not match the assertion's iss (RFC 7521 section 4.2)",
         ));
     }
-    // Unknown client, disabled client and no registered keys answer alike.
-    let no_key = || fail("no key registered for this client verifies it");
+    // Everything about the client and its keys answers alike: unknown,
+    // disabled, no keys, another kid, another algorithm, a bad signature.
+    // Otherwise an unsigned probe would learn which clients exist and what
+    // keys they hold.
+    let no_key = || fail("it is not signed by a key registered for this client");
     let entry = directory.entry(iss).filter(|e| e.enabled).ok_or_else(no_key)?;
     let keys = entry.client_keys.clone().ok_or_else(no_key)?;
     let candidates: Vec<_> = keys
         .iter()
         .filter(|k| header.kid.is_none() || k.kid == header.kid)
         .collect();
-    if candidates.is_empty() {
-        return Err(no_key());
-    }
     // Pinned: only a key registered for the header's algorithm may verify.
-    if !candidates.iter().any(|k| k.key.alg == alg) {
-        return Err(fail(format!(
-            "alg {} is not the algorithm of the registered key",
-            alg.as_str()
-        )));
-    }
     let sig = b64(s, "signature")?;
     let signed = &assertion.as_bytes()[..h.len() + 1 + p.len()];
     if !candidates
         .iter()
         .any(|k| k.key.alg == alg && k.key.verify(signed, &sig))
     {
-        return Err(fail("signature does not verify with the registered key"));
+        return Err(no_key());
     }
     let aud_ok = match &claims.aud {
         Some(Aud::One(a)) => audiences.contains(&a.as_str()),

@@ -34,19 +34,28 @@ fn ledger_key(client_id: &str, jti: &str) -> String {
     )
 }
 
-/// One instance's memory; pruned of lapsed entries as it grows.
+/// One instance's memory: lapsed entries are pruned at most once a second,
+/// and past `MAX_ENTRIES` live ones assertions are refused (503) rather
+/// than letting one client grow the map without bound.
 #[derive(Default)]
 pub struct MemoryLedger {
-    seen: Mutex<HashMap<String, i64>>,
+    seen: Mutex<(HashMap<String, i64>, i64)>,
 }
+
+const MAX_ENTRIES: usize = 200_000;
 
 impl JtiLedger for MemoryLedger {
     fn first_use<'a>(&'a self, client_id: &'a str, jti: &'a str, expires: i64) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async move {
             let now = crate::domain::now_ms() / 1000;
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.len() >= 4096 {
+            let mut guard = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let (seen, pruned_at) = &mut *guard;
+            if seen.len() >= 4096 && *pruned_at < now {
                 seen.retain(|_, until| *until > now);
+                *pruned_at = now;
+            }
+            if seen.len() >= MAX_ENTRIES {
+                return Err(format!("{MAX_ENTRIES} live assertion ids remembered; refusing more"));
             }
             let key = ledger_key(client_id, jti);
             match seen.get(&key) {
@@ -56,6 +65,19 @@ impl JtiLedger for MemoryLedger {
                     Ok(true)
                 }
             }
+        })
+    }
+}
+
+/// For a PostgreSQL cluster without Redis: instances could not see each
+/// other's `jti`s, so assertions are refused (503, and the log says why)
+/// rather than replayable once per instance.
+pub struct NoSharedLedger;
+
+impl JtiLedger for NoSharedLedger {
+    fn first_use<'a>(&'a self, _: &'a str, _: &'a str, _: i64) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async {
+            Err("private_key_jwt in a PostgreSQL cluster needs redis.url, so that every instance refuses a replayed assertion".to_owned())
         })
     }
 }
@@ -87,8 +109,10 @@ impl JtiLedger for RedisLedger {
                 .arg(ledger_key(client_id, jti))
                 .arg(1)
                 .arg("NX")
-                .arg("EXAT")
-                .arg(expires)
+                // Relative, with a margin: Redis's clock may run ahead of
+                // ours (and EXAT would need Redis 6.2).
+                .arg("EX")
+                .arg((expires - crate::domain::now_ms() / 1000).max(0) + 60)
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| format!("Redis: {e}"))?;

@@ -173,6 +173,14 @@ impl SigningKey {
         self.meta.alg
     }
 
+    /// The modulus size of an RSA key.
+    pub fn rsa_bits(&self) -> Option<usize> {
+        match &self.signer {
+            Signer::Rsa(k) => Some(k.public().modulus_len() * 8),
+            _ => None,
+        }
+    }
+
     pub fn sign(&self, rng: &SystemRandom, msg: &[u8]) -> Result<Vec<u8>, ring::error::Unspecified> {
         match &self.signer {
             Signer::Ecdsa(k) => Ok(k.sign(rng, msg)?.as_ref().to_vec()),
@@ -347,7 +355,10 @@ impl KeySet {
         // Keys are sorted by activation, so the next one of the same chain
         // is the successor.
         let chain = Chain::of(key.alg());
-        match self.keys[index + 1..].iter().find(|k| Chain::of(k.alg()) == chain) {
+        match self.keys[index + 1..]
+            .iter()
+            .find(|k| Chain::of(k.alg()) == chain && !k.meta.withdrawn)
+        {
             Some(successor) if successor.meta.activates_at <= now => {
                 if now < successor.meta.activates_at + self.token_ttl + RETIRE_GRACE_SECONDS {
                     KeyState::Retiring
@@ -536,6 +547,7 @@ pub fn retire(dir: &Path, kid: &str, now_flag: bool, publish_ahead: i64, token_t
     // retired key's algorithm.
     let chain = Chain::of(key.alg());
     let alg = key.alg();
+    let bits = key.rsa_bits().unwrap_or(RSA_BITS[0]);
     let others_sign = set
         .all()
         .iter()
@@ -544,7 +556,7 @@ pub fn retire(dir: &Path, kid: &str, now_flag: bool, publish_ahead: i64, token_t
     let mut replacement = None;
     let stops_signing_at = if now_flag {
         if !others_sign.clone().any(|k| k.meta.activates_at <= now) {
-            replacement = Some(generate(dir, alg, now)?);
+            replacement = Some(generate_sized(dir, alg, bits, now)?);
         }
         meta.withdrawn = true;
         now
@@ -553,7 +565,7 @@ pub fn retire(dir: &Path, kid: &str, now_flag: bool, publish_ahead: i64, token_t
             Some(at) => at.max(now),
             None => {
                 let at = now + publish_ahead;
-                replacement = Some(generate(dir, alg, at)?);
+                replacement = Some(generate_sized(dir, alg, bits, at)?);
                 at
             }
         }

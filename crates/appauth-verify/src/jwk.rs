@@ -96,15 +96,18 @@ pub fn parse(jwk: &Value) -> Result<ParsedJwk, String> {
                 .filter(|a| a.is_rsa())
                 .ok_or("RSA keys must name their algorithm: \"alg\" RS256 or PS256")?;
             let (n, e) = (bytes("n")?, bytes("e")?);
-            let n_start = n.iter().position(|b| *b != 0).unwrap_or(n.len());
-            let bits = (n.len() - n_start) * 8 - n.get(n_start).map_or(8, |b| b.leading_zeros() as usize);
+            let bits = match n.iter().position(|b| *b != 0) {
+                Some(i) => (n.len() - i) * 8 - n[i].leading_zeros() as usize,
+                None => 0,
+            };
             if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
                 return Err(format!(
                     "RSA modulus is {bits} bits; {MIN_RSA_BITS} to {MAX_RSA_BITS} are accepted"
                 ));
             }
-            if e.is_empty() || e.len() > 4 {
-                return Err("RSA member \"e\" must be 1 to 4 bytes".into());
+            let exponent = (e.len() <= 4).then(|| e.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)));
+            if !exponent.is_some_and(|x| x >= 3 && x % 2 == 1) {
+                return Err("RSA member \"e\" must be an odd exponent of at least 3, at most 4 bytes".into());
             }
             PublicKey::rsa(alg, &n, &e)
         }

@@ -29,6 +29,9 @@ pub mod perm {
     /// Introspect any client's token (RFC 7662 §4); without it a client
     /// sees only its own tokens as active.
     pub const TOKENS_INTROSPECT: &str = "tokens:introspect";
+    /// Register `private_key_jwt` keys on an application: a credential that
+    /// survives whoever granted it, so System administrators only.
+    pub const APPS_KEYS: &str = "apps:keys";
 }
 
 pub const SYSTEM_ADMINISTRATOR: &str = "system-administrator";
@@ -37,6 +40,7 @@ pub const APPLICATION_ADMINISTRATOR: &str = "application-administrator";
 const ADMIN_ALL: &[&str] = &[
     "apps:read",
     "apps:write",
+    "apps:keys",
     "access-rules:read",
     "access-rules:write",
     "roles:read",

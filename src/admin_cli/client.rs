@@ -1,0 +1,123 @@
+//! The admin CLI's HTTP side: credentials from a file or standard input, a
+//! token by the client-credentials grant, one admin call, the answer printed.
+
+use super::{Call, Connection, table};
+use serde_json::Value;
+use std::io::Read as _;
+
+/// Why a command did not complete, and its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Exit 2: the command line or the credentials file is wrong.
+    Usage(String),
+    /// Exit 1: the server refused, or could not be reached.
+    Refused(String),
+}
+
+/// A path segment, percent-encoded so an id cannot change the path.
+pub fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn credentials(conn: &Connection) -> Result<(String, String), Failure> {
+    let (from, text) = if conn.credentials.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::Usage(format!("cannot read credentials from standard input: {e}")))?;
+        ("standard input".to_owned(), text)
+    } else {
+        let path = conn.credentials.display().to_string();
+        let text = std::fs::read_to_string(&conn.credentials).map_err(|e| {
+            Failure::Usage(format!(
+                "cannot read credentials from {path}: {e} (use --credentials FILE or -)"
+            ))
+        })?;
+        (path, text)
+    };
+    let v: Value = serde_json::from_str(&text).map_err(|_| {
+        Failure::Usage(format!(
+            "{from} is not JSON of the form {{\"clientId\": …, \"secret\": …}}"
+        ))
+    })?;
+    match (v["clientId"].as_str(), v["secret"].as_str()) {
+        (Some(id), Some(secret)) => Ok((id.to_owned(), secret.to_owned())),
+        _ => Err(Failure::Usage(format!(
+            "{from} lacks \"clientId\" and \"secret\" (the shape of initial-admin.json)"
+        ))),
+    }
+}
+
+/// The server's own words for a refusal (admin API or OAuth error body).
+fn refusal(status: reqwest::StatusCode, body: &str) -> Failure {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let message = v["message"]
+        .as_str()
+        .or(v["error_description"].as_str())
+        .or(v["error"].as_str())
+        .unwrap_or("no details");
+    Failure::Refused(format!("{status}: {message}"))
+}
+
+pub fn run(conn: &Connection, call: Call) -> Result<(), Failure> {
+    let (id, secret) = credentials(conn)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Refused(format!("cannot start the async runtime: {e}")))?;
+    let base = conn.url.trim_end_matches('/').to_owned();
+    let answer = runtime.block_on(async move {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| Failure::Refused(e.to_string()))?;
+        let unreachable = |e: reqwest::Error| Failure::Refused(format!("cannot reach {base}: {e}"));
+        let resp = http
+            .post(format!("{base}/oauth/token"))
+            .basic_auth(segment_form(&id), Some(segment_form(&secret)))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(unreachable)?;
+        if !status.is_success() {
+            return Err(refusal(status, &body));
+        }
+        let token: Value =
+            serde_json::from_str(&body).map_err(|_| Failure::Refused("the token answer is not JSON".into()))?;
+        let token = token["access_token"].as_str().unwrap_or_default().to_owned();
+        let mut req = http
+            .request(call.method.clone(), format!("{base}{}", call.path))
+            .bearer_auth(token)
+            .query(&call.query);
+        if let Some(body) = &call.body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(unreachable)?;
+        if !status.is_success() {
+            return Err(refusal(status, &body));
+        }
+        Ok(body)
+    })?;
+    let value: Value = if answer.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&answer).map_err(|_| Failure::Refused("the answer is not JSON".into()))?
+    };
+    if conn.output == "json" {
+        if !value.is_null() {
+            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        }
+    } else {
+        print!("{}", table::render(call.view, &value));
+    }
+    Ok(())
+}
+
+/// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
+fn segment_form(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,261 @@
+//! The admin CLI (DESIGN §2): `appauth apps|rules|scopes|roles|audit …`
+//! call a running server's admin API, as an operator would with curl, but
+//! with the credentials read from a file or standard input (never a flag
+//! value, which would land in shell history and `ps`), a token fetched by
+//! the client-credentials grant, and the answer printed as a table or JSON.
+//!
+//! Exit codes: 0 done, 1 the server refused (its message is printed),
+//! 2 usage (bad arguments, unreadable credentials).
+
+mod client;
+mod table;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+pub use client::Failure;
+
+/// What every admin command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Connection {
+    /// Base URL of the server
+    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
+    pub url: String,
+    /// `{"clientId","secret"}` of an application with the needed role (the
+    /// shape of initial-admin.json), or `-` to read it from standard input
+    #[arg(long, value_name = "FILE", default_value = "data/initial-admin.json", global = true)]
+    pub credentials: PathBuf,
+    /// `table` for people, `json` for scripts (the API's own answer)
+    #[arg(long, default_value = "table", value_parser = ["table", "json"], global = true)]
+    pub output: String,
+}
+
+/// Filters, search, sort and paging, as the list endpoints take them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ListArgs {
+    /// A filter, e.g. `name=@ci` or `createdAt>=2026-01-01` (repeatable; all must hold)
+    #[arg(long = "filter", value_name = "EXPR")]
+    filters: Vec<String>,
+    /// Case-insensitive text search over the visible columns
+    #[arg(long)]
+    search: Option<String>,
+    /// Column to sort by, e.g. `name` or `createdAt`
+    #[arg(long)]
+    sort: Option<String>,
+    /// Sort descending
+    #[arg(long)]
+    desc: bool,
+    /// At most this many rows
+    #[arg(long)]
+    limit: Option<u32>,
+    /// Skip this many rows
+    #[arg(long)]
+    offset: Option<u32>,
+}
+
+impl ListArgs {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q: Vec<(&'static str, String)> = self.filters.iter().map(|f| ("filterBy", f.clone())).collect();
+        q.extend(self.search.clone().map(|s| ("search", s)));
+        q.extend(self.sort.clone().map(|s| ("sortBy", s)));
+        if self.desc {
+            q.push(("sortOrder", "desc".into()));
+        }
+        q.extend(self.limit.map(|n| ("limit", n.to_string())));
+        q.extend(self.offset.map(|n| ("offset", n.to_string())));
+        q
+    }
+}
+
+#[derive(Subcommand, Debug)]
+#[command(after_help = "Examples:
+  appauth apps list --filter 'name=@ci' --sort createdAt --desc
+  appauth apps create ci-pipeline-prod --output json > ci-creds.json
+  appauth apps regenerate 6f1c…   # prints the new secret once
+  vault read -field=creds appauth/admin | appauth apps list --credentials -")]
+pub enum AppsCommand {
+    /// List applications (same filters as the console)
+    List(ListArgs),
+    /// Create an application; prints its client ID and secret once
+    Create { name: String },
+    /// Show one application (never its secret)
+    Show { id: String },
+    /// Enable an application
+    Enable { id: String },
+    /// Disable an application: every token it holds is revoked
+    Disable { id: String },
+    /// Regenerate the secret: the old one and its tokens stop working; prints the new secret once
+    Regenerate { id: String },
+    /// Delete an application, its access rules, and revoke its tokens
+    Delete { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+#[command(after_help = "Examples:
+  appauth rules list --filter \"subjectId=$APP_ID\"
+  appauth rules create --app $APP_ID --role l1-researcher --scope-type cluster --scope $CLUSTER_ID
+  appauth rules delete $RULE_ID")]
+pub enum RulesCommand {
+    /// List access rules
+    List(ListArgs),
+    /// Grant a role on a scope to an application
+    Create {
+        /// The application's id
+        #[arg(long)]
+        app: String,
+        /// A role id (see `appauth roles list`)
+        #[arg(long)]
+        role: String,
+        /// tenant, cluster, department or project
+        #[arg(long)]
+        scope_type: String,
+        /// The scope's id (see `appauth scopes list`)
+        #[arg(long)]
+        scope: String,
+    },
+    /// Delete an access rule
+    Delete { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+#[command(after_help = "Examples:
+  appauth scopes list
+  appauth scopes create --type cluster --name 'Cluster: A' --parent $TENANT_ID")]
+pub enum ScopesCommand {
+    /// List the scope tree
+    List,
+    /// Create a scope under a parent
+    Create {
+        /// cluster, department or project
+        #[arg(long = "type")]
+        scope_type: String,
+        #[arg(long)]
+        name: String,
+        /// The parent scope's id
+        #[arg(long)]
+        parent: String,
+    },
+    /// Delete a scope (refused while rules or children use it)
+    Delete { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RolesCommand {
+    /// List the roles and their permissions
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+#[command(after_help = "Examples:
+  appauth audit list --filter action==app.regenerate --limit 20")]
+pub enum AuditCommand {
+    /// List audit records, newest first
+    List(ListArgs),
+}
+
+/// One admin call: method, path, body, and how to print the answer.
+struct Call {
+    method: reqwest::Method,
+    path: String,
+    query: Vec<(&'static str, String)>,
+    body: Option<Value>,
+    view: table::View,
+}
+
+impl Call {
+    fn get(path: impl Into<String>, view: table::View) -> Self {
+        Self {
+            method: reqwest::Method::GET,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            view,
+        }
+    }
+
+    fn with(mut self, method: reqwest::Method, body: Option<Value>) -> Self {
+        self.method = method;
+        self.body = body;
+        self
+    }
+
+    fn list(path: &str, args: &ListArgs, view: table::View) -> Self {
+        let mut call = Self::get(path, view);
+        call.query = args.query();
+        call
+    }
+}
+
+fn app_path(id: &str) -> String {
+    format!("/api/v1/apps/{}", client::segment(id))
+}
+
+pub fn apps(conn: &Connection, cmd: AppsCommand) -> Result<(), Failure> {
+    use reqwest::Method;
+    let call = match cmd {
+        AppsCommand::List(a) => Call::list("/api/v1/apps", &a, table::View::Apps),
+        AppsCommand::Create { name } => {
+            Call::get("/api/v1/apps", table::View::Secret).with(Method::POST, Some(json!({ "name": name })))
+        }
+        AppsCommand::Show { id } => Call::get(app_path(&id), table::View::App),
+        AppsCommand::Enable { id } => {
+            Call::get(app_path(&id), table::View::App).with(Method::PATCH, Some(json!({"enabled": true})))
+        }
+        AppsCommand::Disable { id } => {
+            Call::get(app_path(&id), table::View::App).with(Method::PATCH, Some(json!({"enabled": false})))
+        }
+        AppsCommand::Regenerate { id } => {
+            Call::get(format!("{}/secret", app_path(&id)), table::View::Secret).with(Method::POST, Some(json!({})))
+        }
+        AppsCommand::Delete { id } => Call::get(app_path(&id), table::View::Done).with(Method::DELETE, None),
+    };
+    client::run(conn, call)
+}
+
+pub fn rules(conn: &Connection, cmd: RulesCommand) -> Result<(), Failure> {
+    use reqwest::Method;
+    const PATH: &str = "/api/v1/authorization/access-rules";
+    let call = match cmd {
+        RulesCommand::List(a) => Call::list(PATH, &a, table::View::Rules),
+        RulesCommand::Create {
+            app,
+            role,
+            scope_type,
+            scope,
+        } => Call::get(PATH, table::View::Rule).with(
+            Method::POST,
+            Some(json!({"subjectType": "app", "subjectId": app, "roleId": role, "scopeType": scope_type, "scopeId": scope})),
+        ),
+        RulesCommand::Delete { id } => Call::get(format!("{PATH}/{}", client::segment(&id)), table::View::Done)
+            .with(Method::DELETE, None),
+    };
+    client::run(conn, call)
+}
+
+pub fn scopes(conn: &Connection, cmd: ScopesCommand) -> Result<(), Failure> {
+    use reqwest::Method;
+    let call = match cmd {
+        ScopesCommand::List => Call::get("/api/v1/scopes", table::View::Scopes),
+        ScopesCommand::Create {
+            scope_type,
+            name,
+            parent,
+        } => Call::get("/api/v1/scopes", table::View::Scope).with(
+            Method::POST,
+            Some(json!({"type": scope_type, "name": name, "parentId": parent})),
+        ),
+        ScopesCommand::Delete { id } => {
+            Call::get(format!("/api/v1/scopes/{}", client::segment(&id)), table::View::Done).with(Method::DELETE, None)
+        }
+    };
+    client::run(conn, call)
+}
+
+pub fn roles(conn: &Connection, RolesCommand::List: RolesCommand) -> Result<(), Failure> {
+    client::run(conn, Call::get("/api/v1/authorization/roles", table::View::Roles))
+}
+
+pub fn audit(conn: &Connection, AuditCommand::List(a): AuditCommand) -> Result<(), Failure> {
+    client::run(conn, Call::list("/api/v1/audit", &a, table::View::Audit))
+}
