@@ -3,6 +3,7 @@
 
 mod access_rules;
 mod admin_auth;
+mod admin_cli;
 mod apps;
 mod audit;
 mod authority;

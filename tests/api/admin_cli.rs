@@ -1,0 +1,260 @@
+//! The admin CLI (`appauth apps|rules|scopes|roles|audit`) driven as a
+//! subprocess against a spawned server: credentials from a file or standard
+//! input, table and JSON output, exit codes 0 / 1 (refused) / 2 (usage).
+
+use crate::helpers::*;
+use serde_json::Value;
+use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
+
+struct Cli<'a> {
+    app: &'a TestApp,
+    creds: std::path::PathBuf,
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Cli<'_> {
+    async fn run(&self, args: &[&str]) -> Out {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
+        cmd.args(args)
+            .arg("--url")
+            .arg(&self.app.base)
+            .arg("--credentials")
+            .arg(&self.creds);
+        output(cmd, None).await
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let out = self.run(&all).await;
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", out.stdout))
+    }
+}
+
+async fn output(mut cmd: tokio::process::Command, stdin: Option<&str>) -> Out {
+    cmd.env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("appauth runs");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn the_admin_cli_creates_lists_grants_disables_regenerates_and_deletes_through_the_api() {
+    let app = spawn_app().await;
+    let cli = Cli {
+        app: &app,
+        creds: app.data_dir().join("initial-admin.json"),
+    };
+    // Create: the secret is printed once and works.
+    let created = cli.json(&["apps", "create", "ci-pipeline-prod"]).await;
+    let (id, cid) = (created["id"].as_str().unwrap(), created["clientId"].as_str().unwrap());
+    let secret = created["secret"].as_str().unwrap();
+    app.token_for(cid, secret).await;
+    let table = cli.run(&["apps", "create", "nightly-build"]).await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table.stdout.contains("secret") && table.stdout.contains("shown only now"),
+        "{}",
+        table.stdout
+    );
+
+    // List with the console's filters, as a table and as JSON.
+    let listed = cli
+        .json(&["apps", "list", "--filter", "name=@ci-", "--sort", "name"])
+        .await;
+    assert_eq!(listed["totalRecords"], 1);
+    assert_eq!(listed["applications"][0]["clientId"], cid);
+    let out = cli.run(&["apps", "list", "--sort", "name", "--desc"]).await;
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("id") && lines[0].contains("clientId"),
+        "{}",
+        out.stdout
+    );
+    let order: Vec<usize> = ["nightly-build", "ci-pipeline-prod", "admin"]
+        .iter()
+        .map(|n| {
+            lines
+                .iter()
+                .position(|l| l.split_whitespace().nth(1) == Some(n))
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "sorted by name, descending: {}",
+        out.stdout
+    );
+
+    // Scopes, roles, a rule; the rule is in the next token.
+    let scopes = cli.json(&["scopes", "list"]).await;
+    let tenant = scopes["scopes"][0]["id"].as_str().unwrap().to_owned();
+    let cluster = cli
+        .json(&[
+            "scopes",
+            "create",
+            "--type",
+            "cluster",
+            "--name",
+            "Cluster: A",
+            "--parent",
+            &tenant,
+        ])
+        .await;
+    let roles = cli.run(&["roles", "list"]).await;
+    assert!(roles.stdout.contains("l1-researcher"), "{}", roles.stdout);
+    let rule = cli
+        .json(&[
+            "rules",
+            "create",
+            "--app",
+            id,
+            "--role",
+            "l1-researcher",
+            "--scope-type",
+            "cluster",
+            "--scope",
+            cluster["id"].as_str().unwrap(),
+        ])
+        .await;
+    let token = app.token_for(cid, secret).await;
+    assert_eq!(claims_of(&token)["access_rules"][0]["role_id"], "l1-researcher");
+    let rules = cli
+        .json(&["rules", "list", "--filter", &format!("subjectId=={id}")])
+        .await;
+    assert_eq!(rules["totalRecords"], 1);
+
+    // Disable, enable, regenerate: the old secret stops working.
+    assert_eq!(cli.json(&["apps", "disable", id]).await["enabled"], false);
+    assert_eq!(app.token_request(cid, secret, "").await.status(), 401);
+    assert_eq!(cli.json(&["apps", "enable", id]).await["enabled"], true);
+    let regenerated = cli.json(&["apps", "regenerate", id]).await;
+    assert_eq!(app.token_request(cid, secret, "").await.status(), 401);
+    app.token_for(cid, regenerated["secret"].as_str().unwrap()).await;
+
+    // The audit log saw it all; delete the rule and the app.
+    let audit = cli
+        .run(&["audit", "list", "--filter", "action==app.regenerate-secret"])
+        .await;
+    assert!(
+        audit.stdout.contains("app.regenerate-secret") && audit.stdout.contains("admin"),
+        "{}",
+        audit.stdout
+    );
+    assert_eq!(
+        cli.run(&["rules", "delete", rule["id"].as_str().unwrap()]).await.code,
+        0
+    );
+    let deleted = cli.run(&["apps", "delete", id]).await;
+    assert_eq!((deleted.code, deleted.stdout.trim()), (0, "done"));
+    assert_eq!(
+        app.token_request(cid, regenerated["secret"].as_str().unwrap(), "")
+            .await
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn the_admin_cli_reads_credentials_from_stdin_and_exits_1_on_refusal_and_2_on_usage() {
+    let app = spawn_app().await;
+    let creds = std::fs::read_to_string(app.data_dir().join("initial-admin.json")).unwrap();
+    let stdin_call = |args: Vec<String>, input: String| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
+        cmd.args(args);
+        async move { output(cmd, Some(&input)).await }
+    };
+    let base = app.base.clone();
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        a.extend(["--url".into(), base.clone(), "--credentials".into(), "-".into()]);
+        a
+    };
+    let out = stdin_call(args(&["apps", "list"]), creds.clone()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("admin"));
+    assert!(!out.stdout.contains(&app.admin_secret) && !out.stderr.contains(&app.admin_secret));
+
+    // Refused by the server: exit 1 with its message.
+    let out = stdin_call(args(&["apps", "create", "A"]), creds.clone()).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("400") && out.stderr.contains("invalid name"),
+        "{}",
+        out.stderr
+    );
+    let out = stdin_call(
+        args(&["apps", "show", "00000000-0000-4000-8000-000000000000"]),
+        creds.clone(),
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("404"), "{}", out.stderr);
+    // A weaker caller is refused with 403, exit 1.
+    let api = app.api().await;
+    let viewer = api.create_app("viewer-cli").await;
+    let tenant = api.tenant_id().await;
+    api.grant(viewer["id"].as_str().unwrap(), "viewer", "tenant", &tenant)
+        .await;
+    let viewer_creds = serde_json::json!({"clientId": viewer["clientId"], "secret": viewer["secret"]}).to_string();
+    let out = stdin_call(args(&["apps", "create", "by-viewer"]), viewer_creds.clone()).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("403"), "{}", out.stderr);
+    let out = stdin_call(args(&["apps", "list"]), viewer_creds).await;
+    assert_eq!(out.code, 0, "a viewer may read");
+    // Wrong secret: the token endpoint's refusal, exit 1.
+    let wrong = serde_json::json!({"clientId": app.admin_id, "secret": "aas_wrong"}).to_string();
+    let out = stdin_call(args(&["apps", "list"]), wrong).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("401"), "{}", out.stderr);
+
+    // Usage: exit 2.
+    let out = stdin_call(args(&["apps", "list"]), "not json".into()).await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("clientId"), "{}", out.stderr);
+    let out = stdin_call(args(&["apps", "frobnicate"]), creds.clone()).await;
+    assert_eq!(out.code, 2);
+    let out = stdin_call(args(&["apps", "list", "--output", "yaml"]), creds.clone()).await;
+    assert_eq!(out.code, 2);
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
+    cmd.args([
+        "apps",
+        "list",
+        "--url",
+        &app.base,
+        "--credentials",
+        "/nonexistent/creds.json",
+    ]);
+    let out = output(cmd, None).await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("/nonexistent/creds.json"), "{}", out.stderr);
+    // --help has examples.
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
+    cmd.args(["apps", "--help"]);
+    let out = output(cmd, None).await;
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stdout.contains("Examples:") && out.stdout.contains("--credentials -"),
+        "{}",
+        out.stdout
+    );
+}
