@@ -40,7 +40,6 @@ pub const APPLICATION_ADMINISTRATOR: &str = "application-administrator";
 const ADMIN_ALL: &[&str] = &[
     "apps:read",
     "apps:write",
-    "apps:keys",
     "access-rules:read",
     "access-rules:write",
     "roles:read",
@@ -54,6 +53,7 @@ const ADMIN_ALL: &[&str] = &[
     "clusters:write",
     "projects:read",
     "projects:write",
+    "apps:keys",
 ];
 
 pub const ROLES: &[Role] = &[
