@@ -35,7 +35,8 @@ pub fn router() -> Router<SharedState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
-    /// `^[a-z][-_a-z0-9]*[a-z0-9]$`, at most 63 characters.
+    /// `^[a-z][-_a-z0-9]*[a-z0-9]$`, at most 63 characters; not `system`.
+    #[schema(pattern = "^[a-z][-_a-z0-9]*[a-z0-9]$", min_length = 2, max_length = 63)]
     name: String,
     /// Public keys for `private_key_jwt` (RFC 7523): a JWK Set of 1 to 5
     /// public keys (EC P-256, OKP Ed25519, or RSA 2048+ with `alg` RS256

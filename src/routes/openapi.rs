@@ -48,6 +48,10 @@ pub struct TokenForm {
     pub resource: Option<String>,
     /// An allowed audience.
     pub audience: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt, RFC 7523).
+    pub client_assertion_type: Option<String>,
+    /// A JWT signed with a key registered on the application (RFC 7523 section 2.2).
+    pub client_assertion: Option<String>,
 }
 
 /// RFC 6749 §5.1 token response.
@@ -86,6 +90,85 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The answers every operation of a kind can give, added where an
+/// operation does not document them itself, so the document lists every
+/// status the server can return: the admin API's authentication (401),
+/// permission (403), rate limit (429), body limits (400, 413, 415) and, on
+/// writes, store outage (503; reads come from memory); the OAuth endpoints'
+/// form and client errors.
+struct StandardResponses;
+
+fn error_response(description: &str, schema: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    utoipa::openapi::ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name(schema))),
+        )
+        .build()
+        .into()
+}
+
+impl Modify for StandardResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let oauth = path.starts_with("/oauth/") || path == "/api/v1/token";
+            // (operation, takes a JSON body, writes to the store)
+            let ops = [
+                (&mut item.get, false, false),
+                (&mut item.post, true, true),
+                (&mut item.patch, true, true),
+                (&mut item.delete, false, true),
+            ];
+            for (op, has_body, writes) in ops {
+                let Some(op) = op.as_mut() else { continue };
+                let mut add = |status: &str, description: &str| {
+                    let schema = if oauth { "OAuthErrorBody" } else { "ApiErrorBody" };
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description, schema));
+                };
+                if oauth {
+                    add(
+                        "400",
+                        "Malformed, duplicated or unknown parameters (invalid_request and the RFC 6749 section 5.2 codes)",
+                    );
+                    add("401", "Client authentication failed (invalid_client)");
+                    add("405", "Only POST is allowed");
+                    add("413", "Body larger than server.max_body_bytes");
+                    add(
+                        "429",
+                        "Too many failed client authentications from this address; see Retry-After",
+                    );
+                    add(
+                        "503",
+                        "temporarily_unavailable: a check the request needs cannot answer now (e.g. client assertion replay ledger)",
+                    );
+                } else {
+                    add(
+                        "401",
+                        "Missing, malformed, expired, revoked or foreign-audience bearer token",
+                    );
+                    add(
+                        "403",
+                        "Missing permission, or the target is beyond the caller's ceiling",
+                    );
+                    add("429", "Too many admin requests from this caller; see Retry-After");
+                    if writes {
+                        add("503", "The store cannot take writes right now; nothing was changed");
+                    }
+                    if has_body {
+                        add("400", "Invalid JSON, unknown field, or a value outside its constraints");
+                        add("413", "Body larger than server.max_body_bytes");
+                        add("415", "Content-Type must be application/json");
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "appauth", description = "OAuth 2.0 client-credentials token server: token endpoints and admin API"),
@@ -97,7 +180,7 @@ impl Modify for BearerAuth {
         super::audit::list,
     ),
     components(schemas(ApiErrorBody, OAuthErrorBody, TokenForm, TokenResponse, CompatResponse, RevokeForm)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &StandardResponses),
 )]
 pub struct ApiDoc;
 
@@ -109,4 +192,8 @@ pub struct RevokeForm {
     pub token_type_hint: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt, RFC 7523).
+    pub client_assertion_type: Option<String>,
+    /// A JWT signed with a key registered on the application (RFC 7523 section 2.2).
+    pub client_assertion: Option<String>,
 }

@@ -242,3 +242,36 @@ async fn every_documented_operation_is_routed() {
     }
     assert!(count >= 17, "{count} operations documented");
 }
+
+#[tokio::test]
+async fn every_operation_documents_the_refusals_the_server_can_give() {
+    let app = spawn_app().await;
+    let doc: Value = app.get_json("/api/openapi.json").await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let oauth = path.starts_with("/oauth/") || path == "/api/v1/token";
+        for (method, op) in item.as_object().unwrap() {
+            let statuses: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+            let needed: &[&str] = match (oauth, method.as_str()) {
+                (true, _) => &["400", "401", "413", "429", "503"],
+                (false, "post" | "patch") => &["400", "401", "403", "413", "415", "429", "503"],
+                (false, "delete") => &["401", "403", "429", "503"],
+                (false, _) => &["401", "403", "429"],
+            };
+            for s in needed {
+                assert!(
+                    statuses.iter().any(|x| x == s),
+                    "{method} {path} does not document {s}: {statuses:?}"
+                );
+            }
+        }
+    }
+    // What the server enforces on a name is in the schema.
+    let name = &doc["components"]["schemas"]["CreateApp"]["properties"]["name"];
+    assert_eq!(name["pattern"], "^[a-z][-_a-z0-9]*[a-z0-9]$");
+    assert_eq!(
+        (name["minLength"].as_u64(), name["maxLength"].as_u64()),
+        (Some(2), Some(63))
+    );
+    // And the assertion parameters on the OAuth forms.
+    assert!(doc["components"]["schemas"]["TokenForm"]["properties"]["client_assertion"].is_object());
+}
