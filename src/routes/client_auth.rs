@@ -82,6 +82,19 @@ pub struct AuthParams {
     pub assertion: Option<String>,
 }
 
+impl From<[Option<String>; 4]> for AuthParams {
+    /// The form fields `client_id`, `client_secret`, `client_assertion_type`
+    /// and `client_assertion`, in that order.
+    fn from([client_id, client_secret, assertion_type, assertion]: [Option<String>; 4]) -> Self {
+        Self {
+            client_id,
+            client_secret,
+            assertion_type,
+            assertion,
+        }
+    }
+}
+
 /// Credentials from `Authorization: Basic` (each half form-urlencoded, RFC
 /// 6749 §2.3.1), or `None` when the header is absent.
 fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {

@@ -3,7 +3,7 @@
 //! with an admin bearer token.
 
 use super::admin::{Admin, Origin};
-use super::client_auth::{AuthParams, credentials};
+use super::client_auth::credentials;
 use super::token::with_client;
 use super::{SharedState, oauth_form};
 use crate::domain::access_rule::RuleClaim;
@@ -100,15 +100,7 @@ async fn introspect(State(state): State<SharedState>, origin: Origin, headers: H
             caller = Some(admin.client_id().to_owned());
             None
         } else {
-            let creds = credentials(
-                &headers,
-                AuthParams {
-                    client_id,
-                    client_secret,
-                    assertion_type,
-                    assertion,
-                },
-            )?;
+            let creds = credentials(&headers, [client_id, client_secret, assertion_type, assertion].into())?;
             caller = creds.claimed_id();
             let client = creds.authenticate(&state, origin.source, "/oauth/introspect").await?;
             let sees_all = state

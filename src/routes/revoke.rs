@@ -1,7 +1,7 @@
 //! `POST /oauth/revoke` (RFC 7009): a client revokes one of its own tokens.
 
 use super::admin::Origin;
-use super::client_auth::{AuthParams, credentials};
+use super::client_auth::credentials;
 use super::token::with_client;
 use super::{SharedState, oauth_form};
 use crate::error::{OAuthError, no_store};
@@ -40,15 +40,7 @@ async fn revoke(State(state): State<SharedState>, origin: Origin, headers: Heade
             ],
         )
         .await?;
-        let creds = credentials(
-            &headers,
-            AuthParams {
-                client_id,
-                client_secret,
-                assertion_type,
-                assertion,
-            },
-        )?;
+        let creds = credentials(&headers, [client_id, client_secret, assertion_type, assertion].into())?;
         claimed = creds.claimed_id();
         let client = creds.authenticate(&state, origin.source, "/oauth/revoke").await?;
         let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;

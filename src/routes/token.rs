@@ -2,7 +2,7 @@
 //! compatibility form `POST /api/v1/token` for existing API clients.
 
 use super::admin::Origin;
-use super::client_auth::{AuthParams, ClientCredentials, credentials};
+use super::client_auth::{ClientCredentials, credentials};
 use super::{SharedState, has_media_type, oauth_body, oauth_form};
 use crate::error::{OAuthError, no_store};
 use crate::oauth::grant::{AuthMethod, GrantRequest, Granted};
@@ -100,15 +100,7 @@ async fn token(State(state): State<SharedState>, origin: Origin, headers: Header
         )
         .await?;
         check_grant_type(grant_type.as_deref())?;
-        let creds = credentials(
-            &headers,
-            AuthParams {
-                client_id,
-                client_secret,
-                assertion_type,
-                assertion,
-            },
-        )?;
+        let creds = credentials(&headers, [client_id, client_secret, assertion_type, assertion].into())?;
         claimed = creds.claimed_id();
         match &creds {
             // The hot path stays synchronous: no future for a secret check.

@@ -73,6 +73,25 @@ async fn assert_with(app: &TestApp, path: &str, assertion: &str, extra: &str) ->
     app.post_form(path, &body, None).await
 }
 
+/// Creates the application `keyed` with `key` registered; the 201 body.
+pub(crate) async fn keyed_app(api: &Api<'_>, key: &ClientKey) -> Value {
+    let resp = api
+        .post("/api/v1/apps", json!({"name": "keyed", "jwks": key.jwks()}))
+        .await;
+    assert_eq!(resp.status(), 201);
+    resp.json().await.unwrap()
+}
+
+/// A fresh, well-formed assertion from `key` is refused with 401 `invalid_client`.
+async fn refused(app: &TestApp, key: &ClientKey, cid: &str, aud: &str) -> Value {
+    assert_oauth_error(
+        token_with(app, &key.sign(json!({}), &claims(cid, aud))).await,
+        401,
+        "invalid_client",
+    )
+    .await
+}
+
 pub(crate) async fn token_with(app: &TestApp, assertion: &str) -> reqwest::Response {
     assert_with(app, "/oauth/token", assertion, "&grant_type=client_credentials").await
 }
@@ -144,12 +163,7 @@ async fn forged_stale_misaddressed_or_mixed_assertions_are_refused_with_the_reas
     let app = spawn_app().await;
     let api = app.api().await;
     let key = ClientKey::new("k1");
-    let created: Value = api
-        .post("/api/v1/apps", json!({"name": "keyed", "jwks": key.jwks()}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created: Value = keyed_app(&api, &key).await;
     let cid = created["clientId"].as_str().unwrap().to_owned();
     let id = created["id"].as_str().unwrap().to_owned();
     let aud = app.url("/oauth/token");
@@ -296,23 +310,13 @@ async fn forged_stale_misaddressed_or_mixed_assertions_are_refused_with_the_reas
             .status(),
         200
     );
-    assert_oauth_error(
-        token_with(&app, &key.sign(json!({}), &claims(&cid, &aud))).await,
-        401,
-        "invalid_client",
-    )
-    .await;
+    refused(&app, &key, &cid, &aud).await;
     let resp = api
         .patch(&format!("/api/v1/apps/{id}"), json!({"enabled": true, "jwks": null}))
         .await;
     assert_eq!(resp.status(), 200);
     assert!(resp.json::<Value>().await.unwrap().get("jwks").is_none());
-    assert_oauth_error(
-        token_with(&app, &key.sign(json!({}), &claims(&cid, &aud))).await,
-        401,
-        "invalid_client",
-    )
-    .await;
+    refused(&app, &key, &cid, &aud).await;
     // Registered again: works, and the audit log recorded both changes.
     assert_eq!(
         api.patch(&format!("/api/v1/apps/{id}"), json!({"jwks": key.jwks()}))
@@ -530,12 +534,7 @@ async fn with_redis_down_an_assertion_is_refused_with_503_not_accepted_unchecked
     let app = spawn_app_with(&[format!("redis.url={}", redis.url())]).await;
     let api = app.api().await;
     let key = ClientKey::new("k");
-    let created: Value = api
-        .post("/api/v1/apps", json!({"name": "keyed", "jwks": key.jwks()}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created: Value = keyed_app(&api, &key).await;
     let cid = created["clientId"].as_str().unwrap();
     let aud = app.url("/oauth/token");
     assert_eq!(
@@ -565,12 +564,7 @@ async fn regenerating_the_secret_or_disabling_removes_registered_keys() {
     let app = spawn_app().await;
     let api = app.api().await;
     let key = ClientKey::new("k");
-    let created: Value = api
-        .post("/api/v1/apps", json!({"name": "keyed", "jwks": key.jwks()}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created: Value = keyed_app(&api, &key).await;
     let (id, cid) = (created["id"].as_str().unwrap(), created["clientId"].as_str().unwrap());
     let aud = app.url("/oauth/token");
     assert_eq!(
@@ -585,12 +579,7 @@ async fn regenerating_the_secret_or_disabling_removes_registered_keys() {
         resp.json::<Value>().await.unwrap().get("jwks").is_none(),
         "keys went with the secret"
     );
-    assert_oauth_error(
-        token_with(&app, &key.sign(json!({}), &claims(cid, &aud))).await,
-        401,
-        "invalid_client",
-    )
-    .await;
+    refused(&app, &key, cid, &aud).await;
     assert_eq!(
         api.patch(&format!("/api/v1/apps/{id}"), json!({"jwks": key.jwks()}))
             .await
