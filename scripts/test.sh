@@ -48,12 +48,16 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
     chown postgres "$PGTMP"
     as_pg=(runuser -u postgres --)
   fi
-  PGPORT=""
-  for _ in $(seq 50); do
-    candidate=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then PGPORT=$candidate; break; fi
-  done
-  [ -n "$PGPORT" ] || { echo "no free port for PostgreSQL" >&2; exit 1; }
+  # A port nobody listens on, below Linux's ephemeral range (32768-60999),
+  # where an outgoing connection's local port could hold it.
+  free_port() {
+    local candidate
+    for _ in $(seq 50); do
+      candidate=$((20000 + RANDOM % 12000))
+      if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then echo "$candidate"; return 0; fi
+    done
+    return 1
+  }
   "${as_pg[@]}" "$PGBIN/initdb" -D "$PGTMP/data" -U postgres -A trust --no-sync >"$PGTMP/initdb.log" 2>&1 \
     || { cat "$PGTMP/initdb.log" >&2; exit 1; }
   # TLS on (plain connections still allowed): a throw-away CA, and a server
@@ -71,9 +75,17 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
     chmod 600 server.key ca.key
   )
   if [ ${#as_pg[@]} -gt 0 ]; then chown postgres "$PGTMP/server.key" "$PGTMP/server.crt"; fi
-  "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w -o \
-    "-p $PGPORT -k $PGTMP -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=on -c ssl=on -c ssl_cert_file=$PGTMP/server.crt -c ssl_key_file=$PGTMP/server.key" start >/dev/null \
-    || { cat "$PGTMP/server.log" >&2; exit 1; }
+  # The port can still be taken between the check and the bind: try another.
+  PGPORT=""
+  for _ in 1 2 3 4 5; do
+    candidate=$(free_port) || { echo "no free port for PostgreSQL" >&2; exit 1; }
+    if "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w -o \
+      "-p $candidate -k $PGTMP -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=on -c ssl=on -c ssl_cert_file=$PGTMP/server.crt -c ssl_key_file=$PGTMP/server.key" start >/dev/null; then
+      PGPORT=$candidate
+      break
+    fi
+  done
+  [ -n "$PGPORT" ] || { cat "$PGTMP/server.log" >&2; exit 1; }
   trap '"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGTMP/data" -m immediate stop >/dev/null 2>&1; rm -rf "$PGTMP"' EXIT
   export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
   export TEST_POSTGRES_CA="$PGTMP/ca.crt"
