@@ -26,12 +26,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| ClientSecret::parse(black_box(&s)).unwrap())
     });
     g.bench_function("authenticate_known_client", |b| {
-        b.iter(|| assert!(dir.authenticate(black_box(&id), black_box(&s)).is_some()))
+        b.iter(|| assert!(dir.authenticate(black_box(&id), black_box(&s), 0).is_some()))
     });
     g.bench_function("authenticate_unknown_client", |b| {
         b.iter(|| {
             assert!(
-                dir.authenticate(black_box("00000000-0000-4000-8000-000000000000"), black_box(&s))
+                dir.authenticate(black_box("00000000-0000-4000-8000-000000000000"), black_box(&s), 0)
                     .is_none()
             )
         })

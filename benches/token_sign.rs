@@ -30,6 +30,7 @@ fn bench(c: &mut Criterion) {
             scope: Some("l1-researcher"),
             access_rules_json: rules,
             min_iat: 0,
+            not_after: None,
         };
         g.bench_function(alg.as_str(), |b| {
             b.iter(|| issuer.issue(black_box(&req), 1_800_000_000).unwrap())

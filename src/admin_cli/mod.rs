@@ -73,6 +73,7 @@ impl ListArgs {
   appauth apps list --filter 'name=@ci' --sort createdAt --desc
   appauth apps create ci-pipeline-prod --output json > ci-creds.json
   appauth apps regenerate 6f1c…   # prints the new secret once
+  appauth apps regenerate 6f1c… --grace 86400   # the old secret works one more day
   vault read -field=creds appauth/admin | appauth apps list --credentials -")]
 pub enum AppsCommand {
     /// List applications (same filters as the console)
@@ -85,8 +86,15 @@ pub enum AppsCommand {
     Enable { id: String },
     /// Disable an application: every token it holds is revoked
     Disable { id: String },
-    /// Regenerate the secret: the old one and its tokens stop working; prints the new secret once
-    Regenerate { id: String },
+    /// Regenerate the secret; prints the new secret once. Without --grace the
+    /// old one and its tokens stop working at once
+    Regenerate {
+        id: String,
+        /// Keep the old secret working this many seconds (up to 604800, 7
+        /// days); its earlier tokens are revoked when the overlap ends
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        grace: i64,
+    },
     /// Delete an application, its access rules, and revoke its tokens
     Delete { id: String },
 }
@@ -205,9 +213,8 @@ pub fn apps(conn: &Connection, cmd: AppsCommand) -> Result<(), Failure> {
         AppsCommand::Disable { id } => {
             Call::get(app_path(&id), table::View::App).with(Method::PATCH, Some(json!({"enabled": false})))
         }
-        AppsCommand::Regenerate { id } => {
-            Call::get(format!("{}/secret", app_path(&id)), table::View::Secret).with(Method::POST, Some(json!({})))
-        }
+        AppsCommand::Regenerate { id, grace } => Call::get(format!("{}/secret", app_path(&id)), table::View::Secret)
+            .with(Method::POST, Some(json!({ "graceSeconds": grace }))),
         AppsCommand::Delete { id } => Call::get(app_path(&id), table::View::Done).with(Method::DELETE, None),
     };
     client::run(conn, call)

@@ -110,7 +110,16 @@ pub fn render(view: View, v: &Value) -> String {
             let n = r.len();
             grid(&["at", "actor", "action", "outcome", "target", "summary"], r) + &total(v, n)
         }
-        View::App => grid(&APP, rows(&Value::Array(vec![v.clone()]), &APP)),
+        View::App => {
+            const SECRET: [&str; 3] = ["id", "createdAt", "expiresAt"];
+            let secrets = rows(&v["secrets"], &SECRET);
+            let secrets = if secrets.is_empty() {
+                String::new()
+            } else {
+                format!("\nsecrets\n{}", grid(&SECRET, secrets))
+            };
+            grid(&APP, rows(&Value::Array(vec![v.clone()]), &APP)) + &secrets
+        }
         View::Rule => grid(&RULE, rows(&Value::Array(vec![v.clone()]), &RULE)),
         View::Scope => grid(&SCOPE, rows(&Value::Array(vec![v.clone()]), &SCOPE)),
         View::Secret => format!(

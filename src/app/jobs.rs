@@ -88,7 +88,8 @@ pub(super) async fn follow_feed(state: SharedState, mut stop: tokio::sync::watch
 }
 
 /// Periodic work: last-login write-back, purging lapsed revocation records,
-/// refilling the revocation cache when it lost its contents, key rescans.
+/// refilling the revocation cache when it lost its contents, key rescans,
+/// ending secret rotations' overlaps.
 pub(super) async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut logins = tokio::time::interval(Duration::from_secs(5));
     let mut purge = tokio::time::interval(Duration::from_secs(30));
@@ -113,7 +114,17 @@ pub(super) async fn background_tasks(state: SharedState, mut stop: tokio::sync::
             }
         };
         tokio::select! {
-            _ = rescan.tick() => reload_keys(&state, &mut keys_seen, false),
+            _ = rescan.tick() => {
+                reload_keys(&state, &mut keys_seen, false);
+                match state.directory.end_overlaps(crate::domain::now_ms()).await {
+                    Ok(ended) => {
+                        for client_id in ended {
+                            state.revocations.announce_client(&client_id).await;
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not end a secret rotation's overlap; retrying"),
+                }
+            }
             _ = sighup => reload_keys(&state, &mut keys_seen, true),
             _ = logins.tick() => {
                 if let Err(e) = state.directory.flush_logins().await {

@@ -17,6 +17,8 @@ impl Directory {
             created_at: now,
             updated_at: now,
             jwks: None,
+            secret_created_at: Some(now),
+            previous_secret: None,
         };
         (app, secret)
     }
@@ -172,8 +174,13 @@ impl Directory {
             if let Some(c) = &credential {
                 c.retire();
             }
-            Some(self.next_cutoff(app.client_id.as_str()).await)
+            Some(self.next_cutoff(&app).await)
         };
+        // Disabling ends a rotation's overlap too: re-enabling must not
+        // bring the previous secret back (the cut-off covers its tokens).
+        if !enabled {
+            app.previous_secret = None;
+        }
         let summary = match cutoff {
             Some(c) => format!(
                 "enabled: true -> false; tokens issued before {} revoked{keys_note}",
@@ -233,7 +240,8 @@ impl Directory {
         // System administrators only (apps:keys), and never on the caller's
         // own application, so a stolen token cannot make itself permanent.
         let checked = self.check_app_write(actor, id, perm::APPS_KEYS).and_then(|app| {
-            self.read().check_not_self(actor, id)?;
+            self.read()
+                .check_not_self(actor, id, "your own application's private_key_jwt keys")?;
             Ok(app)
         });
         let mut app = match checked {
@@ -269,69 +277,185 @@ impl Directory {
         Ok(app)
     }
 
-    /// A new secret; the old one stops working and every earlier token is revoked.
+    /// A new secret. With `grace` zero the old one stops working and every
+    /// earlier token is revoked at once (the product reference's
+    /// behaviour); otherwise the old one keeps working for `grace` (see
+    /// [`RetiringSecret`]).
     pub async fn regenerate_secret(
         &self,
         id: &str,
+        grace: Grace,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
-        self.retry_stale(|| self.regenerate_secret_once(id, actor)).await
+        self.retry_stale(|| self.regenerate_secret_once(id, grace, actor)).await
     }
 
     pub(super) async fn regenerate_secret_once(
         &self,
         id: &str,
+        grace: Grace,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
         let _w = self.lock_for_write().await;
         let target = self.app_target(id);
-        let mut app = match self.check_app_write(actor, id, perm::APPS_WRITE) {
+        // A stolen token must not turn itself into a secret quietly: an
+        // overlap keeps the owner's deployment working, so nobody would
+        // notice. Rotating one's own secret at once stays allowed (it is loud).
+        let checked = self.check_app_write(actor, id, perm::APPS_WRITE).and_then(|app| {
+            if grace.seconds() > 0 {
+                self.read().check_not_self(
+                    actor,
+                    id,
+                    "your own application's secret with an overlap (rotating it at once is allowed)",
+                )?;
+            }
+            Ok(app)
+        });
+        let mut app = match checked {
             Ok(app) => app,
             Err(e) => return Err(self.reject(actor, "app.regenerate-secret", &target, e).await),
         };
         let secret = ClientSecret::generate(&self.rng);
+        let old = (app.secret_hash, app.secret_created_at());
+        let now = now_ms();
         app.secret_hash = self.pepper.hash(&secret);
-        app.updated_at = now_ms();
-        // Regenerating is the answer to a leak: every credential goes,
-        // registered keys too (they are registered again deliberately).
-        let keys_note = match app.jwks.take() {
-            Some(k) => format!("; private_key_jwt keys removed: {}", k.describe()),
-            None => String::new(),
-        };
-        let credential = self.read().apps.get(id).map(|r| r.credential.clone());
-        if let Some(c) = &credential {
-            c.retire();
-        }
-        let cutoff = self.next_cutoff(app.client_id.as_str()).await;
-        let audit = Self::success(
-            actor,
-            "app.regenerate-secret",
-            &target,
-            200,
-            format!(
-                "client secret replaced; the old one stopped working and tokens issued before {} were revoked{keys_note}",
+        app.secret_created_at = Some(now);
+        app.updated_at = now;
+        let new_id = app.secret_hash.id();
+        let (credential, cutoff, summary) = if grace.seconds() == 0 {
+            // Regenerating at once is the answer to a leak: every credential
+            // goes, registered keys too (they are registered again deliberately).
+            let keys_note = match app.jwks.take() {
+                Some(k) => format!("; private_key_jwt keys removed: {}", k.describe()),
+                None => String::new(),
+            };
+            let credential = self.read().apps.get(id).map(|r| r.credential.clone());
+            if let Some(c) = &credential {
+                c.retire();
+            }
+            let cutoff = self.next_cutoff(&app).await;
+            app.previous_secret = None;
+            let summary = format!(
+                "client secret replaced (new secret {new_id}); the old one ({}) stopped working and tokens issued before {} were revoked{keys_note}",
+                old.0.id(),
                 format_ms(cutoff.before * 1000)
-            ),
-        );
-        let persisted = self
-            .persist(vec![
-                Write::Put(keys::app(&app.id), encode(&app)),
-                Write::Put(keys::cutoff(app.client_id.as_str()), encode(&cutoff)),
-                audit,
-            ])
-            .await;
-        if let Err(e) = persisted {
+            );
+            (credential, Some(cutoff), summary)
+        } else {
+            // A planned rotation: nothing stops now except an earlier
+            // overlap's secret, whose pre-rotation tokens are revoked now
+            // (its overlap tokens expire by its own end, as promised).
+            // Read first: the earlier overlap's cut-off is a floor for this one.
+            let pending = self.next_cutoff(&app).await;
+            let (ended, ended_note) = match app.previous_secret.take() {
+                Some(p) => (
+                    Some(self.overlap_cutoff(p.before)),
+                    format!(
+                        "; the earlier overlap ended early: secret {} stopped working and tokens issued before {} were revoked",
+                        p.hash.id(),
+                        format_ms(p.before * 1000)
+                    ),
+                ),
+                None => (None, String::new()),
+            };
+            let until = pending.before + grace.seconds();
+            app.previous_secret = Some(RetiringSecret {
+                hash: old.0,
+                created_at: old.1,
+                before: pending.before,
+                until,
+            });
+            let summary = format!(
+                "client secret replaced (new secret {new_id}) with an overlap of {} s: the old one ({}) works until {}, when tokens issued before {} are revoked{ended_note}",
+                grace.seconds(),
+                old.0.id(),
+                format_ms(until * 1000),
+                format_ms(pending.before * 1000)
+            );
+            (None, ended, summary)
+        };
+        let audit = Self::success(actor, "app.regenerate-secret", &target, 200, summary);
+        let mut writes = vec![Write::Put(keys::app(&app.id), encode(&app)), audit];
+        if let Some(c) = &cutoff {
+            writes.push(Write::Put(keys::cutoff(app.client_id.as_str()), encode(c)));
+        }
+        if let Err(e) = self.persist(writes).await {
             restore_unless_indeterminate(credential.as_ref(), &e);
             return Err(e.into());
         }
         let mut cat = self.write_catalog();
-        cat.cutoffs.insert(app.client_id.as_str().to_owned(), cutoff);
+        if let Some(c) = cutoff {
+            cat.cutoffs.insert(app.client_id.as_str().to_owned(), c);
+        }
         cat.apps.update(id, |row| {
             row.app = app.clone();
-            row.credential = Arc::default();
+            if credential.is_some() {
+                row.credential = Arc::default();
+            }
         });
         self.refresh_hot(&cat, &[id]);
         Ok((app, secret))
+    }
+
+    /// Ends the rotations whose overlap is over at `now_ms`: the previous
+    /// secret is dropped and its pre-rotation tokens revoked (a client
+    /// cut-off, which every verifier follows). The token endpoint already
+    /// refuses the secret from `until` on; this makes it durable and tells
+    /// the verifiers. Returns the client IDs whose cut-off changed.
+    pub async fn end_overlaps(&self, now_ms: i64) -> Result<Vec<String>, DirectoryError> {
+        let now_s = now_ms.div_euclid(1000);
+        let due: Vec<String> = self
+            .read()
+            .apps
+            .values()
+            .filter(|r| r.app.previous_secret.as_ref().is_some_and(|p| p.until <= now_s))
+            .map(|r| r.app.id.clone())
+            .collect();
+        let mut ended = Vec::new();
+        for id in due {
+            if let Some(client_id) = self.retry_stale(|| self.end_overlap_once(&id, now_s)).await? {
+                ended.push(client_id);
+            }
+        }
+        Ok(ended)
+    }
+
+    pub(super) async fn end_overlap_once(&self, id: &str, now_s: i64) -> Result<Option<String>, DirectoryError> {
+        let _w = self.lock_for_write().await;
+        // Another instance may have ended it already (shared store).
+        let Some(mut app) = self.read().apps.get(id).map(|r| r.app.clone()) else {
+            return Ok(None);
+        };
+        let Some(p) = app.previous_secret.take().filter(|p| p.until <= now_s) else {
+            return Ok(None);
+        };
+        let client_id = app.client_id.as_str().to_owned();
+        let cutoff = self.overlap_cutoff(p.before);
+        let newer = self.cutoff(&client_id).is_none_or(|c| c.before < cutoff.before);
+        let target = Target::new("application", id, app.name.as_str());
+        let audit = Self::success(
+            &Actor::system(),
+            "app.secret-overlap-end",
+            &target,
+            200,
+            format!(
+                "the overlap of secret {} ended: it stopped working and tokens issued before {} were revoked",
+                p.hash.id(),
+                format_ms(p.before * 1000)
+            ),
+        );
+        let mut writes = vec![Write::Put(keys::app(id), encode(&app)), audit];
+        if newer {
+            writes.push(Write::Put(keys::cutoff(&client_id), encode(&cutoff)));
+        }
+        self.persist(writes).await?;
+        let mut cat = self.write_catalog();
+        if newer {
+            cat.cutoffs.insert(client_id.clone(), cutoff);
+        }
+        cat.apps.update(id, |row| row.app = app.clone());
+        self.refresh_hot(&cat, &[id]);
+        Ok(Some(client_id))
     }
 
     /// Deletes an application, its access rules and its last-login record,
@@ -358,7 +482,7 @@ impl Directory {
         if let Some(c) = &credential {
             c.retire();
         }
-        let cutoff = self.next_cutoff(app.client_id.as_str()).await;
+        let cutoff = self.next_cutoff(&app).await;
         let mut writes = vec![
             Write::Delete(keys::app(id)),
             Write::Delete(keys::last_login(id)),

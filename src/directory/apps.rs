@@ -157,6 +157,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             jwks: None,
+            secret_created_at: None,
+            previous_secret: None,
         };
         AppRow::new(app, Arc::new(LoginClock::default()))
     }

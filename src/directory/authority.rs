@@ -206,11 +206,10 @@ impl Catalog {
     }
 
     /// A caller may not change its own application's rules.
-    pub fn check_not_self(&self, actor: &Actor, app_id: &str) -> Result<(), Denied> {
+    /// `what`: the change refused, as in "you may not change {what}".
+    pub fn check_not_self(&self, actor: &Actor, app_id: &str, what: &str) -> Result<(), Denied> {
         if actor.app_id.as_deref() == Some(app_id) {
-            return Err(Denied(
-                "you may not change your own application's access rules; ask another administrator".into(),
-            ));
+            return Err(Denied(format!("you may not change {what}; ask another administrator")));
         }
         Ok(())
     }

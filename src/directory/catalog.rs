@@ -6,6 +6,7 @@
 use crate::domain::access_rule::{AccessRule, RuleClaim};
 use crate::domain::application::Application;
 use crate::domain::role;
+use crate::domain::rotation::RetiringSecret;
 use crate::domain::scope::Scope;
 use crate::domain::secret::SecretHash;
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,9 @@ pub struct HotEntry {
     pub app_id: String,
     pub client_id: String,
     pub(super) secret_hash: SecretHash,
+    /// The replaced secret during a rotation's overlap: it authenticates
+    /// until the overlap's end, for tokens expiring by then.
+    pub(super) previous_secret: Option<RetiringSecret>,
     pub enabled: bool,
     rules: Vec<RuleClaim>,
     /// The full `access_rules` claim, serialised once per write.
@@ -107,6 +111,15 @@ pub struct HotEntry {
 }
 
 impl HotEntry {
+    /// Whether a rotation's overlap that is over at `now_s` revokes a token
+    /// issued at `iat`: true from the overlap's end, even before
+    /// [`super::Directory::end_overlaps`] has written its cut-off.
+    pub fn overlap_revokes(&self, iat: i64, now_s: i64) -> bool {
+        self.previous_secret
+            .as_ref()
+            .is_some_and(|p| p.until <= now_s && iat < p.before)
+    }
+
     pub fn has_role(&self, role_id: &str) -> bool {
         self.rules.iter().any(|r| r.role_id == role_id)
     }
@@ -227,11 +240,21 @@ impl Catalog {
             app_id: row.app.id.clone(),
             client_id: row.app.client_id.as_str().to_owned(),
             secret_hash: row.app.secret_hash,
+            previous_secret: row.app.previous_secret.clone(),
             enabled: row.app.enabled,
             rules_json: serde_json::to_string(&rules).unwrap_or_else(|_| "[]".into()),
             rules,
             all_roles,
-            min_iat: self.cutoffs.get(row.app.client_id.as_str()).map_or(0, |c| c.before),
+            // A rotation's pending cut-off counts already: tokens issued
+            // from now on must not fall under it when the overlap ends.
+            min_iat: self
+                .cutoffs
+                .get(row.app.client_id.as_str())
+                .map(|c| c.before)
+                .into_iter()
+                .chain(row.app.previous_secret.as_ref().map(|p| p.before))
+                .max()
+                .unwrap_or(0),
             login: row.login.clone(),
             credential: row.credential.clone(),
             client_keys: row.app.jwks.as_ref().map(|k| k.verification_keys().into()),

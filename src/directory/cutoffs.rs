@@ -14,9 +14,16 @@ impl Directory {
     /// resolution, so the cut-off is the next whole second; and it must be
     /// later than the client's previous cut-off (tokens issued after that one
     /// carry `iat` ≥ it), so a second cut-off within the same second waits
-    /// for the clock — at most a second, and only for the one client.
-    pub(super) async fn next_cutoff(&self, client_id: &str) -> Cutoff {
-        let previous = self.cutoff(client_id).map(|c| c.before);
+    /// for the clock — at most a second, and only for the one client. A
+    /// rotation's pending cut-off counts as a previous one (tokens issued
+    /// since carry `iat` ≥ it too).
+    pub(super) async fn next_cutoff(&self, app: &Application) -> Cutoff {
+        let previous = self
+            .cutoff(app.client_id.as_str())
+            .map(|c| c.before)
+            .into_iter()
+            .chain(app.previous_secret.as_ref().map(|p| p.before))
+            .max();
         loop {
             let now = now_ms();
             let before = now.div_euclid(1000) + 1;
@@ -28,6 +35,15 @@ impl Directory {
             }
             let wait = 1000 - now.rem_euclid(1000) + 1;
             tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+        }
+    }
+
+    /// The cut-off a rotation's overlap leaves behind when it ends: tokens
+    /// issued before the rotation (by the previous secret) are revoked.
+    pub(super) fn overlap_cutoff(&self, before: i64) -> Cutoff {
+        Cutoff {
+            before,
+            expires: before + self.cutoff_ttl,
         }
     }
 

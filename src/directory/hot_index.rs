@@ -3,23 +3,63 @@
 //! §2.3.1), and refreshing entries after a write.
 
 use super::*;
+use crate::domain::secret::Matched;
 
 pub(super) type HotIndex = HashMap<Box<str>, Arc<HotEntry>>;
+
+/// A client that proved who it is, and the latest `exp` its tokens may
+/// carry when it used a secret a rotation is phasing out.
+#[derive(Clone)]
+pub struct Authenticated {
+    pub entry: Arc<HotEntry>,
+    pub not_after: Option<i64>,
+}
+
+impl Authenticated {
+    /// Key-based authentication: no secret, so no overlap applies.
+    pub fn by_key(entry: Arc<HotEntry>) -> Self {
+        Self { entry, not_after: None }
+    }
+}
+
+impl std::ops::Deref for Authenticated {
+    type Target = HotEntry;
+    fn deref(&self) -> &HotEntry {
+        &self.entry
+    }
+}
 
 impl Directory {
     /// The token endpoint's client check (RFC 6749 §2.3.1). Unknown clients
     /// cost one HMAC against a dummy tag, like a known client with a wrong
     /// secret; disabled clients are checked only after the secret, so all
-    /// three failures take the same path and time.
-    pub fn authenticate(&self, client_id: &str, secret: &str) -> Option<Arc<HotEntry>> {
+    /// three failures take the same path and time. During a rotation's
+    /// overlap the previous secret works until the overlap's end (`now_s`
+    /// before it), and the tokens it gets expire by then.
+    pub fn authenticate(&self, client_id: &str, secret: &str, now_s: i64) -> Option<Authenticated> {
         let entry = self
             .hot
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(client_id)
             .cloned();
-        let ok = self.pepper.verify(secret, entry.as_ref().map(|e| &e.secret_hash));
-        entry.filter(|e| ok && e.enabled)
+        let previous = entry
+            .as_ref()
+            .and_then(|e| e.previous_secret.as_ref())
+            .filter(|p| now_s < p.until);
+        let matched = self.pepper.verify_either(
+            secret,
+            entry.as_ref().map(|e| &e.secret_hash),
+            previous.map(|p| &p.hash),
+        );
+        let not_after = match matched {
+            Matched::Current => None,
+            Matched::Previous => previous.map(|p| p.until),
+            Matched::None => return None,
+        };
+        entry
+            .filter(|e| e.enabled)
+            .map(|entry| Authenticated { entry, not_after })
     }
 
     /// The hot entry for a client, if it exists (enabled or not).

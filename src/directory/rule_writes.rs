@@ -37,7 +37,7 @@ impl Directory {
                         input.scope_id, scope.scope_type, input.scope_type
                     )));
                 }
-                cat.check_not_self(actor, &input.subject_id)?;
+                cat.check_not_self(actor, &input.subject_id, "your own application's access rules")?;
                 cat.check_target(actor, &held, &input.subject_id)?;
                 cat.check_role_on_scope(actor, &held, &input.role_id, &input.scope_id)?;
                 let duplicate = cat
@@ -113,7 +113,7 @@ impl Directory {
                 if rule.role_id == SYSTEM_ADMINISTRATOR && rule.scope_type == ScopeType::Tenant {
                     keep_an_administrator(&cat, &rule.subject_id, "remove this rule")?;
                 }
-                cat.check_not_self(actor, &rule.subject_id)?;
+                cat.check_not_self(actor, &rule.subject_id, "your own application's access rules")?;
                 let c = cat.claim(&rule);
                 Ok((
                     rule,

@@ -28,6 +28,22 @@ pub struct AppView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// The secrets that authenticate this application (never their
+    /// values): the current one first, then, during a rotation's overlap,
+    /// the previous one with its `expiresAt`.
+    pub secrets: Vec<SecretView>,
+}
+
+/// One of an application's secrets, described but never shown.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretView {
+    /// A stable handle (12 hex digits) derived one-way from the stored hash.
+    pub id: String,
+    pub created_at: String,
+    /// When it stops working; absent for the current secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -104,6 +120,17 @@ impl Catalog {
             updated_at: format_ms(app.updated_at),
             last_login: last_login.map(format_ms),
             jwks: app.jwks.clone().map(Into::into),
+            secrets: std::iter::once(SecretView {
+                id: app.secret_hash.id(),
+                created_at: format_ms(app.secret_created_at()),
+                expires_at: None,
+            })
+            .chain(app.previous_secret.as_ref().map(|p| SecretView {
+                id: p.hash.id(),
+                created_at: format_ms(p.created_at),
+                expires_at: Some(format_ms(p.until * 1000)),
+            }))
+            .collect(),
             access_rules: self
                 .rules_of(&app.id)
                 .map(|r| {

@@ -93,9 +93,28 @@ pub struct Application {
     /// Public keys for `private_key_jwt` (RFC 7523); absent: secret only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<super::client_keys::ClientKeys>,
+    /// When the current secret was made (Unix ms); absent on records
+    /// written before rotation with overlap existed: then `created_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_created_at: Option<i64>,
+    /// The secret a rotation with overlap replaced, while it still works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<super::rotation::RetiringSecret>,
 }
 
-mod hash_hex {
+impl Application {
+    pub fn secret_created_at(&self) -> i64 {
+        self.secret_created_at.unwrap_or(self.created_at)
+    }
+
+    /// Whether `hash` still authenticates this application (current, or
+    /// the previous secret while its overlap lasts).
+    pub fn accepts(&self, hash: &SecretHash) -> bool {
+        self.secret_hash == *hash || self.previous_secret.as_ref().is_some_and(|p| p.hash == *hash)
+    }
+}
+
+pub(super) mod hash_hex {
     use super::SecretHash;
     use serde::{Deserialize, Deserializer, Serializer};
 

@@ -8,6 +8,7 @@ pub mod application;
 pub mod authority;
 pub mod client_keys;
 pub mod role;
+pub mod rotation;
 pub mod scope;
 pub mod secret;
 

@@ -101,6 +101,17 @@ impl SecretHash {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// A public handle for the secret (12 hex digits), so people can tell
+    /// which of an application's secrets is which. Derived by SHA-256 from
+    /// the keyed tag: it reveals nothing about the secret and needs no storage.
+    pub fn id(&self) -> String {
+        let digest = ring::digest::digest(
+            &ring::digest::SHA256,
+            &[b"appauth secret id\0".as_slice(), &self.0].concat(),
+        );
+        digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn from_hex(s: &str) -> Option<Self> {
         if s.len() != 64 {
             return None;
@@ -112,6 +123,14 @@ impl SecretHash {
         }
         Some(Self(out))
     }
+}
+
+/// Which of an application's secrets a presented one matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched {
+    Current,
+    Previous,
+    None,
 }
 
 /// The server-wide HMAC key. It lives in `keys/pepper`, outside the store, so
@@ -142,9 +161,23 @@ impl Pepper {
     /// Constant-time check of `secret` against `stored`; with `None` (unknown
     /// client) the same work is done against a dummy tag and `false` returned.
     pub fn verify(&self, secret: &str, stored: Option<&SecretHash>) -> bool {
-        let tag = stored.unwrap_or(&self.dummy);
-        let ok = hmac::verify(&self.key, secret.as_bytes(), &tag.0).is_ok();
-        ok && stored.is_some()
+        self.verify_either(secret, stored, None) == Matched::Current
+    }
+
+    /// As [`Self::verify`], against the current tag and, during a rotation's
+    /// overlap, the previous one. One HMAC either way; both comparisons are
+    /// constant-time and always made, so timing does not tell which matched.
+    pub fn verify_either(&self, secret: &str, current: Option<&SecretHash>, previous: Option<&SecretHash>) -> Matched {
+        use subtle::ConstantTimeEq;
+        let tag = hmac::sign(&self.key, secret.as_bytes());
+        let tag = tag.as_ref();
+        let is_current = tag.ct_eq(&current.unwrap_or(&self.dummy).0);
+        let is_previous = tag.ct_eq(&previous.unwrap_or(&self.dummy).0);
+        match (bool::from(is_current), bool::from(is_previous)) {
+            (true, _) if current.is_some() => Matched::Current,
+            (_, true) if previous.is_some() => Matched::Previous,
+            _ => Matched::None,
+        }
     }
 }
 
@@ -204,5 +237,45 @@ mod tests {
         assert!(!pepper.verify(other.expose(), Some(&h)));
         assert!(!pepper.verify(s.expose(), None));
         assert_eq!(SecretHash::from_hex(&h.to_hex()), Some(h));
+    }
+
+    #[test]
+    fn either_secret_of_a_rotation_is_told_apart_and_a_third_matches_neither() {
+        let rng = SystemRandom::new();
+        let pepper = Pepper::from_bytes(&[7; 32]);
+        let (new, old, other) = (
+            ClientSecret::generate(&rng),
+            ClientSecret::generate(&rng),
+            ClientSecret::generate(&rng),
+        );
+        let (hn, ho) = (pepper.hash(&new), pepper.hash(&old));
+        assert_eq!(
+            pepper.verify_either(new.expose(), Some(&hn), Some(&ho)),
+            Matched::Current
+        );
+        assert_eq!(
+            pepper.verify_either(old.expose(), Some(&hn), Some(&ho)),
+            Matched::Previous
+        );
+        assert_eq!(
+            pepper.verify_either(other.expose(), Some(&hn), Some(&ho)),
+            Matched::None
+        );
+        assert_eq!(pepper.verify_either(old.expose(), Some(&hn), None), Matched::None);
+        assert_eq!(pepper.verify_either(new.expose(), None, None), Matched::None);
+    }
+
+    #[test]
+    fn secret_ids_are_stable_short_and_differ_between_secrets() {
+        let pepper = Pepper::from_bytes(&[7; 32]);
+        let rng = SystemRandom::new();
+        let (a, b) = (
+            pepper.hash(&ClientSecret::generate(&rng)),
+            pepper.hash(&ClientSecret::generate(&rng)),
+        );
+        assert_eq!(a.id(), a.id());
+        assert_eq!(a.id().len(), 12);
+        assert_ne!(a.id(), b.id());
+        assert!(!a.to_hex().contains(&a.id()), "the id is not a slice of the stored tag");
     }
 }

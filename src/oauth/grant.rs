@@ -6,7 +6,7 @@
 use super::assertion;
 use super::replay::JtiLedger;
 use super::throttle::{FailureThrottle, Verdict};
-use crate::directory::{Directory, HotEntry};
+use crate::directory::{Authenticated, Directory};
 use crate::domain::secret::ClientSecret;
 use crate::error::OAuthError;
 use crate::token::{IssueRequest, TokenIssuer};
@@ -47,12 +47,13 @@ pub fn authenticate(
     client_id: &str,
     secret: &str,
     method: AuthMethod,
-) -> Result<Arc<HotEntry>, OAuthError> {
+    now_ms: i64,
+) -> Result<Authenticated, OAuthError> {
     let challenge = method == AuthMethod::Basic;
     ClientSecret::parse(secret)
         .map_err(|e| OAuthError::invalid_client(format!("client authentication failed: {e}"), challenge))?;
     directory
-        .authenticate(client_id, secret)
+        .authenticate(client_id, secret, now_ms.div_euclid(1000))
         .ok_or_else(|| OAuthError::invalid_client("client authentication failed", challenge))
 }
 
@@ -75,11 +76,11 @@ impl Grants {
         secret: &str,
         method: AuthMethod,
         now_ms: i64,
-    ) -> Result<Arc<HotEntry>, OAuthError> {
+    ) -> Result<Authenticated, OAuthError> {
         if let Verdict::Block { retry_after, .. } = self.throttle.check(source, client_id, now_ms) {
             return Err(OAuthError::TooManyRequests { retry_after });
         }
-        authenticate(&self.directory, client_id, secret, method).inspect_err(|_| {
+        authenticate(&self.directory, client_id, secret, method, now_ms).inspect_err(|_| {
             self.throttle.failed(source, client_id, now_ms);
         })
     }
@@ -93,7 +94,7 @@ impl Grants {
         client_id: Option<&str>,
         assertion: &str,
         audiences: &[&str],
-    ) -> Result<Arc<HotEntry>, OAuthError> {
+    ) -> Result<Authenticated, OAuthError> {
         let now_ms = crate::domain::now_ms();
         let claimed = client_id
             .map(str::to_owned)
@@ -109,7 +110,7 @@ impl Grants {
             .first_use(&checked.entry.client_id, &checked.jti, checked.exp)
             .await
         {
-            Ok(true) => Ok(checked.entry),
+            Ok(true) => Ok(Authenticated::by_key(checked.entry)),
             Ok(false) => {
                 self.throttle.failed(source, &claimed, now_ms);
                 Err(OAuthError::invalid_client(
@@ -143,13 +144,14 @@ impl Grants {
     /// Basic (a late refusal then carries `WWW-Authenticate: Basic`).
     pub fn grant_to(
         &self,
-        entry: &HotEntry,
+        client: &Authenticated,
         challenge: bool,
         scope_param: Option<&str>,
         resource: Option<&str>,
         audience: Option<&str>,
         now_ms: i64,
     ) -> Result<Granted, OAuthError> {
+        let entry = &client.entry;
         let audience = self.audience(resource, audience)?;
         let narrowed;
         let (scope, rules_json) = match scope_param {
@@ -184,6 +186,7 @@ impl Grants {
                     scope: scope.as_deref(),
                     access_rules_json: rules_json,
                     min_iat: entry.min_iat,
+                    not_after: client.not_after,
                 },
                 now_ms / 1000,
             )

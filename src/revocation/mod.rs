@@ -191,6 +191,14 @@ impl Revocations {
         if self.directory.cutoff(client_id).is_some_and(|c: Cutoff| iat < c.before) {
             return true;
         }
+        let now_s = crate::domain::now_ms().div_euclid(1000);
+        if self
+            .directory
+            .entry(client_id)
+            .is_some_and(|e| e.overlap_revokes(iat, now_s))
+        {
+            return true;
+        }
         self.revoked.read().unwrap_or_else(|p| p.into_inner()).contains_key(jti)
     }
 

@@ -307,6 +307,25 @@ impl<T: DeserializeOwned> FromRequest<SharedState> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may be left out: no body and no `Content-Type` reads
+/// as `None`; anything else is parsed exactly as [`ApiJson`] does.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned> FromRequest<SharedState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &SharedState) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let empty = headers.get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0")
+            && !headers.contains_key(header::TRANSFER_ENCODING)
+            && !headers.contains_key(header::CONTENT_TYPE);
+        if empty {
+            return Ok(Self(None));
+        }
+        ApiJson::from_request(req, state).await.map(|ApiJson(t)| Self(Some(t)))
+    }
+}
+
 /// The `{id}` path segment, checked to be an id this server hands out.
 pub struct IdPath(pub String);
 

@@ -2,11 +2,12 @@
 //! read, enable/disable, delete, regenerate the secret.
 
 use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, uncancellable, wants_csv, written};
+use super::admin::{Admin, ApiJson, IdPath, OptionalJson, QueryPairs, allow, uncancellable, wants_csv, written};
 use crate::directory::{AppView, Catalog};
 use crate::domain::application::AppName;
 use crate::domain::client_keys::ClientKeys;
 use crate::domain::role::perm;
+use crate::domain::rotation::Grace;
 use crate::error::ApiError;
 use crate::error::no_store;
 use crate::listing::{AppRecord, CSV_COLUMNS, CSV_DEFAULT_COLUMNS, MAX_CSV_ROWS, csv_line, csv_value};
@@ -66,6 +67,20 @@ fn client_keys(v: Option<&serde_json::Value>) -> Result<Option<ClientKeys>, ApiE
         .map(ClientKeys::parse)
         .transpose()
         .map_err(ApiError::bad_request)
+}
+
+/// Options for regenerating a secret; the body may be left out.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Regenerate {
+    /// How long the old secret keeps working: 0 (the default) stops it at
+    /// once and revokes every earlier token; up to 604800 (7 days) keeps it
+    /// working until then, its new tokens expiring by then, and revokes the
+    /// tokens issued before the rotation when the overlap ends. Rotating
+    /// again during an overlap ends the earlier overlap at once.
+    #[schema(minimum = 0, maximum = 604800)]
+    #[serde(default)]
+    grace_seconds: i64,
 }
 
 /// An application together with its secret: the one answer that shows it.
@@ -339,13 +354,21 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Regenerate the secret: the old one stops working and earlier tokens are revoked.
+/// Regenerate the secret: by default the old one stops working and earlier
+/// tokens are revoked; `graceSeconds` lets the old one overlap the new one.
 #[utoipa::path(post, path = "/api/v1/apps/{id}/secret", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body(content = Option<Regenerate>, description = "Optional; an empty body is `graceSeconds: 0`"),
     responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 200, body = WithSecret), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
-async fn regenerate(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
+async fn regenerate(
+    State(state): State<SharedState>,
+    admin: Admin,
+    IdPath(id): IdPath,
+    OptionalJson(body): OptionalJson<Regenerate>,
+) -> Result<Response, ApiError> {
+    let grace = Grace::parse(body.map_or(0, |b| b.grace_seconds)).map_err(ApiError::bad_request)?;
     let actor = admin.actor;
     let (app, secret) = uncancellable(&state, |s| async move {
-        let done = s.directory.regenerate_secret(&id, &actor).await?;
+        let done = s.directory.regenerate_secret(&id, grace, &actor).await?;
         s.revocations.announce_client(done.0.client_id.as_str()).await;
         Ok(done)
     })

@@ -56,7 +56,7 @@ impl ClientCredentials {
         state: &super::SharedState,
         source: std::net::IpAddr,
         endpoint: &str,
-    ) -> Result<std::sync::Arc<crate::directory::HotEntry>, OAuthError> {
+    ) -> Result<crate::directory::Authenticated, OAuthError> {
         match self {
             Self::Secret(c) => state
                 .grants

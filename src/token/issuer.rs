@@ -62,6 +62,9 @@ pub struct IssueRequest<'a> {
     pub access_rules_json: &'a str,
     /// Earliest allowed `iat` (see [`TokenIssuer::issue`]).
     pub min_iat: i64,
+    /// Latest allowed `exp`: a secret in a rotation's overlap gets tokens
+    /// that expire when the overlap ends.
+    pub not_after: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -136,7 +139,7 @@ impl TokenIssuer {
         }
         .ok_or(IssueError::NoActiveKey)?;
         let iat = now.max(req.min_iat);
-        let exp = iat + self.ttl;
+        let exp = req.not_after.map_or(iat + self.ttl, |n| n.min(iat + self.ttl));
         let mut jti_raw = [0u8; 16];
         self.jti_pool
             .lock()
@@ -222,6 +225,7 @@ mod tests {
             scope: Some("viewer"),
             access_rules_json: rules,
             min_iat: 0,
+            not_after: None,
         }
     }
 
@@ -244,12 +248,17 @@ mod tests {
     }
 
     #[test]
-    fn min_iat_moves_issue_time_forward() {
+    fn min_iat_moves_issue_time_forward_and_not_after_caps_expiry() {
         let (_d, iss) = issuer(Alg::ES256);
         let mut req = request("[]");
         req.min_iat = 1_001;
         let t = iss.issue(&req, 1_000).unwrap();
         assert_eq!(t.expires_in, 3601);
+        req.not_after = Some(1_500);
+        let t = iss.issue(&req, 1_000).unwrap();
+        assert_eq!(t.expires_in, 500, "a rotated-out secret's token ends with the overlap");
+        let c = iss.verify_own(&t.access_token, 1_001).unwrap();
+        assert_eq!((c.iat, c.exp), (1_001, 1_500));
         assert!(
             iss.verify_own(&t.access_token, 1_000).is_ok(),
             "a bumped iat verifies at once"

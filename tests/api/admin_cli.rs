@@ -46,7 +46,10 @@ async fn output(mut cmd: tokio::process::Command, stdin: Option<&str>) -> Out {
     let mut child = cmd.spawn().expect("appauth runs");
     let mut input = child.stdin.take().unwrap();
     if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).await.unwrap();
+        // A usage error exits before reading its input: a broken pipe then is expected.
+        if let Err(e) = input.write_all(s.as_bytes()).await {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the CLI's input: {e}");
+        }
     }
     drop(input);
     let out = child.wait_with_output().await.unwrap();

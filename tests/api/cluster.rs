@@ -491,3 +491,45 @@ async fn an_assertion_accepted_by_one_instance_is_a_replay_on_another() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_rotation_with_overlap_on_one_instance_keeps_the_old_secret_working_on_another_until_its_end() {
+    let (_db, _keys, apps) = cluster(2).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let created = a.api().await.create_app("rolling-cluster").await;
+    let (app_id, id, old) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["clientId"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    within_a_second("the application on B", || token_status(b, &id, &old).then_some(200)).await;
+    let old_token = b.token_for(&id, &old).await;
+    let rotated: Value = a
+        .api()
+        .await
+        .post(&format!("/api/v1/apps/{app_id}/secret"), json!({"graceSeconds": 3}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    within_a_second("the new secret on B", || token_status(b, &id, &new).then_some(200)).await;
+    assert_eq!(
+        token_status(b, &id, &old).await,
+        200,
+        "B keeps the old secret during the overlap"
+    );
+    assert_eq!(introspect(b, &old_token).await["active"], true);
+    // Past the overlap's end (3 s, plus up to a second for B to follow A).
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    within_a_second("the old secret refused by B", || {
+        token_status(b, &id, &old).then_some(401)
+    })
+    .await;
+    assert_eq!(
+        introspect(b, &old_token).await["active"],
+        false,
+        "B revoked the pre-rotation token"
+    );
+    assert_eq!(token_status(b, &id, &new).await, 200);
+}

@@ -19,6 +19,7 @@ mod openapi;
 mod private_key_jwt;
 mod query_prop;
 mod revocation;
+mod rotation;
 mod rs256;
 mod scopes;
 mod store;
