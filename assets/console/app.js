@@ -372,7 +372,7 @@
 
   function updateActions() {
     const s = state.selected;
-    for (const id of ['act-rules', 'act-regenerate', 'act-toggle', 'act-delete']) $(id).disabled = !s;
+    for (const id of ['act-rules', 'act-regenerate', 'act-keys', 'act-toggle', 'act-delete']) $(id).disabled = !s;
     $('act-toggle').textContent = s && !s.enabled ? 'ENABLE' : 'DISABLE';
     $('select-hint').hidden = !!s;
   }
@@ -597,6 +597,7 @@
     $('confirm-title').textContent = title;
     $('confirm-text').textContent = text;
     $('confirm-error').hidden = true;
+    $('confirm-extra').hidden = true;
     const ok = $('confirm-ok');
     const fresh = ok.cloneNode(true);
     fresh.textContent = okLabel;
@@ -618,16 +619,96 @@
     open($('confirm-dialog'));
   }
 
+  // Regenerating offers an overlap (graceSeconds): the old secret keeps
+  // working while the deployment rolls out the new one.
+  function regenerateText(app, grace) {
+    if (grace === 0) {
+      return `The current secret of ${app.name} stops working at once, and every token issued with it is revoked. Whatever uses it must be given the new secret.`;
+    }
+    const span = $('regen-grace').selectedOptions[0].textContent.replace('keeps working for ', '');
+    return `The current secret of ${app.name} keeps working for ${span}; then it stops and the tokens issued before now are revoked. Roll out the new secret meanwhile.`;
+  }
+
   function regenerate() {
     const app = state.selected;
-    confirmAction('Regenerate client secret',
-      `The current secret of ${app.name} stops working at once, and every token issued with it is revoked. Whatever uses it must be given the new secret.`,
+    const grace = () => Number($('regen-grace').value);
+    const ok = () => $('confirm-ok');
+    confirmAction('Regenerate client secret', regenerateText(app, 0),
       'REGENERATE', async () => {
-        const resp = await api('POST', `/api/v1/apps/${encodeURIComponent(app.id)}/secret`);
-        const body = await resp.json();
+        const body = grace() ? { graceSeconds: grace() } : undefined;
+        const resp = await api('POST', `/api/v1/apps/${encodeURIComponent(app.id)}/secret`, body);
+        const created = await resp.json();
         $('confirm-dialog').close();
-        showSecret('New client secret', 'New client secret', body, body.secret);
+        showSecret('New client secret', 'New client secret', created, created.secret);
       }, true);
+    $('regen-grace').value = '0';
+    $('confirm-extra').hidden = false;
+    $('regen-grace').onchange = () => {
+      $('confirm-text').textContent = regenerateText(app, grace());
+      // Immediate revocation is the dangerous one: red; an overlap is not.
+      ok().className = grace() ? 'primary' : 'danger-fill';
+    };
+  }
+
+  // ---- credentials: secrets (described, never shown) and public keys ------
+  function renderCredentials(app) {
+    $('keys-app').textContent = app.name;
+    $('secrets-body').replaceChildren(...(app.secrets || []).map((s) => el('tr', {},
+      el('td', { class: 'mono', text: s.id }), timeCell(s.createdAt),
+      s.expiresAt ? timeCell(s.expiresAt) : el('td', { text: 'while current' }))));
+    const keys = (app.jwks && app.jwks.keys) || [];
+    $('keys-body').replaceChildren(...keys.map((k) => el('tr', {},
+      el('td', { class: 'mono', text: k.kid || '—' }), el('td', { text: k.crv ? `${k.kty} ${k.crv}` : k.kty }),
+      el('td', { text: k.alg || '—' }))));
+    $('keys-empty').hidden = keys.length > 0;
+    $('keys-remove').disabled = keys.length === 0;
+  }
+
+  async function openKeys() {
+    const app = state.selected;
+    $('keys-error').hidden = true;
+    $('keys-input').value = '';
+    try {
+      const fresh = await (await api('GET', `/api/v1/apps/${encodeURIComponent(app.id)}`)).json();
+      renderCredentials(fresh);
+      open($('keys-dialog'));
+    } catch (e) {
+      if (!(e instanceof Expired)) showBanner(e.message);
+    }
+  }
+
+  async function setKeys(jwks) {
+    const app = state.selected;
+    $('keys-error').hidden = true;
+    try {
+      const resp = await api('PATCH', `/api/v1/apps/${encodeURIComponent(app.id)}`, { jwks });
+      const updated = await resp.json();
+      renderCredentials(updated);
+      $('keys-input').value = '';
+      const n = jwks ? jwks.keys.length : 0;
+      toast(jwks ? `Saved ${n} key${n === 1 ? '' : 's'} for ${app.name}.` : `Removed the keys of ${app.name}.`);
+    } catch (e) {
+      if (e instanceof Expired) return;
+      $('keys-error').textContent = e.message;
+      $('keys-error').hidden = false;
+    }
+  }
+
+  function saveKeys() {
+    let jwks;
+    try {
+      jwks = JSON.parse($('keys-input').value);
+    } catch (e) {
+      $('keys-error').textContent = `Not JSON: ${e.message}. Paste a JWK Set: {"keys": [...]}.`;
+      $('keys-error').hidden = false;
+      return;
+    }
+    if (!jwks || !Array.isArray(jwks.keys)) {
+      $('keys-error').textContent = 'A JWK Set is an object with a "keys" array: {"keys": [...]}.';
+      $('keys-error').hidden = false;
+      return;
+    }
+    setKeys(jwks);
   }
 
   function remove() {
@@ -844,6 +925,9 @@
   $('new-form').addEventListener('submit', createApp);
   $('act-rules').addEventListener('click', openRules);
   $('act-regenerate').addEventListener('click', regenerate);
+  $('act-keys').addEventListener('click', openKeys);
+  $('keys-save').addEventListener('click', saveKeys);
+  $('keys-remove').addEventListener('click', () => setKeys(null));
   $('act-delete').addEventListener('click', remove);
   $('act-toggle').addEventListener('click', toggle);
   $('rule-add').addEventListener('click', () => { $('rule-form').hidden = false; $('rule-role').focus(); });

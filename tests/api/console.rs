@@ -360,6 +360,119 @@ async fn console_signs_in_creates_an_app_whose_secret_works_and_manages_rules_se
 }
 
 #[tokio::test]
+async fn console_rotates_a_secret_with_an_overlap_and_registers_and_removes_public_keys() {
+    let _one = BROWSER.lock().await;
+    let app = spawn_app().await;
+    let api = app.api().await;
+    let created = api.create_app("rolling").await;
+    let (client_id, old) = (
+        created["clientId"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    );
+    let b = browser().await;
+    b.sign_in(&app).await;
+    b.wait_js(
+        "return document.querySelectorAll('#apps-body tr').length > 1",
+        json!(true),
+    )
+    .await;
+
+    // REGENERATE with a one-day overlap: the confirmation says so and is not red.
+    b.select_row("rolling").await;
+    b.click("#act-regenerate").await;
+    b.wait_js(&dialog_open("confirm-dialog"), json!(true)).await;
+    assert_eq!(
+        b.js("return document.getElementById('confirm-extra').hidden").await,
+        json!(false)
+    );
+    b.find("#regen-grace").await.select_by_value("86400").await.unwrap();
+    let text = b.js("return document.getElementById('confirm-text').textContent").await;
+    assert!(text.as_str().unwrap().contains("keeps working for 1 day"), "{text}");
+    assert_eq!(
+        b.js("return document.getElementById('confirm-ok').className").await,
+        json!("primary")
+    );
+    b.shot("07-regenerate-with-overlap").await;
+    b.click("#confirm-ok").await;
+    b.wait_js(
+        "return document.getElementById('secret-title').textContent",
+        json!("New client secret"),
+    )
+    .await;
+    let new = b.js("return document.getElementById('secret-value').value").await;
+    let new = new.as_str().unwrap().to_owned();
+    b.click("#secret-done").await;
+    app.token_for(&client_id, &old).await;
+    app.token_for(&client_id, &new).await;
+
+    // KEYS: both secrets described (never shown), then keys pasted as a JWK Set.
+    b.select_row("rolling").await;
+    b.click("#act-keys").await;
+    b.wait_js(&dialog_open("keys-dialog"), json!(true)).await;
+    let secrets = b
+        .js("return [...document.querySelectorAll('#secrets-body tr')].map(tr => tr.lastChild.textContent === 'while current')")
+        .await;
+    assert_eq!(
+        secrets,
+        json!([true, false]),
+        "the current secret, then the one that stops"
+    );
+    let page = b.js("return document.body.innerText").await;
+    assert!(!page.as_str().unwrap().contains(&old[4..]) && !page.as_str().unwrap().contains(&new[4..]));
+    assert_eq!(
+        b.js("return document.getElementById('keys-empty').hidden").await,
+        json!(false)
+    );
+    b.type_into("#keys-input", "{not json").await;
+    b.click("#keys-save").await;
+    b.wait_js(
+        "return document.getElementById('keys-error').textContent.startsWith('Not JSON')",
+        json!(true),
+    )
+    .await;
+    let key = crate::private_key_jwt::ClientKey::new("console-key");
+    b.type_into("#keys-input", &key.jwks().to_string()).await;
+    b.click("#keys-save").await;
+    b.wait_js(
+        "return [...document.querySelectorAll('#keys-body td')].map(td => td.textContent)",
+        json!(["console-key", "EC P-256", "ES256"]),
+    )
+    .await;
+    b.shot("08-secrets-and-keys").await;
+    let assertion = key.sign(
+        json!({}),
+        &crate::private_key_jwt::claims(&client_id, &app.url("/oauth/token")),
+    );
+    let resp = app
+        .post_form(
+            "/oauth/token",
+            &format!("grant_type=client_credentials&client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion={assertion}"),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "the key registered in the console authenticates");
+    // A server refusal is shown in the dialog: a private key is not accepted.
+    let mut private = key.jwks();
+    private["keys"][0]["d"] = json!("AAAA");
+    b.type_into("#keys-input", &private.to_string()).await;
+    b.click("#keys-save").await;
+    b.wait_js("return document.getElementById('keys-error').hidden", json!(false))
+        .await;
+    let shown = b.js("return document.getElementById('keys-error').textContent").await;
+    assert!(shown.as_str().unwrap().contains("private"), "{shown}");
+    b.click("#keys-remove").await;
+    b.wait_js("return document.getElementById('keys-empty').hidden", json!(false))
+        .await;
+    let stored: Value = api
+        .get(&format!("/api/v1/apps/{}", created["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(stored.get("jwks").is_none(), "REMOVE KEYS removed them: {stored}");
+}
+
+#[tokio::test]
 async fn console_filter_search_sort_and_columns_change_the_table_and_the_csv_matches_it() {
     let _one = BROWSER.lock().await;
     let app = spawn_app().await;
