@@ -106,8 +106,9 @@ pub const MAX_LIMIT: usize = 500;
 /// Bounds on what one list request may ask for: every filter is evaluated
 /// against every row, so their number and size bound the query's cost.
 pub const MAX_FILTERS: usize = 20;
-/// Longest `filterBy` or `search` value, in bytes.
-pub const MAX_VALUE_BYTES: usize = 256;
+/// Longest `filterBy` or `search` value, in characters (as JSON Schema's
+/// `maxLength` counts, so the OpenAPI document can say it exactly).
+pub const MAX_VALUE_CHARS: usize = 256;
 pub const DEFAULT_LIMIT: usize = 50;
 
 #[derive(Debug, Clone)]
@@ -419,12 +420,12 @@ pub fn parse_query_limited<R: Row>(
     }
     if let Some((name, value)) = pairs
         .iter()
-        .find(|(k, v)| (k == "filterBy" || k == "search") && v.len() > MAX_VALUE_BYTES)
+        .find(|(k, v)| (k == "filterBy" || k == "search") && v.chars().count() > MAX_VALUE_CHARS)
     {
         return Err(qerr(
             format!(
-                "{name} values are limited to {MAX_VALUE_BYTES} bytes, got {}",
-                value.len()
+                "{name} values are limited to {MAX_VALUE_CHARS} characters, got {}",
+                value.chars().count()
             ),
             Vec::new(),
         ));
@@ -479,6 +480,12 @@ pub fn parse_query_limited<R: Row>(
                         Vec::new(),
                     ));
                 }
+            }
+            "format" if extra.contains(&"format") && value != "csv" => {
+                return Err(qerr(
+                    format!("format must be csv, got {value:?}; leave it out for JSON"),
+                    vec!["csv".into()],
+                ));
             }
             other if extra.contains(&other) => {}
             other => {

@@ -33,7 +33,7 @@ impl Directory {
         // and a client ID for deleted creators: a new name must not pass
         // for either. (Stored names are not re-checked: they still load.)
         if name.as_str() == SYSTEM || uuid::Uuid::parse_str(name.as_str()).is_ok() {
-            return Err(DirectoryError::Invalid(format!(
+            return Err(DirectoryError::Conflict(format!(
                 "the name {name:?} is reserved: \"system\" and client-ID-shaped names would read as the server or a deleted creator"
             )));
         }
@@ -178,12 +178,16 @@ impl Directory {
         };
         // Disabling ends a rotation's overlap too: re-enabling must not
         // bring the previous secret back (the cut-off covers its tokens).
-        if !enabled {
-            app.previous_secret = None;
-        }
+        let overlap_note = match app.previous_secret.take() {
+            Some(p) if !enabled => format!("; the overlapping previous secret ({}) stopped", p.hash.id()),
+            kept => {
+                app.previous_secret = kept;
+                String::new()
+            }
+        };
         let summary = match cutoff {
             Some(c) => format!(
-                "enabled: true -> false; tokens issued before {} revoked{keys_note}",
+                "enabled: true -> false; tokens issued before {} revoked{overlap_note}{keys_note}",
                 format_ms(c.before * 1000)
             ),
             None => "enabled: false -> true".into(),
@@ -298,16 +302,26 @@ impl Directory {
     ) -> Result<(Application, ClientSecret), DirectoryError> {
         let _w = self.lock_for_write().await;
         let target = self.app_target(id);
-        // A stolen token must not turn itself into a secret quietly: an
-        // overlap keeps the owner's deployment working, so nobody would
-        // notice. Rotating one's own secret at once stays allowed (it is loud).
+        // A stolen token must not mint a secret quietly: an overlap keeps
+        // the owner's deployment working, so nobody would notice. It adds a
+        // credential without revoking the deployed one, as registering a key
+        // does: the same permission (System administrator only), and never
+        // on one's own application. Rotating at once stays `apps:write`
+        // (it is loud: the owner's deployment breaks).
         let checked = self.check_app_write(actor, id, perm::APPS_WRITE).and_then(|app| {
             if grace.seconds() > 0 {
-                self.read().check_not_self(
+                let cat = self.read();
+                cat.authorize(actor, perm::APPS_KEYS)?;
+                cat.check_not_self(
                     actor,
                     id,
                     "your own application's secret with an overlap (rotating it at once is allowed)",
                 )?;
+                if !app.enabled {
+                    return Err(DirectoryError::Conflict(
+                        "the application is disabled, and its old secret must not come back when it is enabled: rotate at once (graceSeconds 0), or enable it first".into(),
+                    ));
+                }
             }
             Ok(app)
         });
@@ -334,9 +348,13 @@ impl Directory {
                 c.retire();
             }
             let cutoff = self.next_cutoff(&app).await;
-            app.previous_secret = None;
+            let overlap_note = app
+                .previous_secret
+                .take()
+                .map(|p| format!("; the overlapping previous secret ({}) stopped too", p.hash.id()))
+                .unwrap_or_default();
             let summary = format!(
-                "client secret replaced (new secret {new_id}); the old one ({}) stopped working and tokens issued before {} were revoked{keys_note}",
+                "client secret replaced (new secret {new_id}); the old one ({}) stopped working and tokens issued before {} were revoked{overlap_note}{keys_note}",
                 old.0.id(),
                 format_ms(cutoff.before * 1000)
             );
@@ -345,7 +363,15 @@ impl Directory {
             // A planned rotation: nothing stops now except an earlier
             // overlap's secret, whose pre-rotation tokens are revoked now
             // (its overlap tokens expire by its own end, as promised).
-            // Read first: the earlier overlap's cut-off is a floor for this one.
+            // Requests in flight on the old entry would sign without the
+            // cap, with an `iat` at or after the cut-off read below, and
+            // escape it: retire first, so they get 401 and a retry gets a
+            // capped token (see `Credential`).
+            let credential = self.read().apps.get(id).map(|r| r.credential.clone());
+            if let Some(c) = &credential {
+                c.retire();
+            }
+            // The earlier overlap's cut-off is a floor for this one.
             let pending = self.next_cutoff(&app).await;
             let (ended, ended_note) = match app.previous_secret.take() {
                 Some(p) => (
@@ -372,7 +398,7 @@ impl Directory {
                 format_ms(until * 1000),
                 format_ms(pending.before * 1000)
             );
-            (None, ended, summary)
+            (credential, ended, summary)
         };
         let audit = Self::success(actor, "app.regenerate-secret", &target, 200, summary);
         let mut writes = vec![Write::Put(keys::app(&app.id), encode(&app)), audit];
@@ -411,13 +437,24 @@ impl Directory {
             .filter(|r| r.app.previous_secret.as_ref().is_some_and(|p| p.until <= now_s))
             .map(|r| r.app.id.clone())
             .collect();
+        // One application's failure must not hold back the others.
         let mut ended = Vec::new();
+        let mut failed = None;
         for id in due {
-            if let Some(client_id) = self.retry_stale(|| self.end_overlap_once(&id, now_s)).await? {
-                ended.push(client_id);
+            match self.retry_stale(|| self.end_overlap_once(&id, now_s)).await {
+                Ok(Some(client_id)) => ended.push(client_id),
+                Ok(None) => {}
+                Err(e) => failed = Some(e),
             }
         }
-        Ok(ended)
+        match failed {
+            Some(e) if ended.is_empty() => Err(e),
+            Some(e) => {
+                tracing::error!(error = %e, "could not end some secret overlaps; retrying");
+                Ok(ended)
+            }
+            None => Ok(ended),
+        }
     }
 
     pub(super) async fn end_overlap_once(&self, id: &str, now_s: i64) -> Result<Option<String>, DirectoryError> {

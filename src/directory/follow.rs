@@ -101,7 +101,7 @@ impl Directory {
             let same = cat
                 .apps
                 .get(&row.app.id)
-                .is_some_and(|new| new.app.accepts(&row.app.secret_hash) && (new.app.enabled || !row.app.enabled));
+                .is_some_and(|new| new.app.secret_hash == row.app.secret_hash && (new.app.enabled || !row.app.enabled));
             if !same {
                 row.credential.retire();
             }
@@ -199,9 +199,10 @@ fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Applic
     match app {
         Some(app) => {
             let old_name = cat.apps.update(id, |row| {
-                // A new secret (unless a rotation keeps the old one for an
-                // overlap), or disabling: the old credential stops now.
-                if !app.accepts(&row.app.secret_hash) || (row.app.enabled && !app.enabled) {
+                // A new secret (even when an overlap keeps the old one: a
+                // request in flight would sign without the overlap's cap),
+                // or disabling: the old credential stops now.
+                if row.app.secret_hash != app.secret_hash || (row.app.enabled && !app.enabled) {
                     row.credential.retire();
                     row.credential = Arc::default();
                 }

@@ -31,8 +31,10 @@ impl Directory {
                     .scopes
                     .get(&input.scope_id)
                     .ok_or_else(|| not_found("scope", &input.scope_id))?;
+                // The scope exists but is of another type: a conflict with the
+                // tree as it is, not a malformed request.
                 if scope.scope_type != input.scope_type {
-                    return Err(DirectoryError::Invalid(format!(
+                    return Err(DirectoryError::Conflict(format!(
                         "scope {:?} is a {}, not a {}",
                         input.scope_id, scope.scope_type, input.scope_type
                     )));

@@ -39,8 +39,10 @@ impl Directory {
                     .scopes
                     .get(&parent_id)
                     .ok_or_else(|| not_found("parent scope", &parent_id))?;
+                // The parent exists but is of another type: a conflict with
+                // the tree as it is, not a malformed request.
                 if parent.scope_type != parent_type {
-                    return Err(DirectoryError::Invalid(format!(
+                    return Err(DirectoryError::Conflict(format!(
                         "a {scope_type}'s parent must be a {parent_type}, and {parent_id:?} is a {}",
                         parent.scope_type
                     )));

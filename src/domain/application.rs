@@ -106,12 +106,6 @@ impl Application {
     pub fn secret_created_at(&self) -> i64 {
         self.secret_created_at.unwrap_or(self.created_at)
     }
-
-    /// Whether `hash` still authenticates this application (current, or
-    /// the previous secret while its overlap lasts).
-    pub fn accepts(&self, hash: &SecretHash) -> bool {
-        self.secret_hash == *hash || self.previous_secret.as_ref().is_some_and(|p| p.hash == *hash)
-    }
 }
 
 pub(super) mod hash_hex {

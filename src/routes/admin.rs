@@ -283,6 +283,22 @@ async fn audit_unauthenticated(state: &SharedState, request: &RequestInfo, endpo
 /// deserialised strictly (the types deny unknown fields).
 pub struct ApiJson<T>(pub T);
 
+/// The request body within the server's size and time limits.
+async fn admin_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    state: &SharedState,
+) -> Result<axum::body::Bytes, ApiError> {
+    let server = &state.config.server;
+    read_body(headers, body, server.max_body_bytes, server.body_read_timeout)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge(n) => ApiError::PayloadTooLarge(n),
+            BodyError::Read(m) => ApiError::bad_request(format!("could not read the request body: {m}")),
+            BodyError::TimedOut(s) => ApiError::RequestTimeout(s),
+        })
+}
+
 impl<T: DeserializeOwned> FromRequest<SharedState> for ApiJson<T> {
     type Rejection = ApiError;
 
@@ -293,36 +309,35 @@ impl<T: DeserializeOwned> FromRequest<SharedState> for ApiJson<T> {
             ));
         }
         let (parts, body) = req.into_parts();
-        let server = &state.config.server;
-        let bytes = read_body(&parts.headers, body, server.max_body_bytes, server.body_read_timeout)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge(n) => ApiError::PayloadTooLarge(n),
-                BodyError::Read(m) => ApiError::bad_request(format!("could not read the request body: {m}")),
-                BodyError::TimedOut(s) => ApiError::RequestTimeout(s),
-            })?;
+        let bytes = admin_body(&parts.headers, body, state).await?;
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
     }
 }
 
-/// A JSON body that may be left out: no body and no `Content-Type` reads
-/// as `None`; anything else is parsed exactly as [`ApiJson`] does.
+/// A JSON body that may be left out. With a `Content-Type` it is parsed
+/// exactly as [`ApiJson`] does; without one, the body itself decides
+/// (headers cannot: an HTTP/2 body needs no `Content-Length`): empty is
+/// `None`, anything else 415, so a body is never silently ignored.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<T: DeserializeOwned> FromRequest<SharedState> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &SharedState) -> Result<Self, ApiError> {
-        let headers = req.headers();
-        let empty = headers.get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0")
-            && !headers.contains_key(header::TRANSFER_ENCODING)
-            && !headers.contains_key(header::CONTENT_TYPE);
-        if empty {
-            return Ok(Self(None));
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return ApiJson::from_request(req, state).await.map(|ApiJson(t)| Self(Some(t)));
         }
-        ApiJson::from_request(req, state).await.map(|ApiJson(t)| Self(Some(t)))
+        let (parts, body) = req.into_parts();
+        let bytes = admin_body(&parts.headers, body, state).await?;
+        if bytes.is_empty() {
+            Ok(Self(None))
+        } else {
+            Err(ApiError::UnsupportedMediaType(
+                "Content-Type must be application/json when a body is sent".into(),
+            ))
+        }
     }
 }
 

@@ -363,9 +363,10 @@ async fn regenerate(
     State(state): State<SharedState>,
     admin: Admin,
     IdPath(id): IdPath,
-    OptionalJson(body): OptionalJson<Regenerate>,
+    OptionalJson(body): OptionalJson<Option<Regenerate>>,
 ) -> Result<Response, ApiError> {
-    let grace = Grace::parse(body.map_or(0, |b| b.grace_seconds)).map_err(ApiError::bad_request)?;
+    // No body, or JSON `null`: the defaults.
+    let grace = Grace::parse(body.flatten().map_or(0, |b| b.grace_seconds)).map_err(ApiError::bad_request)?;
     let actor = admin.actor;
     let (app, secret) = uncancellable(&state, |s| async move {
         let done = s.directory.regenerate_secret(&id, grace, &actor).await?;

@@ -12,6 +12,7 @@ pub mod health;
 pub mod introspect;
 pub mod metadata;
 pub mod openapi;
+mod openapi_constraints;
 pub mod revoke;
 pub mod scopes;
 pub mod token;

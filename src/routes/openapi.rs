@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 pub fn router() -> Router<SharedState> {
-    let doc = ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into());
+    let doc = document().to_string();
     Router::new().route(
         "/api/openapi.json",
         get(move || {
@@ -17,6 +17,14 @@ pub fn router() -> Router<SharedState> {
             async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc) }
         }),
     )
+}
+
+/// The served document: the handlers' annotations, then the constraints
+/// the server's parsers enforce (see `openapi_constraints`).
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    super::openapi_constraints::apply(&mut doc);
+    doc
 }
 
 /// Admin API error body.

@@ -78,7 +78,7 @@ async fn duplicate_rules_are_409_and_mismatched_or_malformed_ones_400() {
     assert_api_error(api.grant(id, "viewer", "tenant", &tenant).await, 409, "already has").await;
     assert_api_error(
         api.grant(id, "editor", "cluster", &tenant).await,
-        400,
+        409,
         "is a tenant, not a cluster",
     )
     .await;

@@ -75,7 +75,7 @@ async fn invalid_names_are_rejected_with_the_rule() {
     // Names that would pass for the server or a deleted creator in "Created by".
     for name in ["system", "deadbeef-0000-4000-8000-000000000000"] {
         let resp = api.post("/api/v1/apps", json!({"name": name})).await;
-        assert_api_error(resp, 400, "reserved").await;
+        assert_api_error(resp, 409, "reserved").await;
     }
 }
 

@@ -147,6 +147,14 @@ async fn grace_seconds_outside_zero_to_seven_days_or_with_unknown_fields_are_ref
         .await
         .unwrap();
     assert_api_error(wrong_type, 415, "application/json").await;
+    // A body without a Content-Type is refused, never read as "no options".
+    let untyped = api
+        .request(reqwest::Method::POST, &path)
+        .body(r#"{"graceSeconds": 60}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_api_error(untyped, 415, "application/json").await;
     // Nothing above changed the secret.
     app.token_for(&cid, &old).await;
     // No body at all is the default: at once.
@@ -217,42 +225,74 @@ async fn an_overlap_survives_a_restart() {
 }
 
 #[tokio::test]
-async fn an_application_cannot_rotate_its_own_secret_with_an_overlap_but_may_at_once() {
+async fn only_a_system_administrator_may_rotate_with_an_overlap_and_never_its_own_secret() {
     let app = spawn_app().await;
     let api = app.api().await;
-    let (created, token) = api
-        .app_with_tenant_role("self-rotator", "application-administrator")
-        .await;
-    let (id, cid, secret) = creds(&created);
-    let own = Api {
+    let (target_id, target_cid, target_secret) = creds(&api.create_app("target").await);
+    let path = |id: &str| format!("/api/v1/apps/{id}/secret");
+    // An Application administrator may rotate at once (loud) but not mint a
+    // quiet second secret for another application.
+    let (_, app_admin) = api.app_with_tenant_role("app-admin", "application-administrator").await;
+    let as_app_admin = Api {
         app: &app,
-        token: token.clone(),
+        token: app_admin,
     };
-    let path = format!("/api/v1/apps/{id}/secret");
-    // A stolen token must not mint a secret while the owner's keeps working.
     assert_api_error(
-        own.post(&path, json!({"graceSeconds": 60})).await,
+        as_app_admin.post(&path(&target_id), json!({"graceSeconds": 60})).await,
         403,
-        "your own application's secret",
+        "apps:keys",
     )
     .await;
-    app.token_for(&cid, &secret).await;
-    // A Viewer may not rotate another application's secret at all.
+    app.token_for(&target_cid, &target_secret).await;
+    // A Viewer may not rotate at all.
     let (_, viewer) = api.app_with_tenant_role("watcher", "viewer").await;
-    let (other_id, other_cid, other_secret) = creds(&api.create_app("target").await);
     let as_viewer = Api {
         app: &app,
         token: viewer,
     };
     assert_eq!(
         as_viewer
-            .post(&format!("/api/v1/apps/{other_id}/secret"), json!({"graceSeconds": 60}))
+            .post(&path(&target_id), json!({"graceSeconds": 60}))
             .await
             .status(),
         403
     );
-    app.token_for(&other_cid, &other_secret).await;
+    app.token_for(&target_cid, &target_secret).await;
+    // A System administrator's token may not do it to its own application.
+    let (created, token) = api.app_with_tenant_role("self-rotator", "system-administrator").await;
+    let (own_id, own_cid, own_secret) = creds(&created);
+    let own = Api { app: &app, token };
+    assert_api_error(
+        own.post(&path(&own_id), json!({"graceSeconds": 60})).await,
+        403,
+        "your own application's secret",
+    )
+    .await;
+    app.token_for(&own_cid, &own_secret).await;
     // Rotating at once is loud (the owner's deployment breaks), so it stays allowed.
-    assert_eq!(own.post(&path, json!({"graceSeconds": 0})).await.status(), 200);
-    assert_oauth_error(app.token_request(&cid, &secret, "").await, 401, "invalid_client").await;
+    assert_eq!(own.post(&path(&own_id), json!({"graceSeconds": 0})).await.status(), 200);
+    assert_oauth_error(
+        app.token_request(&own_cid, &own_secret, "").await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_eq!(as_app_admin.post(&path(&target_id), json!({})).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_disabled_application_is_rotated_at_once_or_not_at_all() {
+    let app = spawn_app().await;
+    let api = app.api().await;
+    let (id, cid, old) = creds(&api.create_app("dormant").await);
+    let path = format!("/api/v1/apps/{id}");
+    assert_eq!(api.patch(&path, json!({"enabled": false})).await.status(), 200);
+    assert_api_error(
+        api.post(&format!("{path}/secret"), json!({"graceSeconds": 60})).await,
+        409,
+        "disabled",
+    )
+    .await;
+    assert_eq!(api.patch(&path, json!({"enabled": true})).await.status(), 200);
+    app.token_for(&cid, &old).await;
 }

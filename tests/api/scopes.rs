@@ -25,7 +25,7 @@ async fn the_scope_tree_is_built_top_down_with_typed_parents() {
             json!({"type": "project", "name": "p", "parentId": tenant}),
         )
         .await;
-    assert_api_error(resp, 400, "parent must be a department").await;
+    assert_api_error(resp, 409, "parent must be a department").await;
     let resp = api
         .post("/api/v1/scopes", json!({"type": "tenant", "name": "second"}))
         .await;
