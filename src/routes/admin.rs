@@ -310,6 +310,13 @@ impl<T: DeserializeOwned> FromRequest<SharedState> for ApiJson<T> {
         }
         let (parts, body) = req.into_parts();
         let bytes = admin_body(&parts.headers, body, state).await?;
+        // serde would also build a struct from an array of its fields in
+        // order (`[null, null]`): every admin body is a JSON object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::bad_request(
+                "invalid JSON body: expected an object (`{...}`), got an array",
+            ));
+        }
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))

@@ -25,6 +25,15 @@ pub fn router() -> Router<SharedState> {
     )
 }
 
+/// RFC 7662 §2.2 response for an inactive (revoked, expired, malformed,
+/// foreign) token: exactly `{"active": false}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Inactive {
+    /// Always false.
+    pub active: bool,
+}
+
 /// RFC 7662 §2.2 response for an active token.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Introspection {
@@ -45,6 +54,15 @@ pub struct Introspection {
     pub access_rules: Vec<RuleClaim>,
 }
 
+/// The 200 answer: the active token's claims or `{"active": false}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum IntrospectionResponse {
+    Active(Box<Introspection>),
+    Inactive(Inactive),
+}
+
 fn is_bearer(headers: &HeaderMap) -> bool {
     headers
         .get(header::AUTHORIZATION)
@@ -55,7 +73,7 @@ fn is_bearer(headers: &HeaderMap) -> bool {
 
 #[utoipa::path(post, path = "/oauth/introspect", tag = "OAuth",
     request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "Active token, or exactly {\"active\": false}", body = Introspection),
+    responses((status = 200, description = "Active token, or exactly {\"active\": false}", body = inline(IntrospectionResponse)),
         (status = 401, body = crate::routes::openapi::OAuthErrorBody),
         (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
 async fn introspect(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
@@ -80,6 +98,12 @@ async fn introspect(State(state): State<SharedState>, origin: Origin, headers: H
         // token — by admin-audience bearer or by client credentials; any
         // other client sees only its own, and others' are `{"active": false}`.
         let own_only = if is_bearer(&headers) {
+            // One authentication method per request (RFC 6749 section 2.3).
+            if client_secret.is_some() || assertion_type.is_some() || assertion.is_some() {
+                return Err(OAuthError::InvalidRequest(
+                    "send either a bearer token or client credentials, not both (RFC 6749 section 2.3)".into(),
+                ));
+            }
             let admin = Admin::authenticate(
                 &headers,
                 origin.request_info(),

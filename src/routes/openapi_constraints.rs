@@ -76,7 +76,13 @@ fn list_parameters(columns: &[Column]) -> Vec<(&'static str, Value)> {
 }
 
 fn set_parameters(op: &mut Value, schemas: &[(&str, Value)]) {
-    for p in op["parameters"].as_array_mut().into_iter().flatten() {
+    // `get_mut`, not indexing: indexing would insert `parameters: null`.
+    for p in op
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
         let name = p["name"].as_str().unwrap_or_default().to_owned();
         if let Some((_, s)) = schemas.iter().find(|(n, _)| *n == name) {
             p["schema"] = s.clone();
@@ -92,6 +98,21 @@ fn add_response(op: &mut Value, status: &str, description: &str) {
     if responses.get(status).is_none() {
         responses[status] = json!({"description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiErrorBody"}}}});
+    }
+}
+
+fn default_description(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "204" => "Done; no content",
+        "400" => "Invalid request; the message says which part and why",
+        "401" => "Not authenticated",
+        "403" => "Not allowed",
+        "404" => "No such record",
+        "409" => "Conflicts with the current state",
+        "429" => "Too many requests; see Retry-After",
+        _ => "See the message",
     }
 }
 
@@ -114,6 +135,17 @@ pub fn apply(doc: &mut Value) {
         let admin = path.starts_with("/api/v1/") && path != "/api/v1/token";
         for (method, op) in item.as_object_mut().into_iter().flatten() {
             set_parameters(op, &params);
+            // OpenAPI requires a description on every response.
+            for (status, response) in op
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flatten()
+            {
+                if response.get("description").is_none_or(|d| d == "") {
+                    response["description"] = json!(default_description(status));
+                }
+            }
             if path.contains("{id}") {
                 add_response(op, "400", "The id is not a UUID");
                 add_response(op, "404", "No such record");
@@ -134,6 +166,16 @@ pub fn apply(doc: &mut Value) {
     schemas["CreateScope"]["required"] = json!(["type", "name", "parentId"]);
     schemas["CreateScope"]["properties"]["name"] =
         json!({"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"});
+    let grant = json!({"type": "string", "enum": ["client_credentials"]});
+    let assertion_type = json!({"type": "string", "enum": [crate::oauth::assertion::ASSERTION_TYPE]});
+    schemas["TokenForm"]["properties"]["grant_type"] = grant.clone();
+    schemas["CompatRequest"]["properties"]["grantType"] = grant;
+    for form in ["TokenForm", "RevokeForm"] {
+        schemas[form]["properties"]["client_assertion_type"] = assertion_type.clone();
+    }
+    schemas["RevokeForm"]["properties"]["token"] = json!({"type": "string", "minLength": 1});
+    // token_type_hint stays any string: unknown hints are ignored (RFC 7009
+    // section 2.1, RFC 7662 section 2.1).
     let rule = &mut schemas["CreateRule"]["properties"];
     rule["subjectType"] = json!({"type": "string", "enum": ["app"]});
     rule["subjectId"] = id.clone();
