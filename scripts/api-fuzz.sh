@@ -13,10 +13,16 @@ VENV="$ROOT/target/fuzz-venv"
 ST_VERSION=4.32.5
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$ST_VERSION"; then
   echo "api-fuzz: installing schemathesis $ST_VERSION into $VENV" >&2
-  python3 -m venv "$VENV"
+  rm -rf "$VENV"
+  if ! python3 -m venv "$VENV" 2>/dev/null; then
+    # Debian's python3 keeps venv in a package of its own.
+    command -v apt-get >/dev/null && { apt-get install -y -qq python3-venv >/dev/null || sudo apt-get install -y -qq python3-venv >/dev/null; }
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+  fi
   "$VENV/bin/pip" install -q "schemathesis==$ST_VERSION"
 fi
-BIN="${APPAUTH_BIN:-$ROOT/target/debug/appauth}"
+BIN="${APPAUTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/appauth}"
 [ -n "${APPAUTH_BIN:-}" ] || cargo build --all-features --bin appauth
 
 DIR=$(mktemp -d)
