@@ -87,9 +87,31 @@ pub(super) async fn follow_feed(state: SharedState, mut stop: tokio::sync::watch
     }
 }
 
+/// Ends secret rotations' overlaps (a task of its own, so a slow reconcile
+/// or purge never delays a revocation): four times a second, so a
+/// verifier following Redis learns the overlap's cut-off well within a
+/// second of its end.
+pub(super) async fn end_overlaps(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match state.directory.end_overlaps(crate::domain::now_ms()).await {
+            Ok(ended) => {
+                for client_id in ended {
+                    state.revocations.announce_client(&client_id).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not end a secret rotation's overlap; retrying"),
+        }
+    }
+}
+
 /// Periodic work: last-login write-back, purging lapsed revocation records,
-/// refilling the revocation cache when it lost its contents, key rescans,
-/// ending secret rotations' overlaps.
+/// refilling the revocation cache when it lost its contents, key rescans.
 pub(super) async fn background_tasks(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut logins = tokio::time::interval(Duration::from_secs(5));
     let mut purge = tokio::time::interval(Duration::from_secs(30));
@@ -114,17 +136,7 @@ pub(super) async fn background_tasks(state: SharedState, mut stop: tokio::sync::
             }
         };
         tokio::select! {
-            _ = rescan.tick() => {
-                reload_keys(&state, &mut keys_seen, false);
-                match state.directory.end_overlaps(crate::domain::now_ms()).await {
-                    Ok(ended) => {
-                        for client_id in ended {
-                            state.revocations.announce_client(&client_id).await;
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "could not end a secret rotation's overlap; retrying"),
-                }
-            }
+            _ = rescan.tick() => reload_keys(&state, &mut keys_seen, false),
             _ = sighup => reload_keys(&state, &mut keys_seen, true),
             _ = logins.tick() => {
                 if let Err(e) = state.directory.flush_logins().await {

@@ -11,7 +11,7 @@ mod router;
 mod server;
 
 pub use bootstrap::{Bootstrap, admin_credentials_json, bootstrap};
-use jobs::{background_tasks, follow_feed};
+use jobs::{background_tasks, end_overlaps, follow_feed};
 pub use router::router;
 use server::tls_acceptor;
 

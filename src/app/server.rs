@@ -14,6 +14,7 @@ impl App {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let background = tokio::spawn(background_tasks(self.state.clone(), stop_rx.clone()));
+        let overlaps = tokio::spawn(end_overlaps(self.state.clone(), stop_rx.clone()));
         let follower = tokio::spawn(follow_feed(self.state.clone(), stop_rx));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let limits = self.state.config.server.clone();
@@ -108,6 +109,7 @@ impl App {
         workers.stop();
         let _ = stop_tx.send(true);
         let _ = background.await;
+        let _ = overlaps.await;
         let _ = follower.await;
         self.state.access_log.flush();
         if let Err(e) = self.state.directory.flush_logins().await {
