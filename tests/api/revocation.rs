@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// Introspection as an administrator (an admin-audience bearer with
 /// System administrator), which may see any client's token.
-async fn introspect(app: &TestApp, token: &str) -> Value {
+pub(crate) async fn introspect(app: &TestApp, token: &str) -> Value {
     let bearer = format!("Bearer {}", app.admin_token().await);
     let resp = app
         .post_form("/oauth/introspect", &format!("token={token}"), Some(bearer))

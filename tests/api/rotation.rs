@@ -4,17 +4,9 @@
 //! are revoked — announced in Redis as an ordinary client cut-off.
 
 use crate::helpers::*;
+use crate::revocation::introspect;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-async fn introspect(app: &TestApp, token: &str) -> Value {
-    let bearer = format!("Bearer {}", app.admin_token().await);
-    let resp = app
-        .post_form("/oauth/introspect", &format!("token={token}"), Some(bearer))
-        .await;
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
 
 fn creds(v: &Value) -> (String, String, String) {
     let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
