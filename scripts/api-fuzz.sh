@@ -2,7 +2,8 @@
 # Fuzzes the admin API and the OAuth endpoints with schemathesis (every
 # phase: examples, coverage, fuzzing, stateful; every check) against a
 # throw-away appauth on loopback, driven by the served OpenAPI document.
-# Fails on any finding. Installs schemathesis into target/fuzz-venv.
+# Fails on any finding. Then parses /metrics with the Prometheus Python
+# client's strict OpenMetrics parser. Installs both into target/fuzz-venv.
 #
 #   scripts/api-fuzz.sh            # the debug binary the test command built (built if missing)
 #   FUZZ_EXAMPLES=200 scripts/api-fuzz.sh
@@ -21,6 +22,10 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$ST_VERSION"; the
     python3 -m venv "$VENV"
   fi
   "$VENV/bin/pip" install -q "schemathesis==$ST_VERSION"
+fi
+PROM_VERSION=0.26.0
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('prometheus-client') != '$PROM_VERSION')" 2>/dev/null; then
+  "$VENV/bin/pip" install -q "prometheus-client==$PROM_VERSION"
 fi
 BIN="${APPAUTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/appauth}"
 [ -n "${APPAUTH_BIN:-}" ] || cargo build --all-features --bin appauth
@@ -67,5 +72,8 @@ RC=$?
 set -e
 if [ "$RC" -ne 0 ]; then
   echo "api-fuzz: schemathesis reported findings (exit $RC); the server log: target/api-fuzz/server.log" >&2
+  exit "$RC"
 fi
-exit "$RC"
+# After thousands of requests of every shape, /metrics must still parse
+# with an independent strict OpenMetrics parser, and have counted them.
+"$VENV/bin/python" "$ROOT/scripts/metrics_check.py" "http://127.0.0.1:$PORT/metrics"

@@ -187,11 +187,11 @@ pub(super) async fn background_tasks(state: SharedState, mut stop: tokio::sync::
                     Ok(_) => {}
                     Err(e) if !cache_down => {
                         cache_down = true;
-                        state.metrics.redis_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        state.metrics.redis_errors.inc();
                         tracing::warn!(cache = state.revocations.cache_name(), error = %e, "revocation cache unreachable; appauth answers from its store");
                     }
                     Err(_) => {
-                        state.metrics.redis_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        state.metrics.redis_errors.inc();
                     }
                 }
             }

@@ -187,7 +187,7 @@ impl App {
     /// `log.level` admits them) and its dropped-line count is exposed in
     /// `/metrics` (and warned about once when it first grows).
     pub fn log_to(&self, logging: &telemetry::Logging) {
-        let _ = self.state.metrics.log_dropped.set(logging.dropped.clone());
+        self.state.metrics.count_log_drops(logging.dropped.clone());
         if logging.access {
             self.state.access_log.enable(logging.writer.clone(), logging.format);
         }

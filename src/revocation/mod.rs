@@ -26,7 +26,6 @@ use crate::telemetry::Metrics;
 use futures_util::future::BoxFuture;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 pub use appauth_verify::revocation::{LEEWAY_SECONDS, Revocation};
@@ -108,7 +107,7 @@ impl Revocations {
     }
 
     fn cache_failed(&self, e: &CacheError) {
-        self.metrics.redis_errors.fetch_add(1, Ordering::Relaxed);
+        self.metrics.redis_errors.inc();
         tracing::warn!(cache = self.cache.name(), error = %e, "revocation cache failed");
     }
 
@@ -130,7 +129,7 @@ impl Revocations {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(jti.to_owned(), r.lapses_at());
-        self.metrics.revocations.fetch_add(1, Ordering::Relaxed);
+        self.metrics.revocations.inc();
         if let Err(e) = bounded(self.cache.record(&r)).await {
             // The store has it; reconciliation brings the cache back in line.
             self.cache_failed(&e);
@@ -236,7 +235,7 @@ impl Revocations {
             .await
             .unwrap_or_else(|_| Err(CacheError("reconciliation timed out".into())))?;
         if restored > 0 {
-            self.metrics.redis_repairs.fetch_add(restored as u64, Ordering::Relaxed);
+            self.metrics.redis_repairs.inc_by(restored as u64);
             tracing::warn!(
                 cache = self.cache.name(),
                 restored,

@@ -423,9 +423,6 @@ pub fn allow(methods: &'static str) -> impl FnOnce() -> std::future::Ready<ApiEr
 
 /// 201/200 with a JSON body, after counting the acknowledged write.
 pub fn written<T: serde::Serialize>(state: &SharedState, status: axum::http::StatusCode, body: &T) -> Response {
-    state
-        .metrics
-        .admin_writes
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state.metrics.admin_writes.inc();
     (status, axum::Json(body)).into_response()
 }

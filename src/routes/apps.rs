@@ -347,10 +347,7 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
         Ok(())
     })
     .await?;
-    state
-        .metrics
-        .admin_writes
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state.metrics.admin_writes.inc();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

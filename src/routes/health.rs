@@ -58,7 +58,7 @@ async fn readyz(State(state): State<SharedState>) -> Response {
 async fn metrics(State(state): State<SharedState>) -> Response {
     let apps = state.directory.read().apps.len();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::telemetry::METRICS_CONTENT_TYPE)],
         state.metrics.render(apps),
     )
         .into_response()

@@ -97,9 +97,6 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
         |s| async move { Ok(s.directory.delete_scope(&id, &actor).await?) },
     )
     .await?;
-    state
-        .metrics
-        .admin_writes
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state.metrics.admin_writes.inc();
     Ok(StatusCode::NO_CONTENT.into_response())
 }

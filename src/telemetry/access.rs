@@ -11,14 +11,13 @@
 //! wake-up. Past [`MAX_BUFFERED`] bytes (the writer is not keeping up) lines
 //! are dropped and counted, never waited for.
 
-use super::metrics::RouteClass;
+use super::latency::RouteClass;
 use super::request_id::{RequestId, X_REQUEST_ID};
 use crate::config::LogFormat;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use std::io::Write as _;
-use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 use tracing_appender::non_blocking::NonBlocking;
@@ -262,7 +261,7 @@ pub async fn access_log(
         request_id: &hex,
     });
     if !kept {
-        state.metrics.access_lines_dropped.fetch_add(1, Ordering::Relaxed);
+        state.metrics.access_line_dropped();
     }
     resp
 }

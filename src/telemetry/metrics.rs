@@ -1,10 +1,27 @@
-//! Prometheus metrics (text exposition format 0.0.4), rendered by hand: a
-//! handful of atomics needs no metrics framework on the token path.
-//! Counters, a request-latency histogram per route class, build info and
-//! the standard `process_*` metrics (read from /proc when rendering).
+//! Prometheus metrics, encoded by `prometheus-client` (the Prometheus
+//! project's Rust client) in the OpenMetrics text format, which Prometheus
+//! negotiates by the response's `Content-Type`.
+//!
+//! Nothing on the request path takes a lock: counters are the crate's
+//! `Counter` (one atomic add), the per-code token-error counters are taken
+//! out of their family once at start-up, and the latency histogram keeps
+//! its own atomics (see [`super::latency`]). The registry is per `App`,
+//! not global, so two instances in one test process never share counts.
 
-use std::fmt::Write as _;
+use super::latency::{Latency, RouteClass};
+use super::process::ProcessCollector;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The media type of what [`Metrics::render`] returns.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// OAuth error codes counted separately (RFC 6749 §5.2 and extensions).
 pub const TOKEN_ERROR_CODES: [&str; 12] = [
@@ -22,91 +39,80 @@ pub const TOKEN_ERROR_CODES: [&str; 12] = [
     "server_error",
 ];
 
-/// Upper bounds of the latency buckets, in microseconds (100 µs … 1 s):
-/// a token takes ~0.1–2 ms under load, an admin list up to ~20 ms.
-pub const LATENCY_BUCKETS_US: [u64; 12] = [
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
-];
+type Labels = [(&'static str, &'static str); 1];
 
-/// What a request was, for the latency histogram's `route` label: a
-/// closed set, so no path a client sends can add a series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteClass {
-    Token,
-    OAuth,
-    Admin,
-    Other,
-}
-
-impl RouteClass {
-    const ALL: [RouteClass; 4] = [
-        RouteClass::Token,
-        RouteClass::OAuth,
-        RouteClass::Admin,
-        RouteClass::Other,
-    ];
-
-    pub fn of(path: &str) -> Self {
-        if path == "/oauth/token" {
-            Self::Token
-        } else if path.starts_with("/oauth/") {
-            Self::OAuth
-        } else if path.starts_with("/api/") {
-            Self::Admin
-        } else {
-            Self::Other
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Token => "token",
-            Self::OAuth => "oauth",
-            Self::Admin => "admin",
-            Self::Other => "other",
-        }
-    }
-}
-
-/// One histogram: per-bucket counts (not cumulative: one add per request),
-/// the last one for beyond every bound; made cumulative when rendered, and
-/// `+Inf` and `_count` are their total, so a scrape is always consistent.
-#[derive(Default)]
-struct Histogram {
-    buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
-    sum_us: AtomicU64,
-}
-
-impl Histogram {
-    fn observe(&self, micros: u64) {
-        let i = LATENCY_BUCKETS_US
-            .iter()
-            .position(|b| micros <= *b)
-            .unwrap_or(LATENCY_BUCKETS_US.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(micros, Ordering::Relaxed);
-    }
-}
-
-#[derive(Default)]
 pub struct Metrics {
-    latency: [Histogram; 4],
-    pub tokens_issued: AtomicU64,
-    token_errors: [AtomicU64; TOKEN_ERROR_CODES.len()],
-    pub revocations: AtomicU64,
-    pub redis_errors: AtomicU64,
-    pub redis_repairs: AtomicU64,
-    pub admin_writes: AtomicU64,
-    /// Lines the lossy log writer dropped (set by the binary).
-    pub log_dropped: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter>,
-    /// Access lines dropped before reaching the writer (see `access`).
-    pub access_lines_dropped: AtomicU64,
+    registry: Registry,
+    pub tokens_issued: Counter,
+    /// One handle per [`TOKEN_ERROR_CODES`] entry, shared with the family.
+    token_errors: Vec<Counter>,
+    pub revocations: Counter,
+    pub redis_errors: Counter,
+    pub redis_repairs: Counter,
+    pub admin_writes: Counter,
+    applications: Gauge,
+    latency: Arc<Latency>,
+    drops: Arc<LogDrops>,
 }
 
-impl Metrics {
-    pub fn log_lines_dropped(&self) -> u64 {
-        self.log_dropped.get().map_or(0, |c| c.dropped_lines() as u64)
-            + self.access_lines_dropped.load(Ordering::Relaxed)
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        // `register` ends each help text with a full stop of its own.
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let tokens_issued = counter(&mut registry, "appauth_tokens_issued", "Access tokens issued");
+        let errors = Family::<Labels, Counter>::default();
+        registry.register(
+            "appauth_token_errors",
+            "Token endpoint errors by OAuth error code",
+            errors.clone(),
+        );
+        // Created up front: every code is exposed from the start (at 0), and
+        // the request path keeps a handle instead of a family lookup.
+        let token_errors = TOKEN_ERROR_CODES
+            .iter()
+            .map(|code| errors.get_or_create(&[("error", *code)]).clone())
+            .collect();
+        let revocations = counter(&mut registry, "appauth_revocations", "Tokens revoked by jti");
+        let redis_errors = counter(&mut registry, "appauth_redis_errors", "Failed Redis operations");
+        let redis_repairs = counter(
+            &mut registry,
+            "appauth_redis_repairs",
+            "Revocation records restored to Redis after it lost them (restart, old snapshot, FLUSHALL, eviction)",
+        );
+        let admin_writes = counter(&mut registry, "appauth_admin_writes", "Acknowledged admin writes");
+        let applications = Gauge::default();
+        registry.register("appauth_applications", "Registered applications", applications.clone());
+        let build = Family::<Labels, Gauge>::default();
+        build.get_or_create(&[("version", env!("CARGO_PKG_VERSION"))]).set(1);
+        registry.register("appauth_build_info", "The running appauth (always 1)", build);
+        let latency = Arc::new(Latency::default());
+        registry.register_collector(Box::new(latency.clone()));
+        let drops = Arc::new(LogDrops::default());
+        registry.register_collector(Box::new(drops.clone()));
+        registry.register_collector(Box::new(ProcessCollector));
+        Metrics {
+            registry,
+            tokens_issued,
+            token_errors,
+            revocations,
+            redis_errors,
+            redis_repairs,
+            admin_writes,
+            applications,
+            latency,
+            drops,
+        }
     }
 }
 
@@ -114,13 +120,13 @@ impl Metrics {
     /// Records one request's latency (the access-log middleware calls it
     /// for every request, logged or not).
     pub fn observe(&self, route: RouteClass, micros: u64) {
-        self.latency[route as usize].observe(micros);
+        self.latency.observe(route, micros);
     }
 
     pub fn count_token(&self, outcome: Result<(), &crate::error::OAuthError>) {
         match outcome {
             Ok(()) => {
-                self.tokens_issued.fetch_add(1, Ordering::Relaxed);
+                self.tokens_issued.inc();
             }
             Err(e) => self.token_error(e.code()),
         }
@@ -128,147 +134,90 @@ impl Metrics {
 
     pub fn token_error(&self, code: &str) {
         if let Some(i) = TOKEN_ERROR_CODES.iter().position(|c| *c == code) {
-            self.token_errors[i].fetch_add(1, Ordering::Relaxed);
+            self.token_errors[i].inc();
         }
     }
 
+    /// Connects the binary's log writer, whose dropped lines are counted.
+    pub fn count_log_drops(&self, counter: tracing_appender::non_blocking::ErrorCounter) {
+        let _ = self.drops.writer.set(counter);
+    }
+
+    /// An access line dropped before reaching the writer (see `access`).
+    pub fn access_line_dropped(&self) {
+        self.drops.access.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn log_lines_dropped(&self) -> u64 {
+        self.drops.total()
+    }
+
+    /// The exposition, with `applications` as the current count.
     pub fn render(&self, applications: usize) -> String {
-        let mut out = String::with_capacity(2048);
-        let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n");
-        };
-        counter(
-            "appauth_tokens_issued_total",
-            "Access tokens issued.",
-            self.tokens_issued.load(Ordering::Relaxed),
-        );
-        counter(
-            "appauth_revocations_total",
-            "Tokens revoked by jti.",
-            self.revocations.load(Ordering::Relaxed),
-        );
-        counter(
-            "appauth_redis_errors_total",
-            "Failed Redis operations.",
-            self.redis_errors.load(Ordering::Relaxed),
-        );
-        counter(
-            "appauth_redis_repairs_total",
-            "Revocation records restored to Redis after it lost them (restart, old snapshot, FLUSHALL, eviction).",
-            self.redis_repairs.load(Ordering::Relaxed),
-        );
-        counter(
-            "appauth_log_lines_dropped_total",
-            "Log lines dropped because the log writer fell behind (the access log never blocks a request).",
-            self.log_lines_dropped(),
-        );
-        counter(
-            "appauth_admin_writes_total",
-            "Acknowledged admin writes.",
-            self.admin_writes.load(Ordering::Relaxed),
-        );
-        let _ = write!(
-            out,
-            "# HELP appauth_token_errors_total Token endpoint errors by OAuth error code.\n# TYPE appauth_token_errors_total counter\n"
-        );
-        for (code, n) in TOKEN_ERROR_CODES.iter().zip(&self.token_errors) {
-            let _ = writeln!(
-                out,
-                "appauth_token_errors_total{{error=\"{code}\"}} {}",
-                n.load(Ordering::Relaxed)
-            );
+        self.applications.set(i64::try_from(applications).unwrap_or(i64::MAX));
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail, nor can any collector here.
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "could not encode metrics");
         }
-        let _ = write!(
-            out,
-            "# HELP appauth_applications Registered applications.\n# TYPE appauth_applications gauge\nappauth_applications {applications}\n"
-        );
-        self.render_latency(&mut out);
-        let _ = write!(
-            out,
-            "# HELP appauth_build_info The running appauth (always 1).\n# TYPE appauth_build_info gauge\nappauth_build_info{{version=\"{}\"}} 1\n",
-            env!("CARGO_PKG_VERSION")
-        );
-        render_process(&mut out);
         out
-    }
-
-    fn render_latency(&self, out: &mut String) {
-        let name = "appauth_request_duration_seconds";
-        let _ = write!(
-            out,
-            "# HELP {name} Time from request to response head, by route class (token: /oauth/token; oauth: revoke, introspect; admin: /api/).\n# TYPE {name} histogram\n"
-        );
-        for route in RouteClass::ALL {
-            let h = &self.latency[route as usize];
-            let label = route.label();
-            let mut cumulative = 0;
-            for (bound, n) in LATENCY_BUCKETS_US.iter().zip(&h.buckets) {
-                cumulative += n.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{route=\"{label}\",le=\"{}\"}} {cumulative}",
-                    *bound as f64 / 1e6
-                );
-            }
-            let count = cumulative + h.buckets[LATENCY_BUCKETS_US.len()].load(Ordering::Relaxed);
-            let sum = h.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = write!(
-                out,
-                "{name}_bucket{{route=\"{label}\",le=\"+Inf\"}} {count}\n{name}_sum{{route=\"{label}\"}} {sum}\n{name}_count{{route=\"{label}\"}} {count}\n"
-            );
-        }
     }
 }
 
-/// The standard process metrics, from /proc (Linux); left out elsewhere.
-fn render_process(out: &mut String) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return;
-    };
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-    // Clock ticks are 100 per second on every Linux architecture appauth builds for.
-    const TICKS: f64 = 100.0;
-    if let (Some(utime), Some(stime)) = (field(14), field(15)) {
-        let _ = write!(
-            out,
-            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {}\n",
-            (utime + stime) as f64 / TICKS
-        );
+/// Log lines dropped: by the lossy log writer (set by the binary) and by the
+/// access log before reaching it. Read at scrape time, so a collector.
+#[derive(Debug, Default)]
+struct LogDrops {
+    writer: OnceLock<tracing_appender::non_blocking::ErrorCounter>,
+    access: AtomicU64,
+}
+
+impl LogDrops {
+    fn total(&self) -> u64 {
+        self.writer.get().map_or(0, |c| c.dropped_lines() as u64) + self.access.load(Ordering::Relaxed)
     }
-    // VmRSS is in kB whatever the page size (16K and 64K pages exist).
-    let rss_kb = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-    });
-    if let Some(kb) = rss_kb {
-        let _ = write!(
-            out,
-            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n",
-            kb * 1024
-        );
+}
+
+impl Collector for LogDrops {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counter = ConstCounter::new(self.total());
+        let metric = encoder.encode_descriptor(
+            "appauth_log_lines_dropped",
+            "Log lines dropped because the log writer fell behind (the access log never blocks a request).",
+            None,
+            MetricType::Counter,
+        )?;
+        counter.encode(metric)
     }
-    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("btime "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    });
-    if let (Some(start_ticks), Some(boot)) = (field(22), boot) {
-        let _ = write!(
-            out,
-            "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {}\n",
-            boot as f64 + start_ticks as f64 / TICKS
-        );
-    }
-    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-        let _ = write!(
-            out,
-            "# HELP process_open_fds Number of open file descriptors.\n# TYPE process_open_fds gauge\nprocess_open_fds {}\n",
-            fds.count().saturating_sub(1) // the handle reading the directory
-        );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_ends_with_eof_and_counts_what_was_recorded() {
+        let m = Metrics::default();
+        m.tokens_issued.inc();
+        m.token_error("invalid_client");
+        m.token_error("not_a_code");
+        m.observe(RouteClass::Token, 150);
+        m.access_line_dropped();
+        let text = m.render(3);
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        for line in [
+            "appauth_tokens_issued_total 1",
+            "appauth_token_errors_total{error=\"invalid_client\"} 1",
+            "appauth_token_errors_total{error=\"server_error\"} 0",
+            "appauth_applications 3",
+            "appauth_log_lines_dropped_total 1",
+            "appauth_request_duration_seconds_bucket{le=\"0.0001\",route=\"token\"} 0",
+            "appauth_request_duration_seconds_bucket{le=\"0.00025\",route=\"token\"} 1",
+            "appauth_request_duration_seconds_bucket{le=\"+Inf\",route=\"token\"} 1",
+            "appauth_request_duration_seconds_count{route=\"token\"} 1",
+            "# TYPE appauth_request_duration_seconds histogram",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
     }
 }

@@ -7,11 +7,13 @@
 //! [`LoggedClient`].
 
 pub mod access;
+mod latency;
 mod metrics;
+mod process;
 mod request_id;
 
 pub use self::access::{AccessLog, LoggedClient, access_log};
-pub use self::metrics::{Metrics, TOKEN_ERROR_CODES};
+pub use self::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics, TOKEN_ERROR_CODES};
 pub use self::request_id::{RequestId, RequestIdValue, RequestIds};
 
 use crate::config::{LogConfig, LogFormat};

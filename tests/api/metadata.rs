@@ -75,7 +75,13 @@ async fn health_readiness_and_metrics_answer_with_latency_build_and_process_metr
     assert_eq!(ready["checks"]["store"], "ok");
     app.admin_token().await;
     let _ = app.token_request(&app.admin_id, "aas_bad", "").await;
-    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    let metrics = get("/metrics").await.unwrap();
+    assert_eq!(
+        metrics.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.ends_with("# EOF\n"), "OpenMetrics ends with EOF: {metrics}");
     assert!(metrics.contains("appauth_tokens_issued_total 1"), "{metrics}");
     assert!(
         metrics.contains("appauth_token_errors_total{error=\"invalid_client\"} 1"),
@@ -94,7 +100,7 @@ async fn health_readiness_and_metrics_answer_with_latency_build_and_process_metr
     };
     let h = "appauth_request_duration_seconds";
     assert_eq!(sample(&format!("{h}_count{{route=\"token\"}}")), 2.0);
-    assert_eq!(sample(&format!("{h}_bucket{{route=\"token\",le=\"+Inf\"}}")), 2.0);
+    assert_eq!(sample(&format!("{h}_bucket{{le=\"+Inf\",route=\"token\"}}")), 2.0);
     assert!(sample(&format!("{h}_sum{{route=\"token\"}}")) > 0.0);
     assert!(
         sample(&format!("{h}_count{{route=\"other\"}}")) >= 2.0,
@@ -102,12 +108,12 @@ async fn health_readiness_and_metrics_answer_with_latency_build_and_process_metr
     );
     let buckets: Vec<f64> = metrics
         .lines()
-        .filter(|l| l.starts_with(&format!("{h}_bucket{{route=\"token\"")))
+        .filter(|l| l.starts_with(&format!("{h}_bucket{{")) && l.contains("route=\"token\""))
         .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(buckets.len(), 13);
     assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative: {buckets:?}");
-    assert!(metrics.contains(&format!("{h}_bucket{{route=\"token\",le=\"0.0001\"}}")));
+    assert!(metrics.contains(&format!("{h}_bucket{{le=\"0.0001\",route=\"token\"}}")));
     // Build and process metrics.
     assert!(metrics.contains(&format!(
         "appauth_build_info{{version=\"{}\"}} 1",
