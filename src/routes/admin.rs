@@ -79,6 +79,15 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// Where a request came from, for a caller outside the router.
+    pub fn of(peer: PeerAddr, id: RequestId) -> Self {
+        Origin {
+            source: peer.0.ip(),
+            peer: Some(peer),
+            id: Some(id),
+        }
+    }
+
     pub fn request_info(&self) -> RequestInfo {
         RequestInfo {
             source_address: self.peer.map_or_else(|| "unknown".into(), |p| p.0.ip().to_string()),

@@ -6,7 +6,8 @@ use super::client_auth::{ClientCredentials, credentials};
 use super::{SharedState, has_media_type, oauth_body, oauth_form};
 use crate::error::{OAuthError, no_store};
 use crate::oauth::grant::{AuthMethod, GrantRequest, Granted};
-use crate::telemetry::LoggedClient;
+use crate::telemetry::access::Started;
+use crate::telemetry::{LoggedClient, PeerAddr};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -17,7 +18,7 @@ use serde::Deserialize;
 
 pub fn router() -> Router<SharedState> {
     Router::new()
-        .route("/oauth/token", post(token).fallback(method_not_allowed))
+        .route(TOKEN_PATH, post(token).fallback(method_not_allowed))
         .route("/api/v1/token", post(compat_token).fallback(method_not_allowed))
 }
 
@@ -64,6 +65,21 @@ fn granted_response(g: &Granted) -> Response {
     no_store(&mut resp);
     resp
 }
+
+/// `POST /oauth/token` served without the router: the server hands it
+/// every request for exactly that method and path (see `app::server`), and
+/// it does what the router's middleware would have done (request id,
+/// latency, access line) through the same [`Started`].
+pub async fn direct(state: SharedState, peer: PeerAddr, req: axum::http::Request<Body>) -> Response {
+    let started = Started::now(&state);
+    let origin = Origin::of(peer, started.id);
+    let (parts, body) = req.into_parts();
+    let resp = token(State(state.clone()), origin, parts.headers, body).await;
+    started.finish(&state, "POST", TOKEN_PATH, resp)
+}
+
+/// The path [`direct`] serves.
+pub const TOKEN_PATH: &str = "/oauth/token";
 
 /// RFC 6749 §4.4 client-credentials grant.
 #[utoipa::path(post, path = "/oauth/token", tag = "OAuth",

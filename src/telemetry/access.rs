@@ -227,43 +227,73 @@ pub async fn access_log(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let id = state.request_ids.next();
-    req.extensions_mut().insert(RequestId(id));
-    let hex = id.hex();
-    let start = Instant::now();
+    let started = Started::now(&state);
+    req.extensions_mut().insert(started.id);
     if !state.access_log.enabled() {
         let route = RouteClass::of(req.uri().path());
-        let mut resp = next.run(req).await;
-        state.metrics.observe(route, start.elapsed().as_micros() as u64);
-        if let Ok(v) = axum::http::HeaderValue::from_bytes(&hex) {
-            resp.headers_mut().insert(X_REQUEST_ID, v);
-        }
-        return resp;
+        let resp = next.run(req).await;
+        return started.finish_quiet(&state, route, resp);
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let mut resp = next.run(req).await;
-    let latency_us = start.elapsed().as_micros() as u64;
-    state.metrics.observe(RouteClass::of(&path), latency_us);
-    if let Ok(v) = axum::http::HeaderValue::from_bytes(&hex) {
-        resp.headers_mut().insert(X_REQUEST_ID, v);
+    let resp = next.run(req).await;
+    started.finish(&state, method.as_str(), &path, resp)
+}
+
+/// A request under way: its id and when it began. The middleware above and
+/// the token endpoint's direct path (`app::server`) both end it with
+/// [`Started::finish`], so every request is timed, counted and logged alike.
+pub struct Started {
+    pub id: RequestId,
+    at: Instant,
+}
+
+impl Started {
+    pub fn now(state: &crate::routes::SharedState) -> Self {
+        Started {
+            id: RequestId(state.request_ids.next()),
+            at: Instant::now(),
+        }
     }
-    let unix_micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    let kept = state.access_log.record(&Line {
-        unix_micros,
-        method: method.as_str(),
-        path: &path,
-        status: resp.status().as_u16(),
-        latency_us,
-        client: resp.extensions().get::<LoggedClient>().map(|c| c.0.as_str()),
-        request_id: &hex,
-    });
-    if !kept {
-        state.metrics.access_line_dropped();
+
+    /// Records the latency and sets `X-Request-Id`, without an access line.
+    pub fn finish_quiet(self, state: &crate::routes::SharedState, route: RouteClass, mut resp: Response) -> Response {
+        state.metrics.observe(route, self.at.elapsed().as_micros() as u64);
+        if let Ok(v) = axum::http::HeaderValue::from_bytes(&self.id.0.hex()) {
+            resp.headers_mut().insert(X_REQUEST_ID, v);
+        }
+        resp
     }
-    resp
+
+    /// Records the latency, sets `X-Request-Id` and writes the access line
+    /// (when the access log is on).
+    pub fn finish(self, state: &crate::routes::SharedState, method: &str, path: &str, mut resp: Response) -> Response {
+        let latency_us = self.at.elapsed().as_micros() as u64;
+        state.metrics.observe(RouteClass::of(path), latency_us);
+        let hex = self.id.0.hex();
+        if let Ok(v) = axum::http::HeaderValue::from_bytes(&hex) {
+            resp.headers_mut().insert(X_REQUEST_ID, v);
+        }
+        if !state.access_log.enabled() {
+            return resp;
+        }
+        let unix_micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        let kept = state.access_log.record(&Line {
+            unix_micros,
+            method,
+            path,
+            status: resp.status().as_u16(),
+            latency_us,
+            client: resp.extensions().get::<LoggedClient>().map(|c| c.0.as_str()),
+            request_id: &hex,
+        });
+        if !kept {
+            state.metrics.access_line_dropped();
+        }
+        resp
+    }
 }
 
 #[cfg(test)]
