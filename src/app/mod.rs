@@ -201,11 +201,6 @@ impl App {
         self.address
     }
 
-    /// The assembled router, for driving requests in-process (benchmarks).
-    pub fn router(&self) -> Router {
-        self.router.clone()
-    }
-
     pub fn issuer_url(&self) -> &str {
         &self.state.issuer_url
     }

@@ -58,22 +58,9 @@ impl App {
                     // connection (abuse limits and the audit log need it).
                     let trusted = trusted_proxies.clone();
                     let state = self.state.clone();
-                    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let client = PeerAddr(forwarded_client(&trusted, peer, req.headers()));
-                        // The token endpoint skips the router: matching,
-                        // boxing and the middleware's future cost ~5 % of
-                        // its throughput. Any other method or path (405s,
-                        // trailing slashes) is the router's.
-                        if req.method() == hyper::Method::POST && req.uri().path() == routes::token::TOKEN_PATH {
-                            let state = state.clone();
-                            let req = req.map(axum::body::Body::new);
-                            return Either::Left(async move {
-                                Ok::<_, std::convert::Infallible>(routes::token::direct(state, client, req).await)
-                            });
-                        }
-                        req.extensions_mut().insert(client);
-                        // A Router is always ready, so `call` needs no `poll_ready`.
-                        Either::Right(tower::Service::call(&mut router.clone(), req))
+                        dispatch(&state, &router, Some(client), req.map(axum::body::Body::new))
                     });
                     let builder = builder.clone();
                     let watcher = graceful.watcher();
@@ -132,6 +119,41 @@ impl App {
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Serves one request as the server does: `POST /oauth/token` straight to
+/// its handler, everything else through the router. The token endpoint
+/// skips the router because matching, boxing and the middleware's future
+/// cost ~5 % of its throughput; any other method or path on it (405s,
+/// trailing slashes) is the router's. A layer added to the router must be
+/// added to `routes::token::direct` too: the router's only one, the access
+/// log, is shared with it through `telemetry::access::Started`.
+pub(super) fn dispatch(
+    state: &SharedState,
+    router: &Router,
+    peer: Option<PeerAddr>,
+    mut req: axum::http::Request<axum::body::Body>,
+) -> impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + use<> {
+    if req.method() == axum::http::Method::POST && req.uri().path() == routes::token::TOKEN_PATH {
+        let state = state.clone();
+        return Either::Left(async move { Ok(routes::token::direct(state, peer, req).await) });
+    }
+    if let Some(peer) = peer {
+        req.extensions_mut().insert(peer);
+    }
+    // A Router is always ready, so `call` needs no `poll_ready`.
+    Either::Right(tower::Service::call(&mut router.clone(), req))
+}
+
+impl App {
+    /// Serves one request in-process, exactly as a connection would
+    /// (benchmarks; there is no peer address).
+    pub fn handle(
+        &self,
+        req: axum::http::Request<axum::body::Body>,
+    ) -> impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + use<> {
+        dispatch(&self.state, &self.router, None, req)
     }
 }
 

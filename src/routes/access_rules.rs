@@ -58,7 +58,7 @@ pub struct RoleList {
 }
 
 /// List access rules (same query parameters as applications).
-#[utoipa::path(get, path = "/api/v1/authorization/access-rules", tag = "Access rules", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/authorization/access-rules", operation_id = "listAccessRules", tag = "Access rules", security(("bearer" = [])),
     params(("filterBy" = Option<Vec<String>>, Query), ("search" = Option<String>, Query), ("sortBy" = Option<String>, Query),
         ("sortOrder" = Option<String>, Query), ("offset" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
     responses((status = 200, body = RuleList), (status = 400, body = crate::routes::openapi::ApiErrorBody)))]
@@ -84,7 +84,7 @@ async fn list(
 }
 
 /// Grant a role on a scope to an application.
-#[utoipa::path(post, path = "/api/v1/authorization/access-rules", tag = "Access rules", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/authorization/access-rules", operation_id = "createAccessRule", tag = "Access rules", security(("bearer" = [])),
     request_body = CreateRule, responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 201, body = RuleView), (status = 400, body = crate::routes::openapi::ApiErrorBody),
         (status = 404, body = crate::routes::openapi::ApiErrorBody), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn create(
@@ -117,7 +117,7 @@ async fn create(
 }
 
 /// Read an access rule.
-#[utoipa::path(get, path = "/api/v1/authorization/access-rules/{id}", tag = "Access rules", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/authorization/access-rules/{id}", operation_id = "getAccessRule", tag = "Access rules", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = RuleView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(&state, perm::RULES_READ).await?;
@@ -130,7 +130,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 }
 
 /// Delete an access rule.
-#[utoipa::path(delete, path = "/api/v1/authorization/access-rules/{id}", tag = "Access rules", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/authorization/access-rules/{id}", operation_id = "deleteAccessRule", tag = "Access rules", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     let actor = admin.actor;
@@ -144,7 +144,7 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
 }
 
 /// The role catalogue.
-#[utoipa::path(get, path = "/api/v1/authorization/roles", tag = "Access rules", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/authorization/roles", operation_id = "listRoles", tag = "Access rules", security(("bearer" = [])),
     responses((status = 200, body = RoleList)))]
 async fn roles(State(state): State<SharedState>, admin: Admin) -> Result<Response, ApiError> {
     admin.require(&state, perm::ROLES_READ).await?;

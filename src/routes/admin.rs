@@ -79,11 +79,12 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// Where a request came from, for a caller outside the router.
-    pub fn of(peer: PeerAddr, id: RequestId) -> Self {
+    /// Where a request came from, for a caller outside the router (no peer:
+    /// an in-process request, as the extractor sees one).
+    pub fn of(peer: Option<PeerAddr>, id: RequestId) -> Self {
         Origin {
-            source: peer.0.ip(),
-            peer: Some(peer),
+            source: peer.map_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), |p| p.0.ip()),
+            peer,
             id: Some(id),
         }
     }

@@ -107,7 +107,7 @@ fn run(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
 }
 
 /// List applications (JSON), or export them as CSV with `Accept: text/csv` or `format=csv`.
-#[utoipa::path(get, path = "/api/v1/apps", tag = "Applications", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/apps", operation_id = "listApps", tag = "Applications", security(("bearer" = [])),
     params(
         ("filterBy" = Option<Vec<String>>, Query, description = "field<op>value; ops == != <= >= =@ !@ =^ =$ (repeatable)"),
         ("search" = Option<String>, Query, description = "case-insensitive substring of name, client ID or creator"),
@@ -248,7 +248,7 @@ async fn export_csv(state: &SharedState, pairs: &[(String, String)]) -> Result<R
 use futures_util::StreamExt as _;
 
 /// Create an application; the response is the only one that shows its secret.
-#[utoipa::path(post, path = "/api/v1/apps", tag = "Applications", security(("bearer" = [])), request_body = CreateApp,
+#[utoipa::path(post, path = "/api/v1/apps", operation_id = "createApp", tag = "Applications", security(("bearer" = [])), request_body = CreateApp,
     responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 201, body = WithSecret), (status = 400, body = crate::routes::openapi::ApiErrorBody),
         (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn create(
@@ -290,7 +290,7 @@ fn view_of(state: &SharedState, id: &str) -> Result<AppView, ApiError> {
 }
 
 /// Read an application (never its secret).
-#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/apps/{id}", operation_id = "getApp", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = AppView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(&state, perm::APPS_READ).await?;
@@ -299,7 +299,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 
 /// Enable or disable an application (disabling revokes its tokens), and/or
 /// replace its `private_key_jwt` keys.
-#[utoipa::path(patch, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/api/v1/apps/{id}", operation_id = "updateApp", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = UpdateApp, responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 200, body = AppView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn update(
     State(state): State<SharedState>,
@@ -337,7 +337,7 @@ async fn update(
 }
 
 /// Delete an application, its access rules, and revoke its tokens.
-#[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/apps/{id}", operation_id = "deleteApp", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     let actor = admin.actor;
@@ -353,7 +353,7 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
 
 /// Regenerate the secret: by default the old one stops working and earlier
 /// tokens are revoked; `graceSeconds` lets the old one overlap the new one.
-#[utoipa::path(post, path = "/api/v1/apps/{id}/secret", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/apps/{id}/secret", operation_id = "regenerateSecret", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     request_body(content = Option<Regenerate>, description = "Optional; an empty body is `graceSeconds: 0`"),
     responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 200, body = WithSecret), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn regenerate(

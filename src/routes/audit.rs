@@ -36,7 +36,7 @@ fn newest_first(mut q: ListQuery) -> ListQuery {
 }
 
 /// The audit log, newest first (JSON), or as CSV with `Accept: text/csv` or `format=csv`.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "Audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "listAuditRecords", tag = "Audit", security(("bearer" = [])),
     params(
         ("filterBy" = Option<Vec<String>>, Query, description = "field<op>value; ops == != <= >= =@ !@ =^ =$ (repeatable)"),
         ("search" = Option<String>, Query, description = "case-insensitive substring of actor, action, target, source, request id or summary"),

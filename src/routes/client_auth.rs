@@ -62,7 +62,7 @@ impl ClientCredentials {
                 .grants
                 .authenticate(source, &c.id, &c.secret, c.method, crate::domain::now_ms()),
             Self::Assertion { client_id, assertion } => {
-                let token_url = format!("{}/oauth/token", state.issuer_url);
+                let token_url = format!("{}{}", state.issuer_url, super::token::TOKEN_PATH);
                 let endpoint_url = format!("{}{endpoint}", state.issuer_url);
                 let audiences = [state.issuer_url.as_str(), token_url.as_str(), endpoint_url.as_str()];
                 state

@@ -71,7 +71,7 @@ fn is_bearer(headers: &HeaderMap) -> bool {
         .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
 }
 
-#[utoipa::path(post, path = "/oauth/introspect", tag = "OAuth",
+#[utoipa::path(post, path = "/oauth/introspect", operation_id = "introspectToken", tag = "OAuth",
     request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Active token, or exactly {\"active\": false}", body = inline(IntrospectionResponse)),
         (status = 401, body = crate::routes::openapi::OAuthErrorBody),

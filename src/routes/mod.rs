@@ -13,6 +13,7 @@ pub mod introspect;
 pub mod metadata;
 pub mod openapi;
 mod openapi_constraints;
+mod openapi_links;
 pub mod revoke;
 pub mod scopes;
 pub mod token;

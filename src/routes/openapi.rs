@@ -24,6 +24,7 @@ pub fn router() -> Router<SharedState> {
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     super::openapi_constraints::apply(&mut doc);
+    super::openapi_links::apply(&mut doc);
     doc
 }
 

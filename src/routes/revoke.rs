@@ -18,7 +18,7 @@ pub fn router() -> Router<SharedState> {
 
 /// RFC 7009 §2.1: 200 also for unknown, invalid or expired tokens; a token
 /// of another client is refused (§2.1: "the request is refused").
-#[utoipa::path(post, path = "/oauth/revoke", tag = "OAuth",
+#[utoipa::path(post, path = "/oauth/revoke", operation_id = "revokeToken", tag = "OAuth",
     request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Revoked, or nothing to revoke"),
         (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),

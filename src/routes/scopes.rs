@@ -40,7 +40,7 @@ pub struct ScopeList {
 }
 
 /// The whole scope tree.
-#[utoipa::path(get, path = "/api/v1/scopes", tag = "Scopes", security(("bearer" = [])), responses((status = 200, body = ScopeList)))]
+#[utoipa::path(get, path = "/api/v1/scopes", operation_id = "listScopes", tag = "Scopes", security(("bearer" = [])), responses((status = 200, body = ScopeList)))]
 async fn list(State(state): State<SharedState>, admin: Admin) -> Result<Response, ApiError> {
     admin.require(&state, perm::SCOPES_READ).await?;
     let cat = state.directory.read();
@@ -54,7 +54,7 @@ async fn list(State(state): State<SharedState>, admin: Admin) -> Result<Response
 }
 
 /// Add a cluster, department or project under a parent of the right type.
-#[utoipa::path(post, path = "/api/v1/scopes", tag = "Scopes", security(("bearer" = [])), request_body = CreateScope,
+#[utoipa::path(post, path = "/api/v1/scopes", operation_id = "createScope", tag = "Scopes", security(("bearer" = [])), request_body = CreateScope,
     responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 201, body = ScopeView), (status = 400, body = crate::routes::openapi::ApiErrorBody),
         (status = 404, body = crate::routes::openapi::ApiErrorBody), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn create(
@@ -75,7 +75,7 @@ async fn create(
 }
 
 /// Read a scope.
-#[utoipa::path(get, path = "/api/v1/scopes/{id}", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/scopes/{id}", operation_id = "getScope", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ScopeView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(&state, perm::SCOPES_READ).await?;
@@ -88,7 +88,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 }
 
 /// Delete a scope that has no children and no rules.
-#[utoipa::path(delete, path = "/api/v1/scopes/{id}", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/scopes/{id}", operation_id = "deleteScope", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     let actor = admin.actor;

@@ -70,7 +70,7 @@ fn granted_response(g: &Granted) -> Response {
 /// every request for exactly that method and path (see `app::server`), and
 /// it does what the router's middleware would have done (request id,
 /// latency, access line) through the same [`Started`].
-pub async fn direct(state: SharedState, peer: PeerAddr, req: axum::http::Request<Body>) -> Response {
+pub async fn direct(state: SharedState, peer: Option<PeerAddr>, req: axum::http::Request<Body>) -> Response {
     let started = Started::now(&state);
     let origin = Origin::of(peer, started.id);
     let (parts, body) = req.into_parts();
@@ -82,7 +82,7 @@ pub async fn direct(state: SharedState, peer: PeerAddr, req: axum::http::Request
 pub const TOKEN_PATH: &str = "/oauth/token";
 
 /// RFC 6749 §4.4 client-credentials grant.
-#[utoipa::path(post, path = "/oauth/token", tag = "OAuth",
+#[utoipa::path(post, path = "/oauth/token", operation_id = "requestToken", tag = "OAuth",
     request_body(content = crate::routes::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = crate::routes::openapi::TokenResponse),
         (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
@@ -159,7 +159,7 @@ pub struct CompatRequest {
 }
 
 /// The JSON form of the token request for existing API clients.
-#[utoipa::path(post, path = "/api/v1/token", tag = "OAuth", request_body = CompatRequest,
+#[utoipa::path(post, path = "/api/v1/token", operation_id = "requestTokenJson", tag = "OAuth", request_body = CompatRequest,
     responses((status = 200, body = crate::routes::openapi::CompatResponse),
         (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
         (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]

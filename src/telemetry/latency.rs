@@ -37,7 +37,7 @@ impl RouteClass {
     ];
 
     pub fn of(path: &str) -> Self {
-        if path == "/oauth/token" {
+        if path == crate::routes::token::TOKEN_PATH {
             Self::Token
         } else if path.starts_with("/oauth/") {
             Self::OAuth

@@ -313,7 +313,15 @@ async fn json_log_format_writes_one_parseable_object_per_line_including_access_l
         serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap()).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let (id, secret) = (creds["clientId"].as_str().unwrap(), creds["secret"].as_str().unwrap());
-    crate::helpers::token_at(&base, id, secret).await;
+    let issued = reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(issued.status(), 200);
+    let issued_id = issued.headers()["x-request-id"].to_str().unwrap().to_owned();
     // Raw bytes, so no client library tidies the path up first.
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     std::io::Write::write_all(
@@ -344,6 +352,7 @@ async fn json_log_format_writes_one_parseable_object_per_line_including_access_l
     assert!(token["timestamp"].as_str().unwrap().ends_with('Z'));
     let request_id = token["request_id"].as_str().unwrap();
     assert_eq!(request_id.len(), 21, "{request_id}");
+    assert_eq!(request_id, issued_id, "the answer's X-Request-Id names its access line");
     let refused = access
         .iter()
         .find(|o| o["status"] == 404)

@@ -275,3 +275,131 @@ async fn every_operation_documents_the_refusals_the_server_can_give() {
     // And the assertion parameters on the OAuth forms.
     assert!(doc["components"]["schemas"]["TokenForm"]["properties"]["client_assertion"].is_object());
 }
+
+/// The record a link's value names must exist: an application, a scope or
+/// a rule, read back by its own path.
+async fn assert_exists(api: &crate::helpers::Api<'_>, collection: &str, id: &str, link: &str) {
+    let status = api.get(&format!("{collection}/{id}")).await.status();
+    assert_eq!(status, 200, "{link}: {collection}/{id}");
+}
+
+#[tokio::test]
+async fn operation_ids_are_unique_and_every_link_leads_from_a_real_answer_to_a_real_record() {
+    let app = spawn_app().await;
+    let doc: Value = app.get_json("/api/openapi.json").await;
+    let api = app.api().await;
+    // operationId → (method, path); OpenAPI requires them unique.
+    let mut ops = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                ops.insert(id.to_owned(), (method.clone(), path.clone())).is_none(),
+                "operationId {id} is used twice"
+            );
+        }
+    }
+    // One real answer per operation that has links.
+    let tenant = api.tenant_id().await;
+    let subject = api.create_app("linked").await;
+    let cluster = api.create_scope("cluster", "Cluster: linked", &tenant).await;
+    let rule: Value = api
+        .grant(
+            subject["id"].as_str().unwrap(),
+            "viewer",
+            "cluster",
+            cluster["id"].as_str().unwrap(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let answers: Vec<(&str, &str, Value)> = vec![
+        ("/api/v1/apps", "post", api.create_app("linked-source").await),
+        (
+            "/api/v1/apps",
+            "get",
+            api.get("/api/v1/apps").await.json().await.unwrap(),
+        ),
+        ("/api/v1/scopes", "post", cluster.clone()),
+        (
+            "/api/v1/scopes",
+            "get",
+            api.get("/api/v1/scopes").await.json().await.unwrap(),
+        ),
+        ("/api/v1/authorization/access-rules", "post", rule),
+        (
+            "/api/v1/authorization/access-rules",
+            "get",
+            api.get("/api/v1/authorization/access-rules")
+                .await
+                .json()
+                .await
+                .unwrap(),
+        ),
+    ];
+    let resolve = |body: &Value, expr: &str, link: &str| -> String {
+        let pointer = expr
+            .strip_prefix("$response.body#")
+            .unwrap_or_else(|| panic!("{link}: {expr} is not a body expression"));
+        body.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{link}: {expr} finds nothing in {body}"))
+            .to_owned()
+    };
+    let mut followed = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    let label = format!("{method} {path} {status} → {name}");
+                    let (answer_path, answer_method, body) = answers
+                        .iter()
+                        .find(|(p, m, _)| p == path && m == method)
+                        .unwrap_or_else(|| panic!("{label}: no real answer to follow it from"));
+                    assert_eq!((answer_path, answer_method), (&path.as_str(), &method.as_str()));
+                    let target = link["operationId"].as_str().unwrap();
+                    let (target_method, target_path) = ops
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{label}: no operation {target}"));
+                    for (param, expr) in link["parameters"].as_object().into_iter().flatten() {
+                        assert_eq!(param, "path.id", "{label}");
+                        assert!(target_path.contains("{id}"), "{label}: {target_path} takes no id");
+                        let id = resolve(body, expr.as_str().unwrap(), &label);
+                        let collection = target_path.split("/{id}").next().unwrap();
+                        assert_exists(&api, collection, &id, &label).await;
+                    }
+                    let request = &doc["paths"][target_path][target_method]["requestBody"]["content"]["application/json"]
+                        ["schema"]["$ref"];
+                    for (field, value) in link["requestBody"].as_object().into_iter().flatten() {
+                        let schema = request
+                            .as_str()
+                            .unwrap_or_else(|| panic!("{label}: {target} takes no JSON body"));
+                        let schema = &doc["components"]["schemas"][schema.rsplit('/').next().unwrap()];
+                        assert!(
+                            !schema["properties"][field].is_null(),
+                            "{label}: {target} has no {field}"
+                        );
+                        let value = value.as_str().unwrap();
+                        if !value.starts_with('$') {
+                            continue;
+                        }
+                        let resolved = resolve(body, value, &label);
+                        match field.as_str() {
+                            "subjectId" => assert_exists(&api, "/api/v1/apps", &resolved, &label).await,
+                            "parentId" | "scopeId" => assert_exists(&api, "/api/v1/scopes", &resolved, &label).await,
+                            "scopeType" => {
+                                assert!(["tenant", "cluster", "department", "project"].contains(&resolved.as_str()))
+                            }
+                            other => panic!("{label}: no check for {other}"),
+                        }
+                    }
+                    followed += 1;
+                }
+            }
+        }
+    }
+    assert!(followed >= 12, "{followed} links followed");
+}

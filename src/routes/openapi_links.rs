@@ -1,0 +1,105 @@
+//! OpenAPI links (OpenAPI 3.1 §4.8.20): which answer feeds which request —
+//! a created application's `id` into reading, changing, rotating and
+//! deleting it; a created scope into its children and into access rules.
+//! Clients' generators use them, and schemathesis' stateful phase follows
+//! them to reach operations a random UUID never would (they answer 404).
+
+use serde_json::{Value, json};
+
+/// (source path, method, status, link name, target operationId, link body).
+type Link = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Value,
+);
+
+fn links() -> Vec<Link> {
+    let by_id = |expr: &str| json!({"parameters": {"path.id": expr}});
+    let mut out: Vec<Link> = Vec::new();
+    let created = "$response.body#/id";
+    for (target, name) in [
+        ("getApp", "ReadTheApplication"),
+        ("updateApp", "ChangeTheApplication"),
+        ("regenerateSecret", "RotateItsSecret"),
+        ("deleteApp", "DeleteTheApplication"),
+    ] {
+        out.push(("/api/v1/apps", "post", "201", name, target, by_id(created)));
+    }
+    out.push((
+        "/api/v1/apps",
+        "post",
+        "201",
+        "GiveItARule",
+        "createAccessRule",
+        json!({"requestBody": {"subjectType": "app", "subjectId": created}}),
+    ));
+    out.push((
+        "/api/v1/apps",
+        "get",
+        "200",
+        "ReadTheFirst",
+        "getApp",
+        by_id("$response.body#/applications/0/id"),
+    ));
+    for (target, name) in [("getScope", "ReadTheScope"), ("deleteScope", "DeleteTheScope")] {
+        out.push(("/api/v1/scopes", "post", "201", name, target, by_id(created)));
+    }
+    out.push((
+        "/api/v1/scopes",
+        "post",
+        "201",
+        "AddAChild",
+        "createScope",
+        json!({"requestBody": {"parentId": created}}),
+    ));
+    out.push((
+        "/api/v1/scopes",
+        "post",
+        "201",
+        "GrantARoleInIt",
+        "createAccessRule",
+        json!({"requestBody": {"scopeId": created, "scopeType": "$response.body#/type"}}),
+    ));
+    out.push((
+        "/api/v1/scopes",
+        "get",
+        "200",
+        "AddUnderTheFirst",
+        "createScope",
+        json!({"requestBody": {"parentId": "$response.body#/scopes/0/id"}}),
+    ));
+    for (target, name) in [("getAccessRule", "ReadTheRule"), ("deleteAccessRule", "DeleteTheRule")] {
+        out.push((
+            "/api/v1/authorization/access-rules",
+            "post",
+            "201",
+            name,
+            target,
+            by_id(created),
+        ));
+    }
+    out.push((
+        "/api/v1/authorization/access-rules",
+        "get",
+        "200",
+        "ReadTheFirst",
+        "getAccessRule",
+        by_id("$response.body#/accessRules/0/id"),
+    ));
+    out
+}
+
+pub fn apply(doc: &mut Value) {
+    for (path, method, status, name, target, mut link) in links() {
+        let response = &mut doc["paths"][path][method]["responses"][status];
+        if response.is_null() {
+            // A renamed route: the links test names it.
+            continue;
+        }
+        link["operationId"] = json!(target);
+        response["links"][name] = link;
+    }
+}
