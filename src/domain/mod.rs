@@ -39,3 +39,10 @@ pub fn new_id() -> String {
 pub fn is_id(s: &str) -> bool {
     uuid::Uuid::try_parse(s).is_ok() && s.len() == 36
 }
+
+/// An id as this server stores it: hex digits are case-insensitive on input
+/// (RFC 9562 §4) and stored in lower case, so `3F2C…` names the same record
+/// as `3f2c…`. `None` when `s` is not an id.
+pub fn parse_id(s: &str) -> Option<String> {
+    is_id(s).then(|| s.to_ascii_lowercase())
+}

@@ -92,19 +92,16 @@ async fn create(
     admin: Admin,
     ApiJson(body): ApiJson<CreateRule>,
 ) -> Result<Response, ApiError> {
-    for (field, value) in [("subjectId", &body.subject_id), ("scopeId", &body.scope_id)] {
-        if !crate::domain::is_id(value) {
-            return Err(ApiError::bad_request(format!(
-                "{field} {value:?} is not an id (a UUID)"
-            )));
-        }
-    }
+    let id = |field: &str, value: &str| {
+        crate::domain::parse_id(value)
+            .ok_or_else(|| ApiError::bad_request(format!("{field} {value:?} is not an id (a UUID)")))
+    };
     let input = NewRule {
         subject_type: body.subject_type,
-        subject_id: body.subject_id,
+        subject_id: id("subjectId", &body.subject_id)?,
         role_id: body.role_id,
         scope_type: body.scope_type,
-        scope_id: body.scope_id,
+        scope_id: id("scopeId", &body.scope_id)?,
     };
     let actor = admin.actor;
     let rule = uncancellable(

@@ -368,12 +368,11 @@ impl FromRequestParts<SharedState> for IdPath {
         let axum::extract::Path(id) = axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))?;
-        if !crate::domain::is_id(&id) {
-            return Err(ApiError::bad_request(format!(
+        crate::domain::parse_id(&id).map(IdPath).ok_or_else(|| {
+            ApiError::bad_request(format!(
                 "{id:?} is not an id; ids are UUIDs like 3f2c9a4e-8d1b-4c6f-9e2a-1b7d5c0f4a68"
-            )));
-        }
-        Ok(IdPath(id))
+            ))
+        })
     }
 }
 

@@ -63,10 +63,14 @@ async fn create(
     ApiJson(body): ApiJson<CreateScope>,
 ) -> Result<Response, ApiError> {
     let name = parse_scope_name(&body.name).map_err(ApiError::bad_request)?;
-    if let Some(p) = body.parent_id.as_deref().filter(|p| !crate::domain::is_id(p)) {
-        return Err(ApiError::bad_request(format!("parentId {p:?} is not an id (a UUID)")));
-    }
-    let (actor, scope_type, parent_id) = (admin.actor, body.scope_type, body.parent_id);
+    let parent_id = match body.parent_id.as_deref() {
+        None => None,
+        Some(p) => Some(
+            crate::domain::parse_id(p)
+                .ok_or_else(|| ApiError::bad_request(format!("parentId {p:?} is not an id (a UUID)")))?,
+        ),
+    };
+    let (actor, scope_type) = (admin.actor, body.scope_type);
     let scope = uncancellable(&state, |s| async move {
         Ok(s.directory.create_scope(scope_type, name, parent_id, &actor).await?)
     })

@@ -363,3 +363,75 @@ async fn admin_requests_past_the_per_caller_limit_get_429_with_retry_after() {
     // The limit is per caller: another one is served.
     assert_eq!(Api { app: &app, token }.get("/api/v1/apps").await.status(), 200);
 }
+
+#[tokio::test]
+async fn ids_in_upper_case_name_the_same_records_and_do_not_slip_past_the_self_checks() {
+    let app = spawn_app().await;
+    let api = app.api().await;
+    let tenant = api.tenant_id().await;
+    let upper = |s: &str| s.to_ascii_uppercase();
+    // Paths and bodies: RFC 9562 §4 hex is case-insensitive on input.
+    let other = api.create_app("mixed-case").await;
+    let read: Value = api
+        .get(&format!("/api/v1/apps/{}", upper(id(&other))))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["id"], other["id"]);
+    let cluster: Value = api
+        .post(
+            "/api/v1/scopes",
+            json!({"type": "cluster", "name": "Cluster: Upper", "parentId": upper(&tenant)}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cluster["parentId"], tenant.as_str(), "{cluster}");
+    let rule = api
+        .grant(
+            &upper(id(&other)),
+            "viewer",
+            "cluster",
+            &upper(cluster["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(rule.status(), 201);
+    let rule: Value = rule.json().await.unwrap();
+    assert_eq!((&rule["subjectId"], &rule["scopeId"]), (&other["id"], &cluster["id"]));
+    assert_eq!(
+        api.get(&format!("/api/v1/scopes/{}", upper(cluster["id"].as_str().unwrap())))
+            .await
+            .status(),
+        200
+    );
+    // The self checks see the same id: an Application administrator cannot
+    // grant itself a role, nor rotate its own secret with an overlap, by
+    // spelling its id in capitals.
+    let (me, token) = api.app_with_tenant_role("ci-admin", "application-administrator").await;
+    let aa = Api { app: &app, token };
+    assert_api_error(
+        aa.grant(&upper(id(&me)), "viewer", "tenant", &tenant).await,
+        403,
+        "own application",
+    )
+    .await;
+    let admin_app: Value = api
+        .get(&format!("/api/v1/apps?filterBy=clientId=={}", app.admin_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let own = admin_app["applications"][0]["id"].as_str().unwrap();
+    assert_api_error(
+        api.post(
+            &format!("/api/v1/apps/{}/secret", upper(own)),
+            json!({"graceSeconds": 60}),
+        )
+        .await,
+        403,
+        "own application",
+    )
+    .await;
+}
