@@ -16,6 +16,30 @@ const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// Parameters that carry a client's secret: never in a URL.
+const SECRET_PARAMETERS: [&str; 2] = ["client_secret", "client_assertion"];
+
+/// RFC 6749 §2.3.1: client credentials "MUST NOT be included in the request
+/// URI". They are refused rather than ignored: a URL is written to proxy
+/// and server logs and browser history, so the client is leaking its
+/// secret and should hear about it. Other query parameters are allowed
+/// (RFC 6749 §3.2 lets an endpoint URI carry a query).
+pub fn no_credentials_in_url(uri: &axum::http::Uri) -> Result<(), OAuthError> {
+    let Some(query) = uri.query() else {
+        return Ok(());
+    };
+    for pair in query.split('&') {
+        let raw = pair.split('=').next().unwrap_or_default();
+        let name = form::decode_component(raw.as_bytes()).unwrap_or_default();
+        if let Some(p) = SECRET_PARAMETERS.iter().find(|p| **p == name) {
+            return Err(OAuthError::InvalidRequest(format!(
+                "{p} must not be sent in the URL (RFC 6749 section 2.3.1): URLs end up in logs; send it in the body or the Authorization header, and regenerate it if it was real"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub struct Credentials {
     pub id: String,
     pub secret: String,

@@ -76,9 +76,16 @@ fn is_bearer(headers: &HeaderMap) -> bool {
     responses((status = 200, description = "Active token, or exactly {\"active\": false}", body = inline(IntrospectionResponse)),
         (status = 401, body = crate::routes::openapi::OAuthErrorBody),
         (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
-async fn introspect(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
+async fn introspect(
+    State(state): State<SharedState>,
+    origin: Origin,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let mut caller = None;
     let result: Result<Option<Introspection>, OAuthError> = async {
+        super::client_auth::no_credentials_in_url(&uri)?;
         let [token, _hint, client_id, client_secret, assertion_type, assertion] = oauth_form(
             &state,
             &headers,

@@ -23,9 +23,16 @@ pub fn router() -> Router<SharedState> {
     responses((status = 200, description = "Revoked, or nothing to revoke"),
         (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
         (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
-async fn revoke(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
+async fn revoke(
+    State(state): State<SharedState>,
+    origin: Origin,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let mut claimed = None;
     let result = async {
+        super::client_auth::no_credentials_in_url(&uri)?;
         let [token, hint, client_id, client_secret, assertion_type, assertion] = oauth_form(
             &state,
             &headers,

@@ -2,7 +2,7 @@
 //! compatibility form `POST /api/v1/token` for existing API clients.
 
 use super::admin::Origin;
-use super::client_auth::{ClientCredentials, credentials};
+use super::client_auth::{ClientCredentials, credentials, no_credentials_in_url};
 use super::{SharedState, has_media_type, oauth_body, oauth_form};
 use crate::error::{OAuthError, no_store};
 use crate::oauth::grant::{AuthMethod, GrantRequest, Granted};
@@ -74,7 +74,7 @@ pub async fn direct(state: SharedState, peer: Option<PeerAddr>, req: axum::http:
     let started = Started::now(&state);
     let origin = Origin::of(peer, started.id);
     let (parts, body) = req.into_parts();
-    let resp = token(State(state.clone()), origin, parts.headers, body).await;
+    let resp = token(State(state.clone()), origin, parts.uri, parts.headers, body).await;
     started.finish(&state, "POST", TOKEN_PATH, resp)
 }
 
@@ -87,9 +87,16 @@ pub const TOKEN_PATH: &str = "/oauth/token";
     responses((status = 200, body = crate::routes::openapi::TokenResponse),
         (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
         (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
-async fn token(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
+async fn token(
+    State(state): State<SharedState>,
+    origin: Origin,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {
+        no_credentials_in_url(&uri)?;
         let [
             grant_type,
             client_id,
@@ -163,9 +170,16 @@ pub struct CompatRequest {
     responses((status = 200, body = crate::routes::openapi::CompatResponse),
         (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
         (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
-async fn compat_token(State(state): State<SharedState>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
+async fn compat_token(
+    State(state): State<SharedState>,
+    origin: Origin,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let mut claimed: Option<String> = None;
     let result = async {
+        no_credentials_in_url(&uri)?;
         if !has_media_type(&headers, "application/json") {
             return Err(OAuthError::InvalidRequest(
                 "Content-Type must be application/json".into(),

@@ -553,3 +553,55 @@ async fn every_error_description_uses_only_the_characters_rfc_6749_allows() {
     }
     assert_eq!(seen, 13);
 }
+
+#[tokio::test]
+async fn client_secrets_in_the_url_are_refused_on_every_oauth_endpoint_and_other_query_parameters_are_not() {
+    let app = spawn_app().await;
+    let (id, secret) = (app.admin_id.clone(), app.admin_secret.clone());
+    let token = app.admin_token().await;
+    let leaks = [
+        (
+            "/oauth/token?client_secret=".to_owned() + &secret,
+            format!("grant_type=client_credentials&client_id={id}"),
+        ),
+        (
+            "/oauth/token?client%5Fassertion=eyJ".to_owned(),
+            "grant_type=client_credentials".to_owned(),
+        ),
+        ("/oauth/revoke?client_secret=x".to_owned(), format!("token={token}")),
+        (
+            "/oauth/introspect?a=1&client_secret=x".to_owned(),
+            format!("token={token}"),
+        ),
+    ];
+    for (path, body) in &leaks {
+        let resp = app.post_form(path, body, Some(basic(&id, &secret))).await;
+        let err = assert_oauth_error(resp, 400, "invalid_request").await;
+        let text = err["error_description"].as_str().unwrap();
+        assert!(text.contains("must not be sent in the URL"), "{path}: {text}");
+        assert!(!text.contains(&secret[4..]), "the answer repeats the secret");
+    }
+    let compat = app
+        .client
+        .post(app.url("/api/v1/token?client_secret=x"))
+        .json(&json!({"grantType": "client_credentials", "clientId": id, "clientSecret": secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(compat, 400, "invalid_request").await;
+    // RFC 6749 §3.2: the endpoint URI may carry a query of its own.
+    let ok = app
+        .post_form(
+            "/oauth/token?tenant=a&client_secretive=1",
+            "grant_type=client_credentials",
+            Some(basic(&id, &secret)),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    // The refused token request was not counted as a failed authentication.
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("appauth_token_errors_total{error=\"invalid_client\"} 0"),
+        "{metrics}"
+    );
+}
