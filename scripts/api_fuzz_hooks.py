@@ -19,16 +19,16 @@ import uuid
 
 import schemathesis
 
-OWN_APP_ID = os.environ["APPAUTH_FUZZ_OWN_APP_ID"]
+OWN_APP_ID = os.environ["APPAUTH_FUZZ_OWN_APP_ID"].lower()
 
 
 @schemathesis.hook
 def filter_path_parameters(context, path_parameters):
-    return (path_parameters or {}).get("id") != OWN_APP_ID
+    return str((path_parameters or {}).get("id", "")).lower() != OWN_APP_ID
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
     params = case.path_parameters or {}
-    if case.method.upper() != "GET" and params.get("id") == OWN_APP_ID:
+    if case.method.upper() != "GET" and str(params.get("id", "")).lower() == OWN_APP_ID:
         params["id"] = str(uuid.uuid4())

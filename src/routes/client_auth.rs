@@ -16,8 +16,9 @@ const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// Parameters that carry a client's secret: never in a URL.
-const SECRET_PARAMETERS: [&str; 2] = ["client_secret", "client_assertion"];
+/// Parameters that carry a client's secret (the JSON token form's name
+/// too): never in a URL.
+const SECRET_PARAMETERS: [&str; 3] = ["client_secret", "client_assertion", "clientsecret"];
 
 /// RFC 6749 §2.3.1: client credentials "MUST NOT be included in the request
 /// URI". They are refused rather than ignored: a URL is written to proxy
@@ -28,9 +29,12 @@ pub fn no_credentials_in_url(uri: &axum::http::Uri) -> Result<(), OAuthError> {
     let Some(query) = uri.query() else {
         return Ok(());
     };
-    for pair in query.split('&') {
+    // Generous on purpose: any spelling a framework might read as one of
+    // these names (`;` separators, `name[]`, stray `?`, any case) counts.
+    for pair in query.split(['&', ';', '?']) {
         let raw = pair.split('=').next().unwrap_or_default();
-        let name = form::decode_component(raw.as_bytes()).unwrap_or_default();
+        let decoded = form::decode_component(raw.as_bytes()).unwrap_or_default();
+        let name = decoded.trim().trim_end_matches("[]").trim().to_ascii_lowercase();
         if let Some(p) = SECRET_PARAMETERS.iter().find(|p| **p == name) {
             return Err(OAuthError::InvalidRequest(format!(
                 "{p} must not be sent in the URL (RFC 6749 section 2.3.1): URLs end up in logs; send it in the body or the Authorization header, and regenerate it if it was real"

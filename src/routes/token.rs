@@ -22,8 +22,13 @@ pub fn router() -> Router<SharedState> {
         .route("/api/v1/token", post(compat_token).fallback(method_not_allowed))
 }
 
-pub(super) async fn method_not_allowed() -> OAuthError {
-    OAuthError::MethodNotAllowed
+/// 405 — unless the URL carries a client secret (a `GET` with the
+/// credentials in the query is the usual way to leak one): then the 400
+/// that says so.
+pub(super) async fn method_not_allowed(uri: axum::http::Uri) -> OAuthError {
+    no_credentials_in_url(&uri)
+        .err()
+        .unwrap_or(OAuthError::MethodNotAllowed)
 }
 
 pub(super) fn with_client(mut resp: Response, client_id: Option<&str>) -> Response {

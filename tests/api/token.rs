@@ -568,7 +568,14 @@ async fn client_secrets_in_the_url_are_refused_on_every_oauth_endpoint_and_other
             "/oauth/token?client%5Fassertion=eyJ".to_owned(),
             "grant_type=client_credentials".to_owned(),
         ),
-        ("/oauth/revoke?client_secret=x".to_owned(), format!("token={token}")),
+        (
+            "/oauth/revoke?a=1;Client_Secret[]=x".to_owned(),
+            format!("token={token}"),
+        ),
+        (
+            "/oauth/token??client_secret+=x".to_owned(),
+            "grant_type=client_credentials".to_owned(),
+        ),
         (
             "/oauth/introspect?a=1&client_secret=x".to_owned(),
             format!("token={token}"),
@@ -589,6 +596,18 @@ async fn client_secrets_in_the_url_are_refused_on_every_oauth_endpoint_and_other
         .await
         .unwrap();
     assert_oauth_error(compat, 400, "invalid_request").await;
+    // The usual leak, a GET with everything in the URL, hears about it too.
+    let get = app
+        .client
+        .get(app.url(&format!(
+            "/oauth/token?grant_type=client_credentials&client_id={id}&client_secret=x"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(get, 400, "invalid_request").await;
+    let plain_get = app.client.get(app.url("/oauth/token")).send().await.unwrap();
+    assert_eq!(plain_get.status(), 405);
     // RFC 6749 §3.2: the endpoint URI may carry a query of its own.
     let ok = app
         .post_form(
