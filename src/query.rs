@@ -176,7 +176,14 @@ pub fn parse_filter<R: Row>(raw: &str) -> Result<Filter, QueryError> {
             ops.clone(),
         )
     })?;
-    let value = rest[op_str.len()..].to_owned();
+    let mut value = rest[op_str.len()..].to_owned();
+    // Ids are stored in lower case and are case-insensitive on input
+    // (RFC 9562 §4), in filters as in paths: `subjectId==3F2C…` finds them.
+    if (name == "id" || name.ends_with("Id") || name == "createdBy")
+        && let Some(id) = crate::domain::parse_id(&value)
+    {
+        value = id;
+    }
     let kind = R::COLUMNS[column].kind;
     let mut time = None;
     match kind {

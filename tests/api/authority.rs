@@ -400,6 +400,16 @@ async fn ids_in_upper_case_name_the_same_records_and_do_not_slip_past_the_self_c
     assert_eq!(rule.status(), 201);
     let rule: Value = rule.json().await.unwrap();
     assert_eq!((&rule["subjectId"], &rule["scopeId"]), (&other["id"], &cluster["id"]));
+    let found: Value = api
+        .get(&format!(
+            "/api/v1/authorization/access-rules?filterBy=subjectId=={}",
+            upper(id(&other))
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["totalRecords"], 1, "filters take upper-case ids too: {found}");
     assert_eq!(
         api.get(&format!("/api/v1/scopes/{}", upper(cluster["id"].as_str().unwrap())))
             .await
