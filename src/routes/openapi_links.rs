@@ -91,11 +91,12 @@ fn links() -> Vec<Link> {
 
 pub fn apply(doc: &mut Value) {
     for (path, method, status, name, target, mut link) in links() {
-        let response = &mut doc["paths"][path][method]["responses"][status];
-        if response.is_null() {
-            // A renamed route: the links test names it.
+        // A pointer, not indexing: indexing would insert the path of a
+        // renamed route as `null` (the links test counts what is linked).
+        let pointer = format!("/paths/{}/{method}/responses/{status}", path.replace('/', "~1"));
+        let Some(response) = doc.pointer_mut(&pointer) else {
             continue;
-        }
+        };
         link["operationId"] = json!(target);
         response["links"][name] = link;
     }

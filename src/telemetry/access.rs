@@ -258,22 +258,26 @@ impl Started {
 
     /// Records the latency and sets `X-Request-Id`, without an access line.
     pub fn finish_quiet(self, state: &crate::routes::SharedState, route: RouteClass, mut resp: Response) -> Response {
-        state.metrics.observe(route, self.at.elapsed().as_micros() as u64);
-        if let Ok(v) = axum::http::HeaderValue::from_bytes(&self.id.0.hex()) {
+        self.stamp(state, route, &mut resp);
+        resp
+    }
+
+    /// What every request gets: its latency observed, its id on the
+    /// answer. Returns the latency and the id's text for the access line.
+    fn stamp(&self, state: &crate::routes::SharedState, route: RouteClass, resp: &mut Response) -> (u64, [u8; 21]) {
+        let latency_us = self.at.elapsed().as_micros() as u64;
+        state.metrics.observe(route, latency_us);
+        let hex = self.id.0.hex();
+        if let Ok(v) = axum::http::HeaderValue::from_bytes(&hex) {
             resp.headers_mut().insert(X_REQUEST_ID, v);
         }
-        resp
+        (latency_us, hex)
     }
 
     /// Records the latency, sets `X-Request-Id` and writes the access line
     /// (when the access log is on).
     pub fn finish(self, state: &crate::routes::SharedState, method: &str, path: &str, mut resp: Response) -> Response {
-        let latency_us = self.at.elapsed().as_micros() as u64;
-        state.metrics.observe(RouteClass::of(path), latency_us);
-        let hex = self.id.0.hex();
-        if let Ok(v) = axum::http::HeaderValue::from_bytes(&hex) {
-            resp.headers_mut().insert(X_REQUEST_ID, v);
-        }
+        let (latency_us, hex) = self.stamp(state, RouteClass::of(path), &mut resp);
         if !state.access_log.enabled() {
             return resp;
         }

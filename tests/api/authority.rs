@@ -427,16 +427,10 @@ async fn ids_in_upper_case_name_the_same_records_and_do_not_slip_past_the_self_c
         "own application",
     )
     .await;
-    let admin_app: Value = api
-        .get(&format!("/api/v1/apps?filterBy=clientId=={}", app.admin_id))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let own = admin_app["applications"][0]["id"].as_str().unwrap();
+    let own = admin_app_id(&api).await;
     assert_api_error(
         api.post(
-            &format!("/api/v1/apps/{}/secret", upper(own)),
+            &format!("/api/v1/apps/{}/secret", upper(&own)),
             json!({"graceSeconds": 60}),
         )
         .await,
