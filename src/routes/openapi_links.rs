@@ -28,14 +28,10 @@ fn links() -> Vec<Link> {
     ] {
         out.push(("/api/v1/apps", "post", "201", name, target, by_id(created)));
     }
-    out.push((
-        "/api/v1/apps",
-        "post",
-        "201",
-        "GiveItARule",
-        "createAccessRule",
-        json!({"requestBody": {"subjectType": "app", "subjectId": created}}),
-    ));
+    // No link from a created application to a rule for it: deleting the
+    // application deletes its rules, and schemathesis' "created resource
+    // not found" check, blind to that, blames the rule's later 404 on the
+    // server. Rules are reached from created scopes instead.
     out.push((
         "/api/v1/apps",
         "get",
