@@ -33,6 +33,18 @@ if [ ! -d target/node-clients/node_modules/openid-client ]; then
   npm install --prefix target/node-clients --no-audit --no-fund --silent openid-client@5 >/dev/null
 fi
 
+# The newest authlib from PyPI too, not only Debian's (private_key_jwt test),
+# in a virtualenv kept out of the repository.
+if [ ! -x target/py-clients/bin/python ] || ! target/py-clients/bin/python -c 'import authlib, requests, cryptography' 2>/dev/null; then
+  /usr/bin/python3 -m venv target/py-clients 2>/dev/null || {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv
+    /usr/bin/python3 -m venv target/py-clients
+  }
+  target/py-clients/bin/pip install --quiet --upgrade authlib requests cryptography
+fi
+export TEST_PYPI_PYTHON="${TEST_PYPI_PYTHON:-$PWD/target/py-clients/bin/python}"
+
 # Tests start their own redis-server on ephemeral ports; make sure they can find it.
 # (Not an APPAUTH_* name: the server reads every APPAUTH_* variable as configuration.)
 export TEST_REDIS_SERVER="${TEST_REDIS_SERVER:-$(command -v redis-server)}"

@@ -20,6 +20,7 @@ pub struct Config {
     pub log: LogConfig,
     pub limits: LimitsConfig,
     pub audit: AuditConfig,
+    pub oauth: OAuthConfig,
     /// Things the loader noticed but did not refuse (ignored environment
     /// variables); the caller logs them once logging is set up.
     pub warnings: Vec<String>,
@@ -34,6 +35,14 @@ pub struct LimitsConfig {
     pub address_failures_per_minute: u32,
     /// Admin API requests per authenticated caller (client ID).
     pub admin_requests_per_minute: u32,
+}
+
+/// Client authentication details (RFC 7523).
+#[derive(Debug, Clone)]
+pub struct OAuthConfig {
+    /// Longest `exp − now` a client assertion may have; its `jti` is
+    /// remembered that long (plus leeway).
+    pub max_assertion_lifetime_seconds: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +187,7 @@ impl fmt::Debug for Config {
             .field("log", &self.log)
             .field("limits", &self.limits)
             .field("audit", &self.audit)
+            .field("oauth", &self.oauth)
             .finish()
     }
 }
@@ -224,6 +234,9 @@ impl Default for Config {
                 admin_requests_per_minute: 1200,
             },
             audit: AuditConfig { retention_days: 90 },
+            oauth: OAuthConfig {
+                max_assertion_lifetime_seconds: 3600,
+            },
             warnings: Vec::new(),
         }
     }
@@ -269,6 +282,7 @@ pub const KEYS: &[&str] = &[
     "limits.address_failures_per_minute",
     "limits.admin_requests_per_minute",
     "audit.retention_days",
+    "oauth.max_assertion_lifetime_seconds",
 ];
 
 /// Secret-valued keys that may be read from a file instead: (file key, key).
@@ -278,7 +292,9 @@ const SECRET_FILES: &[(&str, &str)] = &[
 ];
 
 /// The configuration sections; environment variables name one first.
-pub const SECTIONS: &[&str] = &["server", "issuer", "store", "keys", "redis", "log", "limits", "audit"];
+pub const SECTIONS: &[&str] = &[
+    "server", "issuer", "store", "keys", "redis", "log", "limits", "audit", "oauth",
+];
 
 /// The known key closest to `key` (edit distance ≤ 3), for error messages.
 fn did_you_mean(key: &str) -> Option<&'static str> {
@@ -446,6 +462,9 @@ impl Config {
                 self.limits.admin_requests_per_minute = integer(s, 1, 1_000_000)? as u32
             }
             "audit.retention_days" => self.audit.retention_days = integer(s, 1, 36_500)?,
+            "oauth.max_assertion_lifetime_seconds" => {
+                self.oauth.max_assertion_lifetime_seconds = integer(s, 10, 86_400)?
+            }
             "store.path" => self.store.path = PathBuf::from(string(s)?),
             "store.backend" => {
                 self.store.backend = match string(s)?.as_str() {

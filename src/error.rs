@@ -4,6 +4,7 @@
 //! generic and the details go to tracing only.
 
 use crate::directory::DirectoryError;
+use crate::oauth::throttle::Limit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -39,9 +40,9 @@ pub enum OAuthError {
     /// The body did not arrive within the body read timeout (seconds).
     #[error("request body not received within {0} s")]
     RequestTimeout(u64),
-    /// Too many failed client authentications from this source (RFC 6585 §4).
+    /// Past a failure budget (RFC 6585 §4); `limit` names which.
     #[error("temporarily_unavailable: retry after {retry_after} s")]
-    TooManyRequests { retry_after: u64 },
+    TooManyRequests { retry_after: u64, limit: Limit },
     /// A dependency the check needs cannot answer right now (503).
     #[error("temporarily_unavailable: {0}")]
     TemporarilyUnavailable(String),
@@ -117,8 +118,8 @@ impl OAuthError {
             Self::InvalidClient { description, .. } => description.clone(),
             Self::MethodNotAllowed => "this endpoint accepts POST only".into(),
             Self::PayloadTooLarge(n) => format!("request body is larger than {n} bytes"),
-            Self::TooManyRequests { retry_after } => {
-                format!("too many failed client authentications from this address; retry after {retry_after} seconds")
+            Self::TooManyRequests { retry_after, limit } => {
+                format!("{}; retry after {retry_after} seconds", limit.describe())
             }
             Self::RequestTimeout(s) => format!("the request body did not arrive within {s} seconds"),
             Self::ServerError => "the server could not complete the request".into(),
@@ -154,7 +155,7 @@ impl IntoResponse for OAuthError {
                     HeaderValue::from_static("Basic realm=\"appauth\", charset=\"UTF-8\", error=\"invalid_client\""),
                 );
             }
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after, .. } => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
@@ -204,9 +205,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("the request body did not arrive within {0} seconds")]
     RequestTimeout(u64),
-    /// Past the admin request limit (RFC 6585 §4).
-    #[error("too many admin requests from this caller; retry after {retry_after} seconds")]
-    TooManyRequests { retry_after: u64 },
+    /// Past a request or failure budget (RFC 6585 §4); `limit` names which.
+    #[error("{}; retry after {retry_after} seconds", limit.describe())]
+    TooManyRequests { retry_after: u64, limit: Limit },
     #[error("internal error")]
     Internal,
 }
@@ -270,7 +271,7 @@ impl IntoResponse for ApiError {
                     resp.headers_mut().insert(header::ALLOW, v);
                 }
             }
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after, .. } => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }

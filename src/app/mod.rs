@@ -86,6 +86,8 @@ impl App {
             },
         )
         .await?;
+        // Nothing can predate a store this start initialised (see oauth::replay).
+        let fresh_store = boot.created_admin.is_some();
         let initial_admin = match &boot.created_admin {
             Some((app, _)) => {
                 tracing::info!(path = %path.display(), client_id = %app.client_id, "initialised an empty store; the admin credentials are in this file (mode 0600)");
@@ -143,7 +145,9 @@ impl App {
                     config.limits.address_failures_per_minute,
                 ),
                 ledger: match &config.redis.url {
-                    Some(url) => Arc::new(crate::oauth::replay::RedisLedger::new(url).map_err(StartupError::Other)?),
+                    Some(url) => {
+                        Arc::new(crate::oauth::replay::RedisLedger::new(url, fresh_store).map_err(StartupError::Other)?)
+                    }
                     None => {
                         if config.store.backend == crate::config::StoreBackend::Postgres {
                             tracing::warn!(
@@ -151,10 +155,15 @@ impl App {
                             );
                             Arc::new(crate::oauth::replay::NoSharedLedger)
                         } else {
-                            Arc::new(crate::oauth::replay::MemoryLedger::default())
+                            Arc::new(crate::oauth::replay::MemoryLedger::new(if fresh_store {
+                                i64::MIN
+                            } else {
+                                crate::domain::now_ms() / 1000
+                            }))
                         }
                     }
                 },
+                max_assertion_lifetime: config.oauth.max_assertion_lifetime_seconds,
             },
             request_ids: RequestIds::default(),
             access_log: telemetry::AccessLog::default(),

@@ -8,8 +8,10 @@
 //! registered key's own algorithm (RFC 8725 §3.1); `iss` = `sub` = the client
 //! ID (and = `client_id` when that is sent too); the client exists, is
 //! enabled and registered keys; the signature; `aud` names this issuer or
-//! the endpoint's URL; `exp` present and at most 5 minutes ahead; `nbf` and
-//! `iat` not in the future; `jti` present and used once (see `replay`).
+//! the endpoint's URL; `exp` present and at most
+//! `oauth.max_assertion_lifetime_seconds` ahead (3600 by default: what
+//! authlib and most libraries sign); `nbf` and `iat` not in the future;
+//! `jti` present and used once (see `replay`).
 //! Every failure is `invalid_client`; the description says which check
 //! failed, except that everything about the client and its keys (exists,
 //! enabled, kid, algorithm, signature) reads as one refusal.
@@ -23,9 +25,6 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// An assertion may be valid at most this long ahead (it is for one request).
-pub const MAX_LIFETIME_SECONDS: i64 = 300;
 
 /// The signing algorithms client assertions may use (RFC 8414 metadata
 /// `token_endpoint_auth_signing_alg_values_supported`).
@@ -60,7 +59,10 @@ struct Claims {
 pub struct Asserted {
     pub entry: Arc<HotEntry>,
     pub jti: String,
+    /// `exp` plus leeway: how long the `jti` must be remembered.
     pub exp: i64,
+    /// `iat`, or the earliest it could have been issued (see `replay`).
+    pub issued: i64,
 }
 
 fn fail(reason: impl std::fmt::Display) -> OAuthError {
@@ -76,12 +78,14 @@ pub fn claimed_client(assertion: &str) -> Option<String> {
 }
 
 /// Checks everything but single use (the caller asks the ledger).
-/// `audiences`: the issuer and the endpoint's URL(s) an `aud` may name.
+/// `audiences`: the issuer and the endpoint's URL(s) an `aud` may name;
+/// `max_lifetime`: the longest `exp − now` accepted.
 pub fn check(
     directory: &Directory,
     assertion: &str,
     client_id: Option<&str>,
     audiences: &[&str],
+    max_lifetime: i64,
     now: i64,
 ) -> Result<Asserted, OAuthError> {
     if assertion.len() > MAX_TOKEN_BYTES {
@@ -154,9 +158,9 @@ pub fn check(
     if exp.saturating_add(leeway) <= now {
         return Err(fail("it has expired"));
     }
-    if exp > now.saturating_add(MAX_LIFETIME_SECONDS + leeway) {
+    if exp > now.saturating_add(max_lifetime + leeway) {
         return Err(fail(format!(
-            "exp is more than {MAX_LIFETIME_SECONDS} seconds ahead; assertions are for one request"
+            "exp is more than {max_lifetime} seconds ahead (oauth.max_assertion_lifetime_seconds)"
         )));
     }
     if claims.nbf.is_some_and(|nbf| nbf.saturating_sub(leeway) > now) {
@@ -175,5 +179,6 @@ pub fn check(
         entry,
         jti,
         exp: exp + leeway,
+        issued: claims.iat.unwrap_or(exp - max_lifetime),
     })
 }

@@ -4,7 +4,7 @@
 //! which RFC error applies. Routes only parse and map.
 
 use super::assertion;
-use super::replay::JtiLedger;
+use super::replay::{JtiLedger, Use};
 use super::throttle::{FailureThrottle, Verdict};
 use crate::directory::{Authenticated, Directory};
 use crate::domain::secret::ClientSecret;
@@ -63,6 +63,8 @@ pub struct Grants {
     pub throttle: FailureThrottle,
     /// Remembers used client-assertion `jti`s (RFC 7523 §3).
     pub ledger: Arc<dyn JtiLedger>,
+    /// `oauth.max_assertion_lifetime_seconds`.
+    pub max_assertion_lifetime: i64,
 }
 
 impl Grants {
@@ -77,8 +79,8 @@ impl Grants {
         method: AuthMethod,
         now_ms: i64,
     ) -> Result<Authenticated, OAuthError> {
-        if let Verdict::Block { retry_after, .. } = self.throttle.check(source, client_id, now_ms) {
-            return Err(OAuthError::TooManyRequests { retry_after });
+        if let Verdict::Block { retry_after, limit, .. } = self.throttle.check(source, client_id, now_ms) {
+            return Err(OAuthError::TooManyRequests { retry_after, limit });
         }
         authenticate(&self.directory, client_id, secret, method, now_ms).inspect_err(|_| {
             self.throttle.failed(source, client_id, now_ms);
@@ -100,23 +102,44 @@ impl Grants {
             .map(str::to_owned)
             .or_else(|| assertion::claimed_client(assertion))
             .unwrap_or_default();
-        if let Verdict::Block { retry_after, .. } = self.throttle.check(source, &claimed, now_ms) {
-            return Err(OAuthError::TooManyRequests { retry_after });
+        if let Verdict::Block { retry_after, limit, .. } = self.throttle.check(source, &claimed, now_ms) {
+            return Err(OAuthError::TooManyRequests { retry_after, limit });
         }
-        let checked = assertion::check(&self.directory, assertion, client_id, audiences, now_ms / 1000)
-            .inspect_err(|_| self.throttle.failed(source, &claimed, now_ms))?;
+        let checked = assertion::check(
+            &self.directory,
+            assertion,
+            client_id,
+            audiences,
+            self.max_assertion_lifetime,
+            now_ms / 1000,
+        )
+        .inspect_err(|_| self.throttle.failed(source, &claimed, now_ms))?;
+        let client = &checked.entry.client_id;
         match self
             .ledger
-            .first_use(&checked.entry.client_id, &checked.jti, checked.exp)
+            .first_use(client, &checked.jti, checked.issued, checked.exp)
             .await
         {
-            Ok(true) => Ok(Authenticated::by_key(checked.entry)),
-            Ok(false) => {
+            Ok(Use::First) => Ok(Authenticated::by_key(checked.entry)),
+            Ok(Use::Replay) => {
                 self.throttle.failed(source, &claimed, now_ms);
                 Err(OAuthError::invalid_client(
                     "client assertion refused: its jti was already used; an assertion is good for one request (RFC 7523 section 3)",
                     false,
                 ))
+            }
+            Ok(Use::BeforeCoverage { since }) => Err(OAuthError::invalid_client(
+                format!(
+                    "client assertion refused: it was issued (iat) before {since}, when this server's record of used assertions begins (a restart, or Redis lost its data), so it may have been used already; sign a new one"
+                ),
+                false,
+            )),
+            Ok(Use::ClientFull { max }) => {
+                tracing::warn!(client_id = %client, max, "a client holds the most unexpired assertions it may; refusing its assertions until some expire");
+                Err(OAuthError::TooManyRequests {
+                    retry_after: 60,
+                    limit: super::throttle::Limit::ClientAssertions,
+                })
             }
             Err(e) => {
                 tracing::warn!(error = %e, "assertion replay ledger unavailable; refusing the assertion");

@@ -27,6 +27,38 @@ const MAX_CLIENTS_PER_ADDRESS: usize = 256;
 /// Callers tracked by the admin request limiter.
 const MAX_CALLERS: usize = 100_000;
 
+/// Which budget a refusal comes from: the 429 names it, so an operator
+/// knows which setting to look at and a caller which behaviour to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Failed authentications of one client ID from one address.
+    ClientFailures,
+    /// Failed authentications (any client ID, or no valid credentials at
+    /// all) from one address.
+    AddressFailures,
+    /// Admin requests of one authenticated caller.
+    AdminRequests,
+    /// Unexpired client assertions one client has on record (see `replay`).
+    ClientAssertions,
+}
+
+impl Limit {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Limit::ClientFailures => {
+                "too many failed authentications for this client ID from this address (limits.auth_failures_per_minute)"
+            }
+            Limit::AddressFailures => {
+                "too many failed authentications from this address (limits.address_failures_per_minute)"
+            }
+            Limit::AdminRequests => "too many admin requests from this caller (limits.admin_requests_per_minute)",
+            Limit::ClientAssertions => {
+                "this client has the most unexpired client assertions on record it may (50000); sign assertions with a shorter exp"
+            }
+        }
+    }
+}
+
 /// The answer of a limit check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -36,6 +68,7 @@ pub enum Verdict {
     Block {
         retry_after: u64,
         first: bool,
+        limit: Limit,
     },
 }
 
@@ -116,6 +149,16 @@ impl FailureThrottle {
     /// Whether a request from `address` authenticating as `client_id` may
     /// proceed to the secret check.
     pub fn check(&self, address: IpAddr, client_id: &str, now_ms: i64) -> Verdict {
+        self.check_for(address, Some(client_id), now_ms)
+    }
+
+    /// Whether `address` is within its failure budget (for requests that
+    /// name no client, e.g. admin requests without a valid token).
+    pub fn check_address(&self, address: IpAddr, now_ms: i64) -> Verdict {
+        self.check_for(address, None, now_ms)
+    }
+
+    fn check_for(&self, address: IpAddr, client_id: Option<&str>, now_ms: i64) -> Verdict {
         let key = key_of(address);
         let shard = self.shard(&key);
         if shard.tracked.load(Ordering::Relaxed) == 0 {
@@ -130,20 +173,34 @@ impl FailureThrottle {
             shard.tracked.store(windows.len(), Ordering::Relaxed);
             return Verdict::Allow;
         }
-        let for_client = w.by_client.get(client_key(client_id)).copied().unwrap_or(0);
-        if w.failures >= self.per_address || for_client >= self.per_client {
-            let first = !w.reported;
-            w.reported = true;
-            return Verdict::Block {
-                retry_after: retry_after(w.start_ms, now_ms),
-                first,
-            };
+        let for_client = client_id.map_or(0, |c| w.by_client.get(client_key(c)).copied().unwrap_or(0));
+        let limit = if w.failures >= self.per_address {
+            Limit::AddressFailures
+        } else if for_client >= self.per_client {
+            Limit::ClientFailures
+        } else {
+            return Verdict::Allow;
+        };
+        let first = !w.reported;
+        w.reported = true;
+        Verdict::Block {
+            retry_after: retry_after(w.start_ms, now_ms),
+            first,
+            limit,
         }
-        Verdict::Allow
     }
 
     /// Counts one failed authentication.
     pub fn failed(&self, address: IpAddr, client_id: &str, now_ms: i64) {
+        self.failed_for(address, Some(client_id), now_ms);
+    }
+
+    /// Counts one failure against the address alone.
+    pub fn failed_address(&self, address: IpAddr, now_ms: i64) {
+        self.failed_for(address, None, now_ms);
+    }
+
+    fn failed_for(&self, address: IpAddr, client_id: Option<&str>, now_ms: i64) {
         let key = key_of(address);
         let shard = self.shard(&key);
         let mut windows = shard.windows.lock().unwrap_or_else(|p| p.into_inner());
@@ -175,11 +232,12 @@ impl FailureThrottle {
             };
         }
         w.failures = w.failures.saturating_add(1);
-        let client = client_key(client_id);
-        if let Some(n) = w.by_client.get_mut(client) {
-            *n = n.saturating_add(1);
-        } else if w.by_client.len() < MAX_CLIENTS_PER_ADDRESS {
-            w.by_client.insert(client.into(), 1);
+        if let Some(client) = client_id.map(client_key) {
+            if let Some(n) = w.by_client.get_mut(client) {
+                *n = n.saturating_add(1);
+            } else if w.by_client.len() < MAX_CLIENTS_PER_ADDRESS {
+                w.by_client.insert(client.into(), 1);
+            }
         }
         shard.tracked.store(windows.len(), Ordering::Relaxed);
     }
@@ -242,6 +300,7 @@ impl RequestLimiter {
             return Verdict::Block {
                 retry_after: retry_after(w.start_ms, now_ms),
                 first,
+                limit: Limit::AdminRequests,
             };
         }
         w.requests += 1;
@@ -274,7 +333,8 @@ mod tests {
             t.check(A, "c1", 1_000),
             Verdict::Block {
                 retry_after: 59,
-                first: true
+                first: true,
+                limit: Limit::ClientFailures,
             }
         );
         assert!(matches!(t.check(A, "c1", 2_000), Verdict::Block { first: false, .. }));
@@ -289,8 +349,32 @@ mod tests {
         for i in 0..10 {
             t.failed(A, &format!("c{i}"), 0);
         }
-        assert!(matches!(t.check(A, "fresh", 0), Verdict::Block { .. }));
+        assert!(matches!(
+            t.check(A, "fresh", 0),
+            Verdict::Block {
+                limit: Limit::AddressFailures,
+                ..
+            }
+        ));
         assert_eq!(t.check(B, "fresh", 0), Verdict::Allow);
+    }
+
+    #[test]
+    fn failures_without_a_client_count_only_against_the_address() {
+        let t = FailureThrottle::new(3, 10);
+        for _ in 0..9 {
+            t.failed_address(A, 0);
+        }
+        assert_eq!(t.check_address(A, 0), Verdict::Allow, "9 of 10");
+        assert_eq!(t.check(A, "c1", 0), Verdict::Allow, "no client's own budget was spent");
+        t.failed_address(A, 0);
+        assert!(matches!(
+            t.check_address(A, 0),
+            Verdict::Block {
+                limit: Limit::AddressFailures,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -32,7 +32,12 @@ impl MemoryCache {
                 inner.tokens.insert(jti.clone(), r.lapses_at());
             }
             Revocation::Client { client_id, before, .. } => {
-                inner.clients.insert(client_id.clone(), (*before, r.lapses_at()));
+                // Cut-offs only move later, as in Redis (see redis.rs).
+                let e = inner
+                    .clients
+                    .entry(client_id.clone())
+                    .or_insert((*before, r.lapses_at()));
+                *e = (e.0.max(*before), e.1.max(r.lapses_at()));
             }
         }
     }
@@ -61,7 +66,10 @@ impl RevocationCache for MemoryCache {
             .filter(|r| r.lapses_at() > now)
             .filter(|r| match r {
                 Revocation::Token { jti, .. } => !inner.tokens.contains_key(jti),
-                Revocation::Client { client_id, .. } => !inner.clients.contains_key(client_id),
+                Revocation::Client { client_id, before, .. } => inner
+                    .clients
+                    .get(client_id)
+                    .is_none_or(|(have, lapses)| have < before || *lapses < r.lapses_at()),
             })
             .collect();
         for r in &missing {

@@ -12,10 +12,12 @@
 //! snapshot, flushed, evicted or rewound. The [`RevocationCache`] (Redis, or
 //! nothing but a local copy when `redis.url` is unset) is the *distribution*
 //! channel for resource servers: a key per revocation with a TTL, a pub/sub
-//! message per revocation, and a generation id. Every second
-//! [`Revocations::reconcile`] compares Redis with the store (generation
-//! present, every live key present) and repairs any difference, then writes
-//! a new generation so verifiers that follow Redis re-read the set.
+//! message per revocation, and a generation id. Twice a second
+//! [`Revocations::reconcile`] compares Redis with the store by value (every
+//! live key present, no cut-off older than the store's, no expiry shorter)
+//! and repairs any difference, then writes a new generation so verifiers
+//! that follow Redis re-read the set; it does so too whenever Redis
+//! restarted or was unreachable, since then it may have been rewound.
 
 pub mod memory;
 pub mod redis;
@@ -42,8 +44,9 @@ pub trait RevocationCache: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Publishes one revocation (key with TTL + message).
     fn record<'a>(&'a self, r: &'a Revocation) -> BoxFuture<'a, Result<(), CacheError>>;
-    /// Makes the cache hold exactly the live revocations `all` (it may hold
-    /// lapsed ones too). Returns how many records it had to restore.
+    /// Makes the cache hold at least the live revocations `all`, by value
+    /// (a later cut-off than the store's is kept; it may hold lapsed ones
+    /// too). Returns how many records it had to repair.
     fn reconcile<'a>(&'a self, all: &'a [Revocation], now: i64) -> BoxFuture<'a, Result<usize, CacheError>>;
     fn ping(&self) -> BoxFuture<'_, Result<(), CacheError>>;
 }
@@ -239,7 +242,7 @@ impl Revocations {
             tracing::warn!(
                 cache = self.cache.name(),
                 restored,
-                "revocation cache had lost records; restored them from the store and announced a new generation"
+                "revocation cache had lost or stale records; repaired them from the store and announced a new generation"
             );
         }
         Ok(restored)

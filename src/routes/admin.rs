@@ -139,40 +139,24 @@ impl Admin {
         state: &SharedState,
     ) -> Result<Self, ApiError> {
         let now_ms = crate::domain::now_ms();
-        if let Verdict::Block { retry_after, first } = state.grants.throttle.check(source, "-", now_ms) {
-            if first {
-                audit_unauthenticated(
-                    state,
-                    &request,
-                    endpoint,
-                    429,
-                    "too many failed authentications from this address",
-                )
-                .await;
-            }
-            return Err(ApiError::TooManyRequests { retry_after });
-        }
-        let result = Self::check_token(headers, state, now_ms / 1000);
-        let (claims, entry) = match result {
+        // A valid token is never refused for what other requests from its
+        // address did: the token is checked first (no I/O), and only a
+        // request without valid credentials spends — or is refused by — the
+        // address's failure budget. Its own per-caller limit follows below.
+        let (claims, entry) = match Self::check_token(headers, state, now_ms / 1000) {
             Ok(ok) => ok,
-            Err(e) => {
-                if let ApiError::Unauthorized { message, .. } = &e {
-                    state.grants.throttle.failed(source, "-", now_ms);
-                    audit_unauthenticated(state, &request, endpoint, 401, message).await;
-                }
-                return Err(e);
+            Err(ApiError::Unauthorized { message, token_sent }) => {
+                return Err(
+                    failed_authentication(state, &request, source, endpoint, now_ms, message, token_sent).await,
+                );
             }
+            Err(e) => return Err(e),
         };
         if state.is_revoked(&claims).await {
             // Counted like any failed authentication: a revoked token is
             // otherwise a free way to make the server write audit records.
-            state.grants.throttle.failed(source, "-", now_ms);
-            let message = "invalid bearer token: it has been revoked";
-            audit_unauthenticated(state, &request, endpoint, 401, message).await;
-            return Err(ApiError::Unauthorized {
-                message: message.into(),
-                token_sent: true,
-            });
+            let message = "invalid bearer token: it has been revoked".to_owned();
+            return Err(failed_authentication(state, &request, source, endpoint, now_ms, message, true).await);
         }
         let name = state
             .directory
@@ -192,7 +176,12 @@ impl Admin {
             token_iat: claims.iat,
             request,
         };
-        if let Verdict::Block { retry_after, first } = state.admin_limiter.hit(&actor.client_id, now_ms) {
+        if let Verdict::Block {
+            retry_after,
+            first,
+            limit,
+        } = state.admin_limiter.hit(&actor.client_id, now_ms)
+        {
             if first {
                 state
                     .directory
@@ -206,7 +195,7 @@ impl Admin {
                     )
                     .await;
             }
-            return Err(ApiError::TooManyRequests { retry_after });
+            return Err(ApiError::TooManyRequests { retry_after, limit });
         }
         Ok(Admin {
             claims,
@@ -270,6 +259,34 @@ impl Admin {
             })?;
         Ok((claims, entry))
     }
+}
+
+/// A request without valid credentials: refused with 429 once its address
+/// is past `limits.address_failures_per_minute` (audited once a window),
+/// else counted against that budget, audited and refused with 401.
+async fn failed_authentication(
+    state: &SharedState,
+    request: &RequestInfo,
+    source: IpAddr,
+    endpoint: &str,
+    now_ms: i64,
+    message: String,
+    token_sent: bool,
+) -> ApiError {
+    if let Verdict::Block {
+        retry_after,
+        first,
+        limit,
+    } = state.grants.throttle.check_address(source, now_ms)
+    {
+        if first {
+            audit_unauthenticated(state, request, endpoint, 429, limit.describe()).await;
+        }
+        return ApiError::TooManyRequests { retry_after, limit };
+    }
+    state.grants.throttle.failed_address(source, now_ms);
+    audit_unauthenticated(state, request, endpoint, 401, &message).await;
+    ApiError::Unauthorized { message, token_sent }
 }
 
 async fn audit_unauthenticated(state: &SharedState, request: &RequestInfo, endpoint: &str, status: u16, message: &str) {

@@ -121,7 +121,7 @@ async fn introspect(
             .await
             .map_err(|e| match e {
                 ApiError::Unauthorized { message, .. } => OAuthError::InvalidToken(message),
-                ApiError::TooManyRequests { retry_after } => OAuthError::TooManyRequests { retry_after },
+                ApiError::TooManyRequests { retry_after, limit } => OAuthError::TooManyRequests { retry_after, limit },
                 other => OAuthError::InvalidToken(other.to_string()),
             })?;
             admin

@@ -36,6 +36,19 @@ pub fn debian_python() -> String {
     std::env::var("TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into())
 }
 
+/// A Python with the newest authlib from PyPI (a virtualenv scripts/test.sh
+/// makes under target/py-clients); `TEST_PYPI_PYTHON` overrides. Fails
+/// loudly when it is missing: never a silent skip.
+pub fn pypi_python() -> String {
+    let python = std::env::var("TEST_PYPI_PYTHON")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/py-clients/bin/python").to_owned());
+    assert!(
+        Path::new(&python).exists(),
+        "this test needs authlib from PyPI at {python}; run ./scripts/test.sh, which installs it"
+    );
+    python
+}
+
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
@@ -368,6 +381,8 @@ pub struct RedisServer {
     child: Option<std::process::Child>,
     pub port: u16,
     dir: TempDir,
+    /// Persistence options it was started with, kept across restarts.
+    persistence: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -380,13 +395,20 @@ fn free_port() -> u16 {
 
 impl RedisServer {
     pub fn start() -> Self {
-        Self::start_on(free_port(), tempfile::tempdir().unwrap())
+        Self::start_with(&["--save", "", "--appendonly", "no"])
     }
 
-    fn start_on(port: u16, dir: TempDir) -> Self {
+    /// With the given persistence options, e.g. an append-only file.
+    pub fn start_with(persistence: &[&str]) -> Self {
+        let persistence = persistence.iter().map(|s| s.to_string()).collect();
+        Self::start_on(free_port(), tempfile::tempdir().unwrap(), persistence)
+    }
+
+    fn start_on(port: u16, dir: TempDir, persistence: Vec<String>) -> Self {
         let bin = std::env::var("TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = std::process::Command::new(&bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(&persistence)
             .arg("--dir")
             .arg(dir.path())
             .stdout(std::process::Stdio::null())
@@ -415,6 +437,7 @@ impl RedisServer {
             child: Some(child),
             port,
             dir,
+            persistence,
         }
     }
 
@@ -434,17 +457,25 @@ impl RedisServer {
     pub fn restart_empty(mut self) -> Self {
         self.kill9();
         let port = self.port;
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Self::start_on(port, dir)
+        let persistence = std::mem::take(&mut self.persistence);
+        Self::start_on(port, tempfile::tempdir().unwrap(), persistence)
     }
 
     /// SIGKILL (no save), then a new server on the same port and data
     /// directory: it comes back with whatever its last snapshot held.
     pub fn restart_from_disk(mut self) -> Self {
         self.kill9();
+        self.come_back()
+    }
+
+    /// After [`kill9`](Self::kill9): a new server on the same port and
+    /// data directory, loading what it had persisted (RDB or AOF).
+    pub fn come_back(mut self) -> Self {
+        self.kill9();
         let port = self.port;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Self::start_on(port, dir)
+        let persistence = std::mem::take(&mut self.persistence);
+        Self::start_on(port, dir, persistence)
     }
 
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {

@@ -194,10 +194,10 @@ async fn forged_stale_misaddressed_or_mixed_assertions_are_refused_with_the_reas
             json!({}),
             {
                 let mut c = claims(&cid, &aud);
-                c["exp"] = (now() + 3600).into();
+                c["exp"] = (now() + 3700).into();
                 c
             },
-            "more than 300 seconds ahead",
+            "more than 3600 seconds ahead (oauth.max_assertion_lifetime_seconds)",
         ),
         (
             json!({}),
@@ -478,6 +478,13 @@ const [base, clientId, jwk] = process.argv.slice(1);
 
 #[tokio::test]
 async fn python_authlib_gets_a_token_with_private_key_jwt_rs256() {
+    // Debian's authlib, and the newest from PyPI (scripts/test.sh installs it).
+    for python in [debian_python(), pypi_python()] {
+        authlib_gets_a_token(&python).await;
+    }
+}
+
+async fn authlib_gets_a_token(python: &str) {
     let app = spawn_app().await;
     let api = app.api().await;
     // authlib makes an RSA key and prints its PEM and public JWK.
@@ -488,7 +495,7 @@ key = JsonWebKey.generate_key('RSA', 2048, is_private=True)
 public = key.as_dict(is_private=False); public['alg'] = 'RS256'; public['kid'] = 'py-1'
 print(json.dumps({'pem': key.as_pem(is_private=True).decode(), 'public': public}))
 "#;
-    let out = tokio::process::Command::new(debian_python())
+    let out = tokio::process::Command::new(python)
         .args(["-c", keygen])
         .output()
         .await
@@ -505,8 +512,8 @@ print(json.dumps({'pem': key.as_pem(is_private=True).decode(), 'public': public}
         .await
         .unwrap();
     let cid = created["clientId"].as_str().unwrap();
-    // authlib signs exp one hour ahead unless told: appauth accepts at most
-    // five minutes, so the client sets it (README says so).
+    // authlib's defaults: exp one hour ahead, which appauth accepts
+    // (oauth.max_assertion_lifetime_seconds = 3600).
     let client = r#"
 import sys, time, uuid
 from authlib.integrations.requests_client import OAuth2Session
@@ -514,18 +521,23 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 base, client_id, pem = sys.argv[1:4]
 token_url = base + '/oauth/token'
 session = OAuth2Session(client_id, pem, token_endpoint_auth_method='private_key_jwt')
-session.register_client_auth_method(PrivateKeyJWT(token_url, claims={'exp': int(time.time()) + 60}))
+session.register_client_auth_method(PrivateKeyJWT(token_url))
 token = session.fetch_token(token_url, grant_type='client_credentials')
 print(token['access_token'])
 "#;
-    let out = tokio::process::Command::new(debian_python())
+    let out = tokio::process::Command::new(python)
         .args(["-c", client, &app.base, cid, generated["pem"].as_str().unwrap()])
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{python}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert_eq!(claims_of(&token)["client_id"], cid);
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -612,4 +624,104 @@ async fn regenerating_the_secret_or_disabling_removes_registered_keys() {
         audit.to_string().contains("private_key_jwt keys removed: k (ES256)"),
         "{audit}"
     );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_next_second() {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(1_010 - ms))).await;
+}
+
+#[tokio::test]
+async fn an_assertion_used_before_a_restart_is_refused_after_it() {
+    // The same address before and after, so the assertion's aud still names the server.
+    let listen = format!("server.listen=127.0.0.1:{}", free_port());
+    let app = spawn_app_with(std::slice::from_ref(&listen)).await;
+    let key = ClientKey::new("k");
+    let created = keyed_app(&app.api().await, &key).await;
+    let cid = created["clientId"].as_str().unwrap().to_owned();
+    let aud = app.url("/oauth/token");
+    let used = key.sign(json!({}), &claims(&cid, &aud));
+    assert_eq!(token_with(&app, &used).await.status(), 200);
+    assert_oauth_error(token_with(&app, &used).await, 401, "invalid_client").await;
+
+    let again = spawn_in(app.stop().await, &[listen]).await;
+    assert_eq!(again.url("/oauth/token"), aud);
+    let body = assert_oauth_error(token_with(&again, &used).await, 401, "invalid_client").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("record of used assertions begins"),
+        "{body}"
+    );
+    // A client that signs a fresh assertion is served.
+    wait_for_next_second().await;
+    assert_eq!(
+        token_with(&again, &key.sign(json!({}), &claims(&cid, &aud)))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_assertion_is_never_accepted_twice_after_redis_loses_or_rewinds_its_data() {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(&[format!("redis.url={}", redis.url())]).await;
+    let key = ClientKey::new("k");
+    let created = keyed_app(&app.api().await, &key).await;
+    let cid = created["clientId"].as_str().unwrap().to_owned();
+    let aud = app.url("/oauth/token");
+    wait_for_next_second().await;
+
+    // FLUSHALL: the used jti is gone from Redis.
+    let flushed = key.sign(json!({}), &claims(&cid, &aud));
+    assert_eq!(token_with(&app, &flushed).await.status(), 200);
+    let mut conn = redis.conn().await;
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    let body = assert_oauth_error(token_with(&app, &flushed).await, 401, "invalid_client").await;
+    assert!(
+        body["error_description"].as_str().unwrap().contains("sign a new one"),
+        "{body}"
+    );
+    wait_for_next_second().await;
+
+    // An older snapshot: saved before the assertion was used.
+    let _: () = redis::cmd("SAVE").query_async(&mut conn).await.unwrap();
+    let rewound = key.sign(json!({}), &claims(&cid, &aud));
+    assert_eq!(token_with(&app, &rewound).await.status(), 200);
+    let redis = redis.restart_from_disk();
+    let mut refused = false;
+    for _ in 0..20 {
+        let resp = token_with(&app, &rewound).await;
+        match resp.status().as_u16() {
+            401 => {
+                refused = true;
+                break;
+            }
+            // The connection to the restarted Redis is re-established on its own.
+            503 => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            s => panic!("replayed after Redis came back from an old snapshot: {s}"),
+        }
+    }
+    assert!(refused, "never refused");
+    wait_for_next_second().await;
+    assert_eq!(
+        token_with(&app, &key.sign(json!({}), &claims(&cid, &aud)))
+            .await
+            .status(),
+        200
+    );
+    drop(redis);
 }

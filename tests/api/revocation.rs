@@ -648,3 +648,146 @@ async fn revocation_truth_survives_every_kind_of_redis_state_loss() {
         "{metrics}"
     );
 }
+
+/// Polls until appauth's introspection and every verifier refuse `token`
+/// as revoked, then checks they keep refusing it. Returns how long it took.
+async fn refused_everywhere(
+    app: &TestApp,
+    verifiers: &[&appauth::verify::Verifier],
+    token: &str,
+    what: &str,
+) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let mut all = introspect(app, token).await == json!({"active": false});
+        for v in verifiers {
+            all &= v.verify(token).await == Err(appauth::verify::VerifyError::Revoked);
+        }
+        if all {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{what}: a verifier still accepts the revoked token"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    // Not a passing moment: every later read holds the later cut-off too.
+    for _ in 0..15 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for v in verifiers {
+            assert_eq!(
+                v.verify(token).await,
+                Err(appauth::verify::VerifyError::Revoked),
+                "{what}: a verifier accepted the token again"
+            );
+        }
+    }
+    took
+}
+
+async fn redis_cutoff(redis: &RedisServer, client_id: &str) -> Option<i64> {
+    let mut conn = redis.conn().await;
+    let v: Option<String> = redis::cmd("GET")
+        .arg(format!("appauth:revoked:client:{client_id}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    v.map(|v| v.parse().unwrap())
+}
+
+async fn ready(v: &appauth::verify::Verifier) {
+    for _ in 0..50 {
+        if v.revocation_ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the verifier never loaded the revocation set");
+}
+
+#[tokio::test]
+async fn a_cut_off_made_while_redis_was_down_overwrites_the_older_one_its_aof_brings_back() {
+    let mut redis = RedisServer::start_with(&["--save", "", "--appendonly", "yes", "--appendfsync", "always"]);
+    let app = spawn_app_with(&[
+        format!("redis.url={}", redis.url()),
+        "limits.admin_requests_per_minute=100000".into(),
+    ])
+    .await;
+    let api = app.api().await;
+    let created = api.create_app("aof-victim").await;
+    let (app_id, client_id) = (created["id"].as_str().unwrap(), created["clientId"].as_str().unwrap());
+    let regenerated: Value = api
+        .post(&format!("/api/v1/apps/{app_id}/secret"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = app.token_for(client_id, regenerated["secret"].as_str().unwrap()).await;
+    let b1 = redis_cutoff(&redis, client_id)
+        .await
+        .expect("regenerate's cut-off in Redis");
+    let v = crate::verify::verifier(&app, appauth::verify::RevocationMode::Redis { url: redis.url() }).await;
+    ready(&v).await;
+    assert!(v.verify(&token).await.is_ok(), "the token is good before the disable");
+
+    redis.kill9();
+    assert_eq!(cut_off(&api, "disable", app_id).await, 200);
+    redis = redis.come_back();
+    assert_eq!(
+        redis_cutoff(&redis, client_id).await,
+        Some(b1),
+        "the AOF brought back the older cut-off"
+    );
+
+    let took = refused_everywhere(&app, &[&v], &token, "AOF reload").await;
+    assert!(took < Duration::from_secs(2), "refused only after {took:?}");
+    let repaired = redis_cutoff(&redis, client_id).await.unwrap();
+    assert!(repaired > b1, "Redis still holds the older cut-off {repaired}");
+    // A verifier that starts now reads the repaired value.
+    let fresh = crate::verify::verifier(&app, appauth::verify::RevocationMode::Redis { url: redis.url() }).await;
+    ready(&fresh).await;
+    assert_eq!(fresh.verify(&token).await, Err(appauth::verify::VerifyError::Revoked));
+}
+
+#[tokio::test]
+async fn an_rdb_saved_between_two_regenerates_never_makes_a_verifier_accept_a_revoked_token() {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(&[
+        format!("redis.url={}", redis.url()),
+        "limits.admin_requests_per_minute=100000".into(),
+    ])
+    .await;
+    let api = app.api().await;
+    let created = api.create_app("rdb-victim").await;
+    let (app_id, client_id) = (created["id"].as_str().unwrap(), created["clientId"].as_str().unwrap());
+    let first: Value = api
+        .post(&format!("/api/v1/apps/{app_id}/secret"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = app.token_for(client_id, first["secret"].as_str().unwrap()).await;
+    let v = crate::verify::verifier(&app, appauth::verify::RevocationMode::Redis { url: redis.url() }).await;
+    ready(&v).await;
+    assert!(v.verify(&token).await.is_ok());
+    let mut conn = redis.conn().await;
+    let _: () = redis::cmd("SAVE").query_async(&mut conn).await.unwrap();
+    let b1 = redis_cutoff(&redis, client_id).await.unwrap();
+
+    assert_eq!(cut_off(&api, "regenerate", app_id).await, 200);
+    refused_everywhere(&app, &[&v], &token, "second regenerate").await;
+
+    // Redis comes back from the snapshot: the first cut-off and the old generation.
+    let redis = redis.restart_from_disk();
+    let took = refused_everywhere(&app, &[&v], &token, "old RDB").await;
+    assert!(took < Duration::from_secs(2), "refused only after {took:?}");
+    assert!(
+        redis_cutoff(&redis, client_id).await.unwrap() > b1,
+        "Redis was not repaired"
+    );
+    let fresh = crate::verify::verifier(&app, appauth::verify::RevocationMode::Redis { url: redis.url() }).await;
+    ready(&fresh).await;
+    assert_eq!(fresh.verify(&token).await, Err(appauth::verify::VerifyError::Revoked));
+}

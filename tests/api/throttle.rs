@@ -155,7 +155,11 @@ async fn behind_a_trusted_load_balancer_the_address_limit_charges_the_forwarded_
 
 #[tokio::test]
 async fn bad_bearer_tokens_on_the_admin_api_count_against_the_address() {
-    let app = spawn_app_with(&["limits.auth_failures_per_minute=3".into()]).await;
+    let app = spawn_app_with(&[
+        "limits.auth_failures_per_minute=3".into(),
+        "limits.address_failures_per_minute=3".into(),
+    ])
+    .await;
     let prober = client_from([127, 0, 0, 5]);
     let get = |token: &'static str| {
         prober
@@ -168,7 +172,12 @@ async fn bad_bearer_tokens_on_the_admin_api_count_against_the_address() {
     }
     let resp = get("garbage").await.unwrap();
     assert!(resp.headers().contains_key("retry-after"));
-    assert_api_error(resp, 429, "retry after").await;
+    assert_api_error(
+        resp,
+        429,
+        "from this address (limits.address_failures_per_minute); retry after",
+    )
+    .await;
     // A real administrator elsewhere is unaffected.
     assert_eq!(app.api().await.get("/api/v1/apps").await.status(), 200);
     let audit: Value = app
@@ -182,5 +191,71 @@ async fn bad_bearer_tokens_on_the_admin_api_count_against_the_address() {
     assert_eq!(
         audit["totalRecords"], 1,
         "one record per window, not per refusal: {audit}"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_and_bad_token_admin_requests_never_lock_a_valid_token_out_of_their_address() {
+    let app = spawn_app_with(&[
+        "limits.auth_failures_per_minute=30".into(),
+        "limits.address_failures_per_minute=150".into(),
+    ])
+    .await;
+    let shared = client_from([127, 0, 0, 8]);
+    let admin = app.admin_token().await;
+    let mut refused = 0;
+    for i in 0..200 {
+        let req = shared.get(app.url("/api/v1/apps"));
+        let req = if i % 2 == 0 {
+            req
+        } else {
+            req.header("Authorization", "Bearer not.a.token")
+        };
+        match req.send().await.unwrap().status().as_u16() {
+            401 => {}
+            429 => refused += 1,
+            s => panic!("unexpected {s}"),
+        }
+    }
+    assert_eq!(
+        refused, 50,
+        "the address budget (150), not a per-client one (30), applies"
+    );
+    let resp = shared.get(app.url("/api/v1/apps")).send().await.unwrap();
+    assert_api_error(
+        resp,
+        429,
+        "too many failed authentications from this address (limits.address_failures_per_minute)",
+    )
+    .await;
+    // A valid administrator token from the same address is served, by the
+    // admin API and by bearer introspection.
+    let resp = shared
+        .get(app.url("/api/v1/apps"))
+        .header("Authorization", format!("Bearer {admin}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = shared
+        .post(app.url("/oauth/introspect"))
+        .header("Authorization", format!("Bearer {admin}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("token={admin}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    // The token endpoint still locks out what that address failed at.
+    let resp = token_from(&app, &shared, &app.admin_id, &app.admin_secret).await;
+    let body = assert_oauth_error(resp, 429, "temporarily_unavailable").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("limits.address_failures_per_minute"),
+        "{body}"
     );
 }

@@ -7,7 +7,10 @@
 //! writes a new generation id. This set re-reads the keys whenever the
 //! generation changes, and counts as unconfirmed while it is missing.
 //! Entries are only ever merged in (until they lapse), so a revocation this
-//! process saw is never forgotten because Redis forgot it.
+//! process saw is never forgotten because Redis forgot it, and a client
+//! cut-off only ever moves later: a Redis restored from an old snapshot or
+//! AOF may hand back an older cut-off, and the later one this set already
+//! holds is kept.
 
 use super::VerifyError;
 use crate::AccessTokenClaims;
@@ -31,6 +34,20 @@ struct Inner {
     loaded: bool,
     /// The Redis generation the set was last read under.
     generation: Option<String>,
+}
+
+impl Inner {
+    /// Keeps the longer life: a record never lapses earlier than it did.
+    fn merge_jti(&mut self, jti: &str, lapses: i64) {
+        let e = self.jtis.entry(jti.to_owned()).or_insert(lapses);
+        *e = (*e).max(lapses);
+    }
+
+    /// Keeps the later cut-off and the later lapse: never lowers what is held.
+    fn merge_client(&mut self, client_id: &str, before: i64, lapses: i64) {
+        let e = self.clients.entry(client_id.to_owned()).or_insert((before, lapses));
+        *e = (e.0.max(before), e.1.max(lapses));
+    }
 }
 
 #[derive(Default)]
@@ -64,12 +81,8 @@ impl RevocationSet {
     fn apply(&self, r: &Revocation) {
         let mut inner = self.inner();
         match r {
-            Revocation::Token { jti, .. } => {
-                inner.jtis.insert(jti.clone(), r.lapses_at());
-            }
-            Revocation::Client { client_id, before, .. } => {
-                inner.clients.insert(client_id.clone(), (*before, r.lapses_at()));
-            }
+            Revocation::Token { jti, .. } => inner.merge_jti(jti, r.lapses_at()),
+            Revocation::Client { client_id, before, .. } => inner.merge_client(client_id, *before, r.lapses_at()),
         }
     }
 
@@ -141,11 +154,11 @@ impl RevocationSet {
                 let mut inner = self.inner();
                 for (k, (value, lapses)) in keys.iter().zip(values) {
                     if let Some(jti) = k.strip_prefix(JTI_PREFIX) {
-                        inner.jtis.insert(jti.to_owned(), lapses);
+                        inner.merge_jti(jti, lapses);
                     } else if let (Some(client), Some(before)) =
                         (k.strip_prefix(CLIENT_PREFIX), value.and_then(|v| v.parse().ok()))
                     {
-                        inner.clients.insert(client.to_owned(), (before, lapses));
+                        inner.merge_client(client, before, lapses);
                     }
                 }
             }
