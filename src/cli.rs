@@ -195,6 +195,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 pub fn main() -> ExitCode {
+    // Everything appauth writes (store, keys, credentials files) is for
+    // its own user only, whatever umask it was started with; sled creates
+    // snapshot files long after the store was made private.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config, listen } => serve(&config, listen),

@@ -26,7 +26,7 @@ pub async fn bootstrap(
     hand_over: impl FnOnce(&Application, &ClientSecret) -> Result<(), String>,
     withdraw: impl FnOnce(),
 ) -> Result<Bootstrap, StartupError> {
-    std::fs::create_dir_all(&config.store.path).map_err(|e| {
+    crate::store::sled::create_private_dir(&config.store.path).map_err(|e| {
         StartupError::Other(format!(
             "cannot create store directory {}: {e}",
             config.store.path.display()

@@ -119,7 +119,8 @@ impl App {
                 &config.issuer.audiences,
                 config.issuer.token_ttl_seconds,
             )
-            .with_audience_algs(&config.issuer.audience_algs),
+            .with_audience_algs(&config.issuer.audience_algs)
+            .with_longest_ttl(boot.directory.longest_ttl()),
         );
         let role_ids: Vec<&str> = crate::domain::role::ROLES.iter().map(|r| r.id).collect();
         let metrics = Arc::new(Metrics::default());

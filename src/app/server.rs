@@ -23,7 +23,11 @@ impl App {
         builder
             .http1()
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
+            .header_read_timeout(limits.header_read_timeout)
+            // A request head larger than this gets 431 (hyper's default is
+            // ~400 KB, and 10,000 slow connections each holding one is 4 GB).
+            .max_buf_size(MAX_HEAD_BYTES);
+        builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
         let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
         let trusted_proxies: Arc<[std::net::IpAddr]> = limits.trusted_proxies.clone().into();
         let workers = ConnectionWorkers::start()?;
@@ -122,6 +126,41 @@ impl App {
     }
 }
 
+/// The largest request head (request line and headers) served.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Whether an HTTP/1 request's framing is one that a proxy in front could
+/// read differently (RFC 9112 §6.1): a `Transfer-Encoding` other than one
+/// plain `chunked` (e.g. `chunked, chunked`, `gzip, chunked`, or two
+/// headers). Such a request is refused and its connection closed, so no
+/// second request can hide in its body (request smuggling). (With both
+/// `Transfer-Encoding` and `Content-Length`, hyper already lets the former
+/// win and drops the latter, as RFC 9112 §6.3 says.)
+fn ambiguous_framing(headers: &axum::http::HeaderMap) -> bool {
+    let mut te = headers.get_all(axum::http::header::TRANSFER_ENCODING).iter();
+    match (te.next(), te.next()) {
+        (None, _) => false,
+        (Some(v), None) => !v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked"),
+        (Some(_), Some(_)) => true,
+    }
+}
+
+fn refuse_framing(path: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let message =
+        "ambiguous message framing: send one Transfer-Encoding: chunked, or a Content-Length (RFC 9112 section 6)";
+    let mut resp = if path.starts_with("/oauth/") {
+        crate::error::OAuthError::InvalidRequest(message.into()).into_response()
+    } else {
+        crate::error::ApiError::bad_request(message).into_response()
+    };
+    resp.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
 /// Serves one request as the server does: `POST /oauth/token` straight to
 /// its handler, everything else through the router. The token endpoint
 /// skips the router because matching, boxing and the middleware's future
@@ -136,9 +175,15 @@ pub(super) fn dispatch(
     peer: Option<PeerAddr>,
     mut req: axum::http::Request<axum::body::Body>,
 ) -> impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + use<> {
+    if ambiguous_framing(req.headers()) {
+        let resp = refuse_framing(req.uri().path());
+        return Either::Left(Either::Right(std::future::ready(Ok(resp))));
+    }
     if req.method() == axum::http::Method::POST && req.uri().path() == routes::token::TOKEN_PATH {
         let state = state.clone();
-        return Either::Left(async move { Ok(routes::token::direct(state, peer, req).await) });
+        return Either::Left(Either::Left(async move {
+            Ok(routes::token::direct(state, peer, req).await)
+        }));
     }
     if let Some(peer) = peer {
         req.extensions_mut().insert(peer);

@@ -83,6 +83,11 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// The longest token lifetime this store's server has ever issued.
+    pub fn longest_ttl(&self) -> i64 {
+        self.cutoff_ttl - crate::revocation::LEEWAY_SECONDS
+    }
+
     /// Loads every record from the store, and records `token_ttl` as the
     /// longest lifetime ever issued when it is longer than the one stored.
     pub fn load(store: Arc<dyn Store>, pepper: Pepper, token_ttl: i64) -> Result<Self, StoreError> {

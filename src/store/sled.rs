@@ -49,10 +49,85 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
         .map_err(|e| StoreError::Io(format!("cannot open store at {}: {e}", path.display())))
 }
 
+/// Creates `path` (and missing parents) as 0700, whatever the umask: the
+/// store holds the audit log, application records and secret hashes.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    // `mode` is filtered by the umask too; set it outright.
+    set_mode(path, 0o700)
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Makes a new store private: the directory and its subdirectories 0700,
+/// its files 0600.
+fn make_private(dir: &Path) -> std::io::Result<()> {
+    set_mode(dir, 0o700)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            make_private(&entry.path())?;
+        } else {
+            set_mode(&entry.path(), 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+/// Paths in an existing store that users other than its owner may read.
+pub fn readable_by_others(dir: &Path) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&p) else { continue };
+        if meta.permissions().mode() & 0o077 != 0 {
+            out.push(p.clone());
+        }
+        if meta.is_dir()
+            && let Ok(entries) = std::fs::read_dir(&p)
+        {
+            stack.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    out.sort();
+    out
+}
+
 impl SledStore {
+    /// Opens (or creates) the store. A new one is made private (0700
+    /// directory, 0600 files) whatever the umask; an existing one that
+    /// others can read is reported with a warning, not changed (an
+    /// operator may have chosen a group on purpose).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let fresh = !path.join("conf").exists();
+        create_private_dir(path)
+            .map_err(|e| StoreError::Io(format!("cannot create store directory {}: {e}", path.display())))?;
+        let db = open_db(path)?;
+        if fresh {
+            make_private(path)
+                .map_err(|e| StoreError::Io(format!("cannot restrict permissions of {}: {e}", path.display())))?;
+        } else {
+            let exposed = readable_by_others(path);
+            if !exposed.is_empty() {
+                tracing::warn!(
+                    store = %path.display(),
+                    paths = ?exposed.iter().take(5).collect::<Vec<_>>(),
+                    count = exposed.len(),
+                    "the store is readable by other users (audit log, application records, secret hashes); restrict it: chmod -R go-rwx {}",
+                    path.display()
+                );
+            }
+        }
         Ok(Self {
-            db: std::sync::RwLock::new(Some(open_db(path)?)),
+            db: std::sync::RwLock::new(Some(db)),
             dir: path.to_owned(),
             healthy: std::sync::atomic::AtomicBool::new(true),
         })

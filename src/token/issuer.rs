@@ -50,6 +50,9 @@ pub struct TokenIssuer {
     /// `None` takes the default key.
     audience_algs: Vec<Option<Alg>>,
     ttl: i64,
+    /// The longest lifetime this issuer has ever given a token (its store
+    /// remembers it): a token claiming a longer one is refused.
+    longest_ttl: i64,
 }
 
 pub struct IssueRequest<'a> {
@@ -98,7 +101,14 @@ impl TokenIssuer {
             audiences_json: audiences.iter().map(|a| json(a)).collect(),
             audience_algs: vec![None; audiences.len()],
             ttl,
+            longest_ttl: ttl,
         }
+    }
+
+    /// The longest lifetime ever issued by this server (≥ the current one).
+    pub fn with_longest_ttl(mut self, longest: i64) -> Self {
+        self.longest_ttl = longest.max(self.ttl);
+        self
     }
 
     /// Signs tokens for the listed audiences with their own algorithm.
@@ -187,6 +197,7 @@ impl TokenIssuer {
             audience: None,
             now,
             leeway: OWN_LEEWAY,
+            max_lifetime: self.longest_ttl,
         };
         let claims = jwt::decode(
             token,

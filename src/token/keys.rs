@@ -183,7 +183,12 @@ impl SigningKey {
 
     pub fn sign(&self, rng: &SystemRandom, msg: &[u8]) -> Result<Vec<u8>, ring::error::Unspecified> {
         match &self.signer {
-            Signer::Ecdsa(k) => Ok(k.sign(rng, msg)?.as_ref().to_vec()),
+            Signer::Ecdsa(k) => {
+                // Canonical low-S: verifiers refuse the other form (see jws).
+                let mut sig = k.sign(rng, msg)?.as_ref().to_vec();
+                appauth_verify::jws::normalize_s(&mut sig);
+                Ok(sig)
+            }
             Signer::Ed25519(k) => Ok(k.sign(msg).as_ref().to_vec()),
             Signer::Rsa(k) => {
                 let mut sig = vec![0; k.public().modulus_len()];

@@ -366,3 +366,58 @@ async fn json_log_format_writes_one_parseable_object_per_line_including_access_l
         "the secret reached the log"
     );
 }
+
+fn modes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::metadata(&p).unwrap();
+        out.push((p.clone(), meta.permissions().mode() & 0o777));
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_new_store_is_private_whatever_the_umask_and_an_exposed_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    // The most permissive umask: without care, files would be 0666 and directories 0777.
+    let out = Command::new("sh")
+        .current_dir(dir.path())
+        .env("APPAUTH_BIN", env!("CARGO_BIN_EXE_appauth"))
+        .args(["-c", "umask 000; exec \"$APPAUTH_BIN\" init --json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let data = dir.path().join("data");
+    let found = modes(&data);
+    assert!(found.len() > 2, "{found:?}");
+    for (path, mode) in &found {
+        let want = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(*mode, want, "{} is {mode:o}", path.display());
+    }
+    // An existing store someone opened up is reported at start (not changed).
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut child = appauth(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("address=") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("readable by other users"), "{seen}");
+    assert!(seen.contains("chmod -R go-rwx"), "{seen}");
+    assert_eq!(modes(&data)[0].1, 0o755, "an operator's choice is left alone");
+}

@@ -548,3 +548,87 @@ async fn connections_beyond_the_cap_wait_until_one_ends() {
         .unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 }
+
+/// Sends `raw` on a fresh connection and reads until the server closes it
+/// (or 5 s pass). Returns what it answered and whether it closed.
+async fn raw_exchange(app: &TestApp, raw: &[u8]) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let _ = s.write_all(raw).await;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+    };
+    (String::from_utf8_lossy(&got).into_owned(), closed)
+}
+
+#[tokio::test]
+async fn ambiguous_transfer_encodings_get_400_and_the_connection_is_closed() {
+    let app = spawn_app().await;
+    let body = "grant_type=client_credentials";
+    let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+    for framing in [
+        "Transfer-Encoding: chunked, chunked\r\n".to_string(),
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n".to_string(),
+        "Transfer-Encoding: gzip, chunked\r\n".to_string(),
+    ] {
+        for path in ["/oauth/token", "/api/v1/apps"] {
+            // A second, smuggled request follows in the same bytes: it must never be answered.
+            let raw = format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n{framing}\r\n{chunked}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+                basic(&app.admin_id, &app.admin_secret)
+            );
+            let (answer, closed) = raw_exchange(&app, raw.as_bytes()).await;
+            assert!(answer.starts_with("HTTP/1.1 400"), "{framing:?} {path}: {answer}");
+            assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+            assert!(answer.contains("Transfer-Encoding"), "the reason is given: {answer}");
+            assert_eq!(
+                answer.matches("HTTP/1.1").count(),
+                1,
+                "the smuggled request was answered: {answer}"
+            );
+            assert!(closed, "{framing:?}: connection kept open");
+        }
+    }
+    // One plain chunked body is fine.
+    let raw = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunked}",
+        basic(&app.admin_id, &app.admin_secret)
+    );
+    let (answer, _) = raw_exchange(&app, raw.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_request_head_over_64_kib_gets_431() {
+    let app = spawn_app().await;
+    let big = "a".repeat(70 * 1024);
+    let (answer, closed) = raw_exchange(
+        &app,
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    assert!(closed);
+    // Just under the bound is served.
+    let fits = "a".repeat(60 * 1024);
+    let (answer, _) = raw_exchange(
+        &app,
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {fits}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+}

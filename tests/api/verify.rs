@@ -489,3 +489,118 @@ async fn keys_rotate_under_load_with_zero_failed_verifications() {
     let from_both: Vec<&str> = phases.iter().copied().skip_while(|p| *p == "old only").collect();
     assert_eq!(from_both, ["both", "new only"], "{phases:?}");
 }
+
+/// `(r, n − s)`: the other valid ECDSA encoding of the same signature.
+fn flip_s(token: &str) -> String {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6,
+        0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    ];
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(sig[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        sig[32 + i] = d.rem_euclid(256) as u8;
+    }
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+async fn admin_status(app: &TestApp, token: &str) -> u16 {
+    app.client
+        .get(app.url("/api/v1/apps"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_token_whose_ecdsa_signature_was_flipped_to_high_s_is_refused_everywhere() {
+    let app = spawn_app().await;
+    let v = verifier(&app, RevocationMode::None).await;
+    for _ in 0..8 {
+        let token = app.admin_token().await;
+        let s = &URL_SAFE_NO_PAD.decode(token.rsplit_once('.').unwrap().1).unwrap()[32..];
+        assert!(appauth::verify::jws::is_low_s(s), "appauth signs low-S only");
+        let malleated = flip_s(&token);
+        assert_ne!(malleated, token);
+        assert_eq!(admin_status(&app, &malleated).await, 401);
+        assert_eq!(
+            crate::revocation::introspect(&app, &malleated).await,
+            json!({"active": false})
+        );
+        assert_eq!(token_err(v.verify(&malleated).await), JwtError::BadSignature);
+        assert!(v.verify(&token).await.is_ok());
+    }
+}
+
+#[tokio::test]
+async fn a_genuinely_signed_token_claiming_an_endless_lifetime_is_refused_everywhere() {
+    let app = spawn_app().await;
+    let v = verifier(&app, RevocationMode::None).await;
+    let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": kid(&app)});
+    let t = now();
+    let endless = |patch: Value| {
+        let mut claims = json!({"iss": app.base, "sub": app.admin_id, "client_id": app.admin_id,
+            "aud": "urn:appauth:api", "iat": t, "nbf": t, "exp": t + 600, "jti": "j-endless", "access_rules": []});
+        for (k, v) in patch.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        sign_raw(&app, &header, &claims)
+    };
+    let control = endless(json!({}));
+    assert!(v.verify(&control).await.is_ok(), "control");
+    for patch in [
+        json!({"exp": i64::MAX}),
+        json!({"nbf": i64::MIN}),
+        json!({"iat": i64::MIN}),
+        json!({"exp": t + 3600 + 120}),
+    ] {
+        let token = endless(patch.clone());
+        assert_eq!(admin_status(&app, &token).await, 401, "{patch}");
+        assert_eq!(
+            crate::revocation::introspect(&app, &token).await,
+            json!({"active": false}),
+            "{patch}"
+        );
+        let mut strict = VerifierConfig::new(&app.base, "urn:appauth:api");
+        strict.max_token_lifetime = Duration::from_secs(3600);
+        let strict = Verifier::discover(strict).await.unwrap();
+        assert_eq!(
+            token_err(strict.verify(&token).await),
+            JwtError::LifetimeTooLong,
+            "{patch}"
+        );
+        if patch.get("exp") != Some(&json!(t + 3600 + 120)) {
+            // Over the verifier's default bound (a day) too.
+            assert_eq!(token_err(v.verify(&token).await), JwtError::LifetimeTooLong, "{patch}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_introspecting_verifier_whose_credentials_are_refused_fails_closed_at_once() {
+    let app = spawn_app().await;
+    let api = app.api().await;
+    let ours = api.create_app("resource-server").await;
+    let other = api.create_app("someone-else").await;
+    let mut cfg = VerifierConfig::new(&app.base, "urn:appauth:api");
+    cfg.revocation = RevocationMode::Introspection {
+        client_id: ours["clientId"].as_str().unwrap().to_owned(),
+        // A well-formed secret, but not this client's: 401 invalid_client.
+        client_secret: other["secret"].as_str().unwrap().to_owned(),
+        cache_for: Duration::from_secs(1),
+    };
+    // Long enough that the old "passing fault" grace would still accept.
+    cfg.fail_closed_after = Duration::from_secs(60);
+    let v = Verifier::discover(cfg).await.unwrap();
+    let token = app.admin_token().await;
+    match v.verify(&token).await {
+        Err(VerifyError::RevocationUnavailable(m)) => assert!(m.contains("credentials (401)"), "{m}"),
+        other => panic!("accepted or wrong error with refused credentials: {other:?}"),
+    }
+}

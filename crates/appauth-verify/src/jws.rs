@@ -68,6 +68,19 @@ impl PublicKey {
         PublicKey { alg, bytes }
     }
 
+    /// Verifies an access token's signature: as [`verify`](Self::verify),
+    /// and an ES256 signature must be in its canonical low-S form. ECDSA
+    /// signatures are malleable (`(r, n − s)` verifies as well as `(r, s)`),
+    /// and a second valid encoding of the same token would dodge anything
+    /// keyed on the token's bytes (caches, deny lists). appauth signs low-S
+    /// only, so a high-S signature is a forgery of form.
+    pub fn verify_canonical(&self, msg: &[u8], sig: &[u8]) -> bool {
+        if self.alg == Alg::ES256 && !(sig.len() == 64 && is_low_s(&sig[32..])) {
+            return false;
+        }
+        self.verify(msg, sig)
+    }
+
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         let alg: &'static dyn ring::signature::VerificationAlgorithm = match self.alg {
             Alg::ES256 => &ECDSA_P256_SHA256_FIXED,
@@ -76,6 +89,36 @@ impl PublicKey {
             Alg::PS256 => &RSA_PSS_2048_8192_SHA256,
         };
         UnparsedPublicKey::new(alg, &self.bytes).verify(msg, sig).is_ok()
+    }
+}
+
+/// The order n of the P-256 group, big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
+    0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+/// ⌊n / 2⌋: a signature's `s` at most this is the canonical (low-S) one.
+const P256_HALF_N: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73, 0x7d,
+    0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// Whether the 32-byte big-endian `s` of a P-256 signature is ≤ n/2.
+pub fn is_low_s(s: &[u8]) -> bool {
+    s.len() == 32 && s <= &P256_HALF_N[..]
+}
+
+/// Rewrites a fixed-length (r ‖ s) P-256 signature into its low-S form
+/// (s ↦ n − s when s > n/2); both verify, only the low-S one is accepted.
+pub fn normalize_s(sig: &mut [u8]) {
+    if sig.len() != 64 || is_low_s(&sig[32..]) {
+        return;
+    }
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(P256_N[i]) - i16::from(sig[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        sig[32 + i] = d.rem_euclid(256) as u8;
     }
 }
 
@@ -140,6 +183,8 @@ pub enum JwtError {
     WrongIssuer,
     #[error("token audience is not the expected one")]
     WrongAudience,
+    #[error("token lifetime (exp minus iat or nbf) is longer than any this issuer grants")]
+    LifetimeTooLong,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +205,10 @@ pub struct Expectations<'a> {
     pub audience: Option<&'a str>,
     pub now: i64,
     pub leeway: i64,
+    /// The longest lifetime (`exp` − `iat`, and `exp` − `nbf`) a genuine
+    /// token can have: longer ones are refused, so a token minted with a
+    /// stolen key (or a bug) cannot be made to last forever.
+    pub max_lifetime: i64,
 }
 
 fn b64(part: &str, what: &'static str) -> Result<Vec<u8>, JwtError> {
@@ -217,7 +266,7 @@ pub fn decode(
     }
     let sig = b64(s, "signature is not base64url")?;
     let signed_len = h.len() + 1 + p.len();
-    if !key.verify(&token.as_bytes()[..signed_len], &sig) {
+    if !key.verify_canonical(&token.as_bytes()[..signed_len], &sig) {
         return Err(JwtError::BadSignature);
     }
     let claims: AccessTokenClaims =
@@ -242,6 +291,10 @@ pub fn decode(
     // cut-off of its client ("tokens issued before T"): refuse it.
     if claims.iat.saturating_sub(expect.leeway) > expect.now {
         return Err(JwtError::IssuedInFuture);
+    }
+    let longest = expect.max_lifetime.saturating_add(expect.leeway);
+    if claims.exp.saturating_sub(claims.iat.min(claims.nbf)) > longest {
+        return Err(JwtError::LifetimeTooLong);
     }
     Ok(claims)
 }

@@ -75,6 +75,11 @@ pub struct VerifierConfig {
     /// refresh. The interval is kept within `min_refetch_interval ..= jwks_refresh_max`.
     pub jwks_refresh: Duration,
     pub jwks_refresh_max: Duration,
+    /// The longest lifetime (`exp` − `iat`) a token may have; longer ones
+    /// are refused whatever their signature says. Default 86,400 s, the
+    /// most `issuer.token_ttl_seconds` allows; set it to your issuer's
+    /// `token_ttl_seconds` to refuse anything it would never have issued.
+    pub max_token_lifetime: Duration,
 }
 
 impl VerifierConfig {
@@ -88,6 +93,7 @@ impl VerifierConfig {
             fail_closed_after: Duration::from_secs(10),
             jwks_refresh: Duration::from_secs(300),
             jwks_refresh_max: Duration::from_secs(3600),
+            max_token_lifetime: Duration::from_secs(86_400),
         }
     }
 }
@@ -282,6 +288,7 @@ impl Verifier {
             audience: Some(&self.cfg.audience),
             now: now_seconds(),
             leeway: self.cfg.leeway_seconds,
+            max_lifetime: i64::try_from(self.cfg.max_token_lifetime.as_secs()).unwrap_or(i64::MAX),
         };
         let claims = jws::decode(token, |kid| self.key(kid), &expect)?;
         self.check_revocation(token, &claims).await?;
@@ -329,15 +336,29 @@ impl Verifier {
                     .basic_auth(form_encode(id), Some(form_encode(secret)))
                     .form(&[("token", token)])
                     .send()
-                    .await
-                    .and_then(|r| r.error_for_status());
+                    .await;
                 let active = match answer {
-                    Ok(r) => r
+                    Ok(r) if r.status().is_success() => r
                         .json::<serde_json::Value>()
                         .await
                         .ok()
                         .and_then(|v| v["active"].as_bool()),
-                    Err(_) => None,
+                    // This resource server's own credentials are refused:
+                    // nothing will get better by waiting, and a token
+                    // accepted meanwhile might be revoked. Fail closed now.
+                    Ok(r) if matches!(r.status().as_u16(), 400 | 401 | 403) => {
+                        let status = r.status().as_u16();
+                        tracing::error!(
+                            status,
+                            "introspection refused this verifier's credentials; refusing every token until they are fixed"
+                        );
+                        return Err(VerifyError::RevocationUnavailable(format!(
+                            "introspection refused this resource server's credentials ({status}); check the client ID and secret"
+                        )));
+                    }
+                    // 429, 5xx and network errors are passing faults: the
+                    // signature and claims stand for `fail_closed_after`.
+                    _ => None,
                 };
                 match active {
                     Some(a) => {
