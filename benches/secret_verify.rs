@@ -16,6 +16,7 @@ fn bench(c: &mut Criterion) {
         .block_on(dir.create_app(
             AppName::parse("bench-app").unwrap(),
             None,
+            Default::default(),
             &appauth::directory::Actor::system(),
         ))
         .unwrap();

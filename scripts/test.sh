@@ -105,3 +105,14 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
 fi
 cargo test --workspace --all-targets --all-features "$@"
 cargo test --workspace --all-features --doc
+
+# Every process a test starts is stopped when it ends, pass or fail: a
+# browser, driver or server still running now is a leak, and a failure.
+sleep 1
+# (Debian's own redis-server service, on 6379, is not the tests'.)
+leftover=$(pgrep -fa -- '--test-type=webdriver|chromedriver --port=|redis-server 127\.0\.0\.1:' | grep -v ':6379' || true)
+if [ -n "$leftover" ]; then
+  echo "processes started by the tests are still running:" >&2
+  echo "$leftover" >&2
+  exit 1
+fi

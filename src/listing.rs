@@ -291,8 +291,8 @@ pub fn audit_csv_value(e: &AuditEvent, field: &str) -> String {
 
 /// The CSV export's columns: (API field, heading as in the product's table).
 /// The first seven are the default (the seed's table); `createdBy`, the
-/// creator's client ID, only when asked for with `columns=`.
-pub const CSV_COLUMNS: [(&str, &str); 8] = [
+/// creator's client ID, and the token policy, only when asked for with `columns=`.
+pub const CSV_COLUMNS: [(&str, &str); 10] = [
     ("name", "Application"),
     ("clientId", "Client ID"),
     ("accessRules", "Access rule(s)"),
@@ -301,6 +301,8 @@ pub const CSV_COLUMNS: [(&str, &str); 8] = [
     ("createdAt", "Creation time"),
     ("updatedAt", "Last updated"),
     ("createdBy", "Created by (client ID)"),
+    ("allowedAudiences", "Allowed audiences"),
+    ("tokenTtlSeconds", "Token lifetime (s)"),
 ];
 pub const CSV_DEFAULT_COLUMNS: usize = 7;
 
@@ -350,6 +352,15 @@ pub fn csv_value(rec: &AppRecord<'_>, field: &str) -> String {
         "createdByName" => rec.cat.creator_label(&app.created_by).to_owned(),
         "createdAt" => format_ms(app.created_at),
         "updatedAt" => format_ms(app.updated_at),
+        "allowedAudiences" => app
+            .policy
+            .allowed_audiences
+            .as_ref()
+            .map_or_else(|| "(every audience)".to_owned(), |l| l.join(" ")),
+        "tokenTtlSeconds" => app
+            .policy
+            .token_ttl_seconds
+            .map_or_else(|| "(issuer default)".to_owned(), |t| t.to_string()),
         _ => String::new(),
     }
 }

@@ -74,12 +74,25 @@ impl ListArgs {
   appauth apps create ci-pipeline-prod --output json > ci-creds.json
   appauth apps regenerate 6f1c…   # prints the new secret once
   appauth apps regenerate 6f1c… --grace 86400   # the old secret works one more day
+  appauth apps create reports-job --audience https://reports.example --token-ttl 600
+  appauth apps policy 6f1c… --audience urn:appauth:api --audience https://reports.example
   vault read -field=creds appauth/admin | appauth apps list --credentials -")]
 pub enum AppsCommand {
     /// List applications (same filters as the console)
     List(ListArgs),
     /// Create an application; prints its client ID and secret once
-    Create { name: String },
+    Create {
+        name: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Set which audiences an application's tokens may name, and their
+    /// lifetime (not on your own application)
+    Policy {
+        id: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
     /// Show one application (never its secret)
     Show { id: String },
     /// Enable an application
@@ -97,6 +110,36 @@ pub enum AppsCommand {
     },
     /// Delete an application, its access rules, and revoke its tokens
     Delete { id: String },
+}
+
+/// An application's token policy on the command line.
+#[derive(clap::Args, Debug)]
+pub struct PolicyArgs {
+    /// An audience its tokens may name (repeat for several; each one of
+    /// the server's issuer.audiences). Default on create: the default audience
+    #[arg(long = "audience", value_name = "AUDIENCE")]
+    audiences: Vec<String>,
+    /// Lifetime of its tokens in seconds (5 to issuer.token_ttl_seconds)
+    #[arg(long, value_name = "SECONDS", conflicts_with = "default_token_ttl")]
+    token_ttl: Option<i64>,
+    /// Back to the issuer's token lifetime
+    #[arg(long)]
+    default_token_ttl: bool,
+}
+
+impl PolicyArgs {
+    /// The members of a create or PATCH body this sets.
+    fn body(&self, mut body: serde_json::Value) -> serde_json::Value {
+        if !self.audiences.is_empty() {
+            body["allowedAudiences"] = serde_json::json!(self.audiences);
+        }
+        if let Some(t) = self.token_ttl {
+            body["tokenTtlSeconds"] = t.into();
+        } else if self.default_token_ttl {
+            body["tokenTtlSeconds"] = serde_json::Value::Null;
+        }
+        body
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -203,8 +246,10 @@ pub fn apps(conn: &Connection, cmd: AppsCommand) -> Result<(), Failure> {
     use reqwest::Method;
     let call = match cmd {
         AppsCommand::List(a) => Call::list("/api/v1/apps", &a, table::View::Apps),
-        AppsCommand::Create { name } => {
-            Call::get("/api/v1/apps", table::View::Secret).with(Method::POST, Some(json!({ "name": name })))
+        AppsCommand::Create { name, policy } => Call::get("/api/v1/apps", table::View::Secret)
+            .with(Method::POST, Some(policy.body(json!({ "name": name })))),
+        AppsCommand::Policy { id, policy } => {
+            Call::get(app_path(&id), table::View::App).with(Method::PATCH, Some(policy.body(json!({}))))
         }
         AppsCommand::Show { id } => Call::get(app_path(&id), table::View::App),
         AppsCommand::Enable { id } => {

@@ -89,7 +89,16 @@ fn total(v: &Value, shown: usize) -> String {
 }
 
 pub fn render(view: View, v: &Value) -> String {
-    const APP: [&str; 6] = ["id", "name", "clientId", "enabled", "createdByName", "createdAt"];
+    const APP: [&str; 8] = [
+        "id",
+        "name",
+        "clientId",
+        "enabled",
+        "allowedAudiences",
+        "tokenTtlSeconds",
+        "createdByName",
+        "createdAt",
+    ];
     const RULE: [&str; 6] = ["id", "subjectId", "roleId", "scopeType", "scopeName", "createdAt"];
     const SCOPE: [&str; 4] = ["id", "type", "name", "parentId"];
     let list = |key: &str, fields: &[&str]| {

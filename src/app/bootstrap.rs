@@ -95,7 +95,7 @@ pub async fn bootstrap(
     if let Some(kek) = &vault {
         crate::token::vault::push(store.as_ref(), kek, &config.keys.dir, None)?;
     }
-    let directory = Arc::new(Directory::load(store.clone(), pepper, ttl)?);
+    let directory = Arc::new(Directory::load(store.clone(), pepper, ttl)?.with_audiences(&config.issuer.audiences));
     let releasing = store.clone();
     // A memory saving, but a store it could not reopen is closed: start-up
     // stops then, saying so (nothing else holds the store at this point, so

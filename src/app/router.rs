@@ -14,7 +14,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(routes::revoke::router())
         .merge(routes::introspect::router())
         .merge(routes::metadata::router())
-        .merge(routes::openapi::router())
+        .merge(routes::openapi::router(&state.config.issuer))
         .merge(routes::console::router())
         .merge(routes::health::router())
         .fallback(not_found)

@@ -19,6 +19,7 @@ impl Directory {
             jwks: None,
             secret_created_at: Some(now),
             previous_secret: None,
+            policy: TokenPolicy::default(),
         };
         (app, secret)
     }
@@ -27,6 +28,7 @@ impl Directory {
         &self,
         name: AppName,
         jwks: Option<ClientKeys>,
+        policy: TokenPolicy,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
         // "Created by" shows creators' names, `system` for the server itself
@@ -37,7 +39,7 @@ impl Directory {
                 "the name {name:?} is reserved: \"system\" and client-ID-shaped names would read as the server or a deleted creator"
             )));
         }
-        self.retry_stale(|| self.create_app_once(name.clone(), jwks.clone(), actor))
+        self.retry_stale(|| self.create_app_once(name.clone(), jwks.clone(), policy.clone(), actor))
             .await
     }
 
@@ -45,6 +47,7 @@ impl Directory {
         &self,
         name: AppName,
         jwks: Option<ClientKeys>,
+        policy: TokenPolicy,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
         let _w = self.lock_for_write().await;
@@ -57,6 +60,7 @@ impl Directory {
                     None => Ok(held),
                 })
                 .map_err(DirectoryError::from)
+                .and_then(|_| cat.check_audiences(actor, &policy, &self.audiences))
                 .and_then(|_| {
                     if cat.names.contains_key(name.as_str()) {
                         Err(DirectoryError::Conflict(format!(
@@ -76,15 +80,17 @@ impl Directory {
             .map(|k| format!("; private_key_jwt keys: {}", k.describe()))
             .unwrap_or_default();
         app.jwks = jwks;
+        app.policy = policy;
         let audit = Self::success(
             actor,
             "app.create",
             &Target::new("application", &app.id, app.name.as_str()),
             201,
             format!(
-                "created application {:?} (client ID {}){keys_note}",
+                "created application {:?} (client ID {}); {}{keys_note}",
                 app.name.as_str(),
-                app.client_id.as_str()
+                app.client_id.as_str(),
+                app.policy.describe()
             ),
         );
         self.persist_create(
@@ -277,6 +283,57 @@ impl Directory {
             row.app = app.clone();
             row.credential = Arc::default();
         });
+        self.refresh_hot(&cat, &[id]);
+        Ok(app)
+    }
+
+    /// Changes which audiences an application may get tokens for and how
+    /// long they live. Needs `apps:write` within the caller's ceiling,
+    /// never on the caller's own application (a token could otherwise
+    /// widen or lengthen itself), and only audiences the caller's own
+    /// application is allowed. Tokens already issued keep their audience
+    /// and lifetime (regenerate the secret to end them at once).
+    pub async fn set_token_policy(
+        &self,
+        id: &str,
+        change: PolicyChange,
+        actor: &Actor,
+    ) -> Result<Application, DirectoryError> {
+        self.retry_stale(|| self.set_token_policy_once(id, change.clone(), actor))
+            .await
+    }
+
+    pub(super) async fn set_token_policy_once(
+        &self,
+        id: &str,
+        change: PolicyChange,
+        actor: &Actor,
+    ) -> Result<Application, DirectoryError> {
+        let _w = self.lock_for_write().await;
+        let action = "app.policy";
+        let target = self.app_target(id);
+        let checked = self.check_app_write(actor, id, perm::APPS_WRITE).and_then(|app| {
+            let cat = self.read();
+            cat.check_not_self(actor, id, "your own application's audiences or token lifetime")?;
+            let mut policy = app.policy.clone();
+            change.apply_to(&mut policy);
+            cat.check_audiences(actor, &policy, &self.audiences)?;
+            Ok((app, policy))
+        });
+        let (mut app, policy) = match checked {
+            Ok(ok) => ok,
+            Err(e) => return Err(self.reject(actor, action, &target, e).await),
+        };
+        let summary = format!("token policy: {} -> {}", app.policy.describe(), policy.describe());
+        app.policy = policy;
+        app.updated_at = now_ms();
+        self.persist(vec![
+            Write::Put(keys::app(&app.id), encode(&app)),
+            Self::success(actor, action, &target, 200, summary),
+        ])
+        .await?;
+        let mut cat = self.write_catalog();
+        cat.apps.update(id, |row| row.app = app.clone());
         self.refresh_hot(&cat, &[id]);
         Ok(app)
     }

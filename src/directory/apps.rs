@@ -159,6 +159,7 @@ mod tests {
             jwks: None,
             secret_created_at: None,
             previous_secret: None,
+            policy: Default::default(),
         };
         AppRow::new(app, Arc::new(LoginClock::default()))
     }

@@ -3,6 +3,7 @@
 //! request and write makes. The rules themselves are pure functions in
 //! [`crate::domain::authority`]; this file feeds them the live catalog.
 
+use super::DirectoryError;
 use super::audit::{AuditActor, RequestInfo};
 use super::catalog::Catalog;
 use crate::domain::authority::{self, Held};
@@ -207,6 +208,30 @@ impl Catalog {
 
     /// A caller may not change its own application's rules.
     /// `what`: the change refused, as in "you may not change {what}".
+    /// An application may be allowed only audiences its grantor's own
+    /// application is allowed: nobody hands out reach they lack.
+    pub fn check_audiences(
+        &self,
+        actor: &Actor,
+        wanted: &crate::domain::application::TokenPolicy,
+        served: &[String],
+    ) -> Result<(), DirectoryError> {
+        let Some(own) = actor.app_id.as_deref().and_then(|id| self.apps.get(id)) else {
+            return Ok(()); // the server itself (init, recovery)
+        };
+        if own.app.policy.covers(wanted, served) {
+            return Ok(());
+        }
+        Err(DirectoryError::Forbidden(format!(
+            "you may only allow audiences your own application is allowed ({}); ask an administrator who holds them",
+            own.app
+                .policy
+                .allowed_audiences
+                .as_ref()
+                .map_or_else(|| served.join(", "), |l| l.join(", "))
+        )))
+    }
+
     pub fn check_not_self(&self, actor: &Actor, app_id: &str, what: &str) -> Result<(), Denied> {
         if actor.app_id.as_deref() == Some(app_id) {
             return Err(Denied(format!("you may not change {what}; ask another administrator")));

@@ -108,6 +108,8 @@ pub struct HotEntry {
     pub credential: Arc<Credential>,
     /// Registered public keys for `private_key_jwt` (RFC 7523), parsed.
     pub client_keys: Option<Arc<[appauth_verify::jwk::ParsedJwk]>>,
+    /// Audiences and lifetime its tokens may have.
+    pub policy: crate::domain::application::TokenPolicy,
 }
 
 impl HotEntry {
@@ -258,6 +260,7 @@ impl Catalog {
             login: row.login.clone(),
             credential: row.credential.clone(),
             client_keys: row.app.jwks.as_ref().map(|k| k.verification_keys().into()),
+            policy: row.app.policy.clone(),
         }
     }
 

@@ -98,11 +98,11 @@ impl Directory {
         let mut current = self.write_catalog();
         // Whatever changed meanwhile may have retired credentials.
         for row in current.apps.values() {
-            let same = cat
+            let kept = cat
                 .apps
                 .get(&row.app.id)
-                .is_some_and(|new| new.app.secret_hash == row.app.secret_hash && (new.app.enabled || !row.app.enabled));
-            if !same {
+                .is_some_and(|new| !withdraws_credentials(&row.app, &new.app));
+            if !kept {
                 row.credential.retire();
             }
         }
@@ -194,15 +194,22 @@ fn readable<T: serde::de::DeserializeOwned>(key: &str, value: Option<&[u8]>) -> 
     }
 }
 
+/// Whether a change from `old` to `new`, made by another instance, withdraws
+/// what a request in flight here may have authenticated with: a new secret
+/// (even when an overlap keeps the old one: a request in flight would sign
+/// without the overlap's cap), disabling, or a change of registered
+/// `private_key_jwt` keys (a request checked against a removed key must get
+/// no token, here as on the instance that removed it).
+fn withdraws_credentials(old: &Application, new: &Application) -> bool {
+    old.secret_hash != new.secret_hash || (old.enabled && !new.enabled) || old.jwks != new.jwks
+}
+
 /// An application written (or deleted) by another instance.
 fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Application>) {
     match app {
         Some(app) => {
             let old_name = cat.apps.update(id, |row| {
-                // A new secret (even when an overlap keeps the old one: a
-                // request in flight would sign without the overlap's cap),
-                // or disabling: the old credential stops now.
-                if row.app.secret_hash != app.secret_hash || (row.app.enabled && !app.enabled) {
+                if withdraws_credentials(&row.app, &app) {
                     row.credential.retire();
                     row.credential = Arc::default();
                 }
@@ -269,5 +276,64 @@ fn apply_scope(cat: &mut Catalog, id: &str, scope: Option<Scope>) {
         None => {
             cat.scopes.remove(id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::application::{AppName, ClientId};
+    use crate::domain::client_keys::ClientKeys;
+
+    fn app(jwks: Option<ClientKeys>) -> Application {
+        Application {
+            id: "a1".into(),
+            name: AppName::parse("keyed").unwrap(),
+            client_id: ClientId::generate(),
+            secret_hash: crate::domain::secret::SecretHash([1; 32]),
+            enabled: true,
+            created_by: "t".into(),
+            created_at: 0,
+            updated_at: 0,
+            jwks,
+            secret_created_at: None,
+            previous_secret: None,
+            policy: Default::default(),
+        }
+    }
+
+    fn keys(x: u8) -> ClientKeys {
+        let p = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[x; 32]).unwrap();
+        use base64::Engine;
+        use ring::signature::KeyPair;
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(p.public_key().as_ref());
+        ClientKeys::parse(&serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k"}]})).unwrap()
+    }
+
+    #[test]
+    fn keys_changed_on_another_instance_retire_the_credential_a_request_here_may_hold() {
+        for new_keys in [None, Some(keys(2))] {
+            let mut cat = Catalog::default();
+            let mut hot = HotIndex::default();
+            let before = app(Some(keys(1)));
+            cat.apps
+                .insert("a1".into(), AppRow::new(before.clone(), Arc::default()));
+            let held = cat.apps.get("a1").unwrap().credential.clone();
+            apply_app(&mut cat, &mut hot, "a1", Some(app(new_keys.clone())));
+            assert!(
+                held.is_retired(),
+                "keys {new_keys:?}: an in-flight request could still get a token"
+            );
+        }
+        // A change that withdraws nothing (here: none) keeps it.
+        let mut cat = Catalog::default();
+        let mut hot = HotIndex::default();
+        cat.apps
+            .insert("a1".into(), AppRow::new(app(Some(keys(1))), Arc::default()));
+        let held = cat.apps.get("a1").unwrap().credential.clone();
+        let mut renamed = app(Some(keys(1)));
+        renamed.updated_at = 5;
+        apply_app(&mut cat, &mut hot, "a1", Some(renamed));
+        assert!(!held.is_retired());
     }
 }

@@ -45,7 +45,7 @@ pub use views::{AppView, RuleBrief, RuleView, ScopeView, scope_view};
 use writer::{app_of, keep_an_administrator};
 
 use crate::domain::access_rule::AccessRule;
-use crate::domain::application::{AppName, Application, ClientId};
+use crate::domain::application::{AppName, Application, ClientId, PolicyChange, TokenPolicy};
 use crate::domain::client_keys::ClientKeys;
 use crate::domain::role::{self, SYSTEM_ADMINISTRATOR, perm};
 use crate::domain::rotation::{Grace, RetiringSecret};
@@ -70,6 +70,9 @@ pub struct Directory {
     /// How long a cut-off must be kept: the longest token lifetime this
     /// store's server has ever issued (recorded in the store), plus leeway.
     cutoff_ttl: i64,
+    /// The audiences the issuer serves (`issuer.audiences`): what an
+    /// application with no list of its own may get tokens for.
+    audiences: Vec<String>,
     catalog: RwLock<Catalog>,
     hot: RwLock<HotIndex>,
     writes: tokio::sync::Mutex<()>,
@@ -83,6 +86,12 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// Tells the directory which audiences the issuer serves.
+    pub fn with_audiences(mut self, audiences: &[String]) -> Self {
+        self.audiences = audiences.to_vec();
+        self
+    }
+
     /// The longest token lifetime this store's server has ever issued.
     pub fn longest_ttl(&self) -> i64 {
         self.cutoff_ttl - crate::revocation::LEEWAY_SECONDS
@@ -113,6 +122,7 @@ impl Directory {
             pepper,
             rng: SystemRandom::new(),
             cutoff_ttl,
+            audiences: Vec::new(),
             catalog: RwLock::new(cat),
             hot: RwLock::new(hot),
             writes: tokio::sync::Mutex::new(()),
@@ -164,9 +174,14 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         let dir = directory(store.clone(), 3600);
         dir.initialize(|_, _| Ok(()), || {}).await.unwrap();
-        dir.create_app(AppName::parse("kept").unwrap(), None, &Actor::system())
-            .await
-            .unwrap();
+        dir.create_app(
+            AppName::parse("kept").unwrap(),
+            None,
+            Default::default(),
+            &Actor::system(),
+        )
+        .await
+        .unwrap();
         assert_eq!(dir.audit_events().unwrap().len(), 2);
         let first = dir.audit_events().unwrap()[0].at;
         assert_eq!(

@@ -32,6 +32,12 @@ pub struct AppView {
     /// values): the current one first, then, during a rotation's overlap,
     /// the previous one with its `expiresAt`.
     pub secrets: Vec<SecretView>,
+    /// The audiences its tokens may name; `null`: every audience the
+    /// issuer serves (applications created before audiences were per
+    /// application, and the administrator `init` created).
+    pub allowed_audiences: Option<Vec<String>>,
+    /// Its tokens' lifetime in seconds; `null`: `issuer.token_ttl_seconds`.
+    pub token_ttl_seconds: Option<i64>,
 }
 
 /// One of an application's secrets, described but never shown.
@@ -120,6 +126,8 @@ impl Catalog {
             updated_at: format_ms(app.updated_at),
             last_login: last_login.map(format_ms),
             jwks: app.jwks.clone().map(Into::into),
+            allowed_audiences: app.policy.allowed_audiences.clone(),
+            token_ttl_seconds: app.policy.token_ttl_seconds,
             secrets: std::iter::once(SecretView {
                 id: app.secret_hash.id(),
                 created_at: format_ms(app.secret_created_at()),

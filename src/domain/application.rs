@@ -100,6 +100,78 @@ pub struct Application {
     /// The secret a rotation with overlap replaced, while it still works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_secret: Option<super::rotation::RetiringSecret>,
+    #[serde(flatten)]
+    pub policy: TokenPolicy,
+}
+
+/// What tokens an application may get besides its rules: for which
+/// audiences (Auth0's client grants, Hydra's per-client audience list) and
+/// how long they live.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPolicy {
+    /// `None`: every audience the issuer serves — applications stored
+    /// before audiences were per application keep what they could do, and
+    /// so does the administrator `init` creates. New applications get an
+    /// explicit list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_audiences: Option<Vec<String>>,
+    /// `None`: `issuer.token_ttl_seconds`. Never longer than it at issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ttl_seconds: Option<i64>,
+}
+
+/// A change to a [`TokenPolicy`]: each member left out stays as it is.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyChange {
+    pub allowed_audiences: Option<Vec<String>>,
+    /// `Some(None)`: back to the issuer's default lifetime.
+    pub token_ttl_seconds: Option<Option<i64>>,
+}
+
+impl PolicyChange {
+    pub fn is_empty(&self) -> bool {
+        self.allowed_audiences.is_none() && self.token_ttl_seconds.is_none()
+    }
+
+    pub fn apply_to(self, policy: &mut TokenPolicy) {
+        if let Some(a) = self.allowed_audiences {
+            policy.allowed_audiences = Some(a);
+        }
+        if let Some(t) = self.token_ttl_seconds {
+            policy.token_ttl_seconds = t;
+        }
+    }
+}
+
+impl TokenPolicy {
+    /// Whether tokens for `audience` may be issued.
+    pub fn allows(&self, audience: &str) -> bool {
+        self.allowed_audiences
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|a| a == audience))
+    }
+
+    /// Whether every audience `other` allows, this one allows too.
+    pub fn covers(&self, other: &TokenPolicy, served: &[String]) -> bool {
+        match &other.allowed_audiences {
+            Some(list) => list.iter().all(|a| self.allows(a)),
+            None => served.iter().all(|a| self.allows(a)),
+        }
+    }
+
+    /// For audit summaries.
+    pub fn describe(&self) -> String {
+        let audiences = match &self.allowed_audiences {
+            None => "every audience".to_owned(),
+            Some(list) => format!("[{}]", list.join(", ")),
+        };
+        let ttl = match self.token_ttl_seconds {
+            None => "the issuer's default lifetime".to_owned(),
+            Some(s) => format!("{s} s"),
+        };
+        format!("audiences {audiences}, tokens for {ttl}")
+    }
 }
 
 impl Application {

@@ -175,7 +175,7 @@ impl Grants {
         now_ms: i64,
     ) -> Result<Granted, OAuthError> {
         let entry = &client.entry;
-        let audience = self.audience(resource, audience)?;
+        let audience = self.audience(resource, audience, &entry.policy)?;
         let narrowed;
         let (scope, rules_json) = match scope_param {
             None => (entry.all_roles.clone(), entry.rules_json.as_str()),
@@ -210,6 +210,7 @@ impl Grants {
                     access_rules_json: rules_json,
                     min_iat: entry.min_iat,
                     not_after: client.not_after,
+                    ttl: entry.policy.token_ttl_seconds,
                 },
                 now_ms / 1000,
             )
@@ -233,10 +234,29 @@ impl Grants {
     }
 
     /// The index of the requested audience (RFC 8707 `resource`, or the
-    /// `audience` parameter), or the default (first) one.
-    fn audience(&self, resource: Option<&str>, audience: Option<&str>) -> Result<usize, OAuthError> {
-        let allowed = self.issuer.audiences();
-        let find = |a: &str| allowed.iter().position(|x| x == a);
+    /// `audience` parameter) — one the issuer serves and the application
+    /// is allowed — or, when none is asked for, the first the issuer
+    /// serves that the application is allowed (the default audience, for
+    /// an application allowed it).
+    fn audience(
+        &self,
+        resource: Option<&str>,
+        audience: Option<&str>,
+        policy: &crate::domain::application::TokenPolicy,
+    ) -> Result<usize, OAuthError> {
+        let served = self.issuer.audiences();
+        let find = |a: &str| {
+            let i = served
+                .iter()
+                .position(|x| x == a)
+                .ok_or_else(|| OAuthError::InvalidTarget(format!("{a:?} is not an audience this issuer serves")))?;
+            if !policy.allows(a) {
+                return Err(OAuthError::InvalidTarget(format!(
+                    "this client may not get tokens for {a:?}; an administrator can add it to its allowedAudiences"
+                )));
+            }
+            Ok(i)
+        };
         match (resource, audience) {
             (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(
                 "send either resource or audience, not both".into(),
@@ -248,12 +268,15 @@ impl Grants {
                         "resource {r:?} must be an absolute URI without a fragment (RFC 8707 section 2)"
                     )));
                 }
-                find(r).ok_or_else(|| OAuthError::InvalidTarget(format!("resource {r:?} is not served by this issuer")))
+                find(r)
             }
-            (None, Some(a)) => {
-                find(a).ok_or_else(|| OAuthError::InvalidTarget(format!("audience {a:?} is not served by this issuer")))
-            }
-            (None, None) => Ok(0),
+            (None, Some(a)) => find(a),
+            (None, None) => served.iter().position(|a| policy.allows(a)).ok_or_else(|| {
+                OAuthError::InvalidTarget(
+                    "this client is allowed no audience this issuer serves; an administrator can set its allowedAudiences"
+                        .into(),
+                )
+            }),
         }
     }
 }

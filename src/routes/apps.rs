@@ -4,7 +4,7 @@
 use super::SharedState;
 use super::admin::{Admin, ApiJson, IdPath, OptionalJson, QueryPairs, allow, uncancellable, wants_csv, written};
 use crate::directory::{AppView, Catalog};
-use crate::domain::application::AppName;
+use crate::domain::application::{AppName, PolicyChange, TokenPolicy};
 use crate::domain::client_keys::ClientKeys;
 use crate::domain::role::perm;
 use crate::domain::rotation::Grace;
@@ -34,7 +34,7 @@ pub fn router() -> Router<SharedState> {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateApp {
     /// `^[a-z][-_a-z0-9]*[a-z0-9]$`, at most 63 characters; not `system`.
     #[schema(pattern = "^[a-z][-_a-z0-9]*[a-z0-9]$", min_length = 2, max_length = 63)]
@@ -45,16 +45,74 @@ pub struct CreateApp {
     #[schema(value_type = Option<Object>)]
     #[serde(default)]
     jwks: Option<serde_json::Value>,
+    /// Audiences its tokens may name, each one of `issuer.audiences` (at
+    /// most those the caller's own application is allowed); default: the
+    /// issuer's default audience only.
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 32)]
+    allowed_audiences: Option<Vec<String>>,
+    /// Lifetime of its tokens in seconds, 5 to `issuer.token_ttl_seconds`;
+    /// default: `issuer.token_ttl_seconds`.
+    #[serde(default)]
+    #[schema(minimum = 5, maximum = 86400)]
+    token_ttl_seconds: Option<i64>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateApp {
     enabled: Option<bool>,
     /// Replaces the `private_key_jwt` keys; `null` removes them.
     #[schema(value_type = Option<Object>)]
     #[serde(default, deserialize_with = "present")]
     jwks: Option<Option<serde_json::Value>>,
+    /// Replaces the audiences its tokens may name (see create).
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 32)]
+    allowed_audiences: Option<Vec<String>>,
+    /// Its tokens' lifetime in seconds; `null`: `issuer.token_ttl_seconds`.
+    #[schema(value_type = Option<i64>, minimum = 5, maximum = 86400)]
+    #[serde(default, deserialize_with = "present_ttl")]
+    token_ttl_seconds: Option<Option<i64>>,
+}
+
+fn present_ttl<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+/// Checks audiences against `issuer.audiences`: 1 to 32, no repeats.
+fn audiences(state: &SharedState, list: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let served = &state.config.issuer.audiences;
+    if list.is_empty() || list.len() > 32 {
+        return Err(ApiError::bad_request(
+            "allowedAudiences must list 1 to 32 audiences; to stop an application getting tokens, disable it",
+        ));
+    }
+    for (i, a) in list.iter().enumerate() {
+        if !served.contains(a) {
+            return Err(ApiError::bad_request(format!(
+                "allowedAudiences: {a:?} is not an audience this issuer serves (issuer.audiences: {})",
+                served.join(", ")
+            )));
+        }
+        if list[..i].contains(a) {
+            return Err(ApiError::bad_request(format!(
+                "allowedAudiences: {a:?} is listed twice"
+            )));
+        }
+    }
+    Ok(list)
+}
+
+/// Checks a token lifetime against `issuer.token_ttl_seconds`.
+fn token_ttl(state: &SharedState, ttl: i64) -> Result<i64, ApiError> {
+    let max = state.config.issuer.token_ttl_seconds;
+    if !(5..=max).contains(&ttl) {
+        return Err(ApiError::bad_request(format!(
+            "tokenTtlSeconds must be 5 to {max} (issuer.token_ttl_seconds)"
+        )));
+    }
+    Ok(ttl)
 }
 
 /// Tells a member sent as `null` (`Some(None)`) from one left out (`None`).
@@ -258,9 +316,14 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let name = AppName::parse(&body.name).map_err(ApiError::bad_request)?;
     let jwks = client_keys(body.jwks.as_ref())?;
+    let default_audience = state.config.issuer.audiences.iter().take(1).cloned().collect();
+    let policy = TokenPolicy {
+        allowed_audiences: Some(audiences(&state, body.allowed_audiences.unwrap_or(default_audience))?),
+        token_ttl_seconds: body.token_ttl_seconds.map(|t| token_ttl(&state, t)).transpose()?,
+    };
     let actor = admin.actor;
     let (app, secret) = uncancellable(&state, |s| async move {
-        Ok(s.directory.create_app(name, jwks, &actor).await?)
+        Ok(s.directory.create_app(name, jwks, policy, &actor).await?)
     })
     .await?;
     let view = state.directory.read().app_view(&app);
@@ -311,14 +374,24 @@ async fn update(
         Some(v) => Some(client_keys(v.as_ref())?),
         None => None,
     };
-    if body.enabled.is_none() && jwks.is_none() {
+    let policy = PolicyChange {
+        allowed_audiences: body.allowed_audiences.map(|a| audiences(&state, a)).transpose()?,
+        token_ttl_seconds: match body.token_ttl_seconds {
+            Some(Some(t)) => Some(Some(token_ttl(&state, t)?)),
+            other => other,
+        },
+    };
+    if body.enabled.is_none() && jwks.is_none() && policy.is_empty() {
         return Err(ApiError::bad_request(
-            "send \"enabled\" (true or false) and/or \"jwks\"",
+            "send at least one of \"enabled\" (true or false), \"jwks\", \"allowedAudiences\" and \"tokenTtlSeconds\"",
         ));
     }
     let (actor, enabled) = (admin.actor, body.enabled);
     let app = uncancellable(&state, |s| async move {
         let mut app = None;
+        if !policy.is_empty() {
+            app = Some(s.directory.set_token_policy(&id, policy, &actor).await?);
+        }
         if let Some(keys) = jwks {
             app = Some(s.directory.set_client_keys(&id, keys, &actor).await?);
         }

@@ -8,8 +8,8 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-pub fn router() -> Router<SharedState> {
-    let doc = document().to_string();
+pub fn router(issuer: &crate::config::IssuerConfig) -> Router<SharedState> {
+    let doc = document(issuer).to_string();
     Router::new().route(
         "/api/openapi.json",
         get(move || {
@@ -21,9 +21,9 @@ pub fn router() -> Router<SharedState> {
 
 /// The served document: the handlers' annotations, then the constraints
 /// the server's parsers enforce (see `openapi_constraints`).
-pub fn document() -> serde_json::Value {
+pub fn document(issuer: &crate::config::IssuerConfig) -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    super::openapi_constraints::apply(&mut doc);
+    super::openapi_constraints::apply(&mut doc, issuer);
     super::openapi_links::apply(&mut doc);
     doc
 }

@@ -116,8 +116,9 @@ fn default_description(status: &str) -> &'static str {
     }
 }
 
-/// Applies the constraints to the serialised document.
-pub fn apply(doc: &mut Value) {
+/// Applies the constraints to the serialised document; `issuer` gives the
+/// configured audiences and the longest token lifetime.
+pub fn apply(doc: &mut Value, issuer: &crate::config::IssuerConfig) {
     let lists: [(&str, &[Column]); 3] = [
         ("/api/v1/apps", APP_COLUMNS),
         ("/api/v1/authorization/access-rules", RULE_COLUMNS),
@@ -182,6 +183,15 @@ pub fn apply(doc: &mut Value) {
     rule["scopeId"] = id;
     rule["roleId"] =
         json!({"type": "string", "enum": crate::domain::role::ROLES.iter().map(|r| r.id).collect::<Vec<_>>()});
+    // An application's audiences are the issuer's, each once.
+    let audiences = json!({"type": "array", "minItems": 1, "maxItems": issuer.audiences.len().min(32),
+        "uniqueItems": true, "items": {"type": "string", "enum": issuer.audiences}});
+    let ttl = json!({"type": "integer", "minimum": 5, "maximum": issuer.token_ttl_seconds});
+    for form in ["CreateApp", "UpdateApp"] {
+        schemas[form]["properties"]["allowedAudiences"] = audiences.clone();
+        schemas[form]["properties"]["tokenTtlSeconds"] = ttl.clone();
+    }
+    schemas["UpdateApp"]["properties"]["tokenTtlSeconds"] = json!({"oneOf": [ttl, {"type": "null"}]});
 }
 
 #[cfg(test)]

@@ -65,6 +65,9 @@ pub struct IssueRequest<'a> {
     pub access_rules_json: &'a str,
     /// Earliest allowed `iat` (see [`TokenIssuer::issue`]).
     pub min_iat: i64,
+    /// The application's own token lifetime, when it has one; never longer
+    /// than the issuer's.
+    pub ttl: Option<i64>,
     /// Latest allowed `exp`: a secret in a rotation's overlap gets tokens
     /// that expire when the overlap ends.
     pub not_after: Option<i64>,
@@ -149,7 +152,8 @@ impl TokenIssuer {
         }
         .ok_or(IssueError::NoActiveKey)?;
         let iat = now.max(req.min_iat);
-        let exp = req.not_after.map_or(iat + self.ttl, |n| n.min(iat + self.ttl));
+        let ttl = req.ttl.map_or(self.ttl, |t| t.min(self.ttl));
+        let exp = req.not_after.map_or(iat + ttl, |n| n.min(iat + ttl));
         let mut jti_raw = [0u8; 16];
         self.jti_pool
             .lock()
@@ -237,6 +241,7 @@ mod tests {
             access_rules_json: rules,
             min_iat: 0,
             not_after: None,
+            ttl: None,
         }
     }
 

@@ -123,6 +123,7 @@ async fn admin_request_with_an_expired_token_gets_401() {
                 access_rules_json: &rules,
                 min_iat: 0,
                 not_after: None,
+                ttl: None,
             },
             now - 7200,
         )

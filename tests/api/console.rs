@@ -6,6 +6,7 @@ use crate::helpers::*;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -22,6 +23,11 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Killing chromedriver alone leaves its Chromium running: end the
+        // whole process group it leads (chromedriver, Chromium and its
+        // helpers), pass or fail, whether or not the session was closed.
+        let group = rustix::process::Pid::from_child(&self.driver);
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -42,6 +48,8 @@ async fn browser() -> Browser {
     let driver_bin = std::env::var("TEST_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let driver = Command::new(&driver_bin)
         .arg(format!("--port={port}"))
+        // A process group of its own, so Drop can stop everything it starts.
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

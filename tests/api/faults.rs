@@ -71,11 +71,13 @@ async fn hostile_tokens_signed_with_the_real_key_are_refused_everywhere() {
     let err = v.verify(&cases[1].1).await.unwrap_err();
     assert_eq!(err, VerifyError::Token(JwtError::IssuedInFuture));
 
-    // An exp near i64::MAX is far in the future, not "expired" by wrap-around.
+    // An exp near i64::MAX neither wraps into the past ("expired") nor is
+    // accepted: no token this issuer signs lives that long (issue 24).
     let forever = hostile(&app, &admin_claims, false, |c| c["exp"] = json!(i64::MAX - 1));
-    assert!(
-        v.verify(&forever).await.is_ok(),
-        "exp near i64::MAX must not wrap into the past"
+    assert_eq!(
+        v.verify(&forever).await.unwrap_err(),
+        VerifyError::Token(JwtError::LifetimeTooLong),
+        "exp near i64::MAX must not wrap into the past, nor be accepted"
     );
     let resp = Api {
         app: &app,
@@ -83,7 +85,7 @@ async fn hostile_tokens_signed_with_the_real_key_are_refused_everywhere() {
     }
     .get("/api/v1/apps")
     .await;
-    assert_eq!(resp.status(), 200);
+    assert_api_error(resp, 401, "lifetime").await;
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod access_rules;
 mod admin_auth;
 mod admin_cli;
 mod apps;
+mod audiences;
 mod audit;
 mod authority;
 mod binary;
