@@ -141,10 +141,18 @@ impl App {
             grants: Grants {
                 directory: boot.directory.clone(),
                 issuer: issuer.clone(),
-                throttle: FailureThrottle::new(
-                    config.limits.auth_failures_per_minute,
-                    config.limits.address_failures_per_minute,
-                ),
+                throttle: {
+                    let t = FailureThrottle::new(
+                        config.limits.auth_failures_per_minute,
+                        config.limits.address_failures_per_minute,
+                    );
+                    match &config.redis.url {
+                        Some(url) => t.with_shared(Arc::new(
+                            crate::oauth::shared_failures::SharedFailures::new(url).map_err(StartupError::Other)?,
+                        )),
+                        None => t,
+                    }
+                },
                 ledger: match &config.redis.url {
                     Some(url) => {
                         Arc::new(crate::oauth::replay::RedisLedger::new(url, fresh_store).map_err(StartupError::Other)?)

@@ -5,4 +5,5 @@
 pub mod assertion;
 pub mod grant;
 pub mod replay;
+pub mod shared_failures;
 pub mod throttle;

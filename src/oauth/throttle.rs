@@ -10,14 +10,16 @@
 //! - [`RequestLimiter`]: admin API requests per authenticated caller.
 //!
 //! Cost for traffic without failures: one relaxed atomic load (no address
-//! has failed recently → nothing to look up). The tables are bounded; when
+//! has failed recently → nothing to look up). With Redis configured, each
+//! failure is also counted cluster-wide and the totals fed back into this
+//! table (see `shared_failures`). The tables are bounded; when
 //! full, expired windows are dropped first, and a new address past the
 //! bound is not tracked (and a warning is logged) rather than growing memory.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub const WINDOW_MS: i64 = 60_000;
 /// Addresses tracked at once.
@@ -98,8 +100,48 @@ struct Shard {
 pub struct FailureThrottle {
     per_client: u32,
     per_address: u32,
-    shards: [Shard; SHARDS],
+    shards: Arc<[Shard; SHARDS]>,
     full_warned: AtomicBool,
+    /// Cluster-wide counts (Redis), when configured.
+    shared: Option<Arc<super::shared_failures::SharedFailures>>,
+}
+
+/// The shard an address key lives in. A cheap fold, not a keyed hash: the
+/// shard only spreads lock contention (the table inside is a HashMap with
+/// its own hasher).
+fn shard_of<'a>(shards: &'a [Shard; SHARDS], key: &IpAddr) -> &'a Shard {
+    let n = match key {
+        IpAddr::V4(a) => u32::from(*a) as usize,
+        IpAddr::V6(a) => a
+            .segments()
+            .iter()
+            .fold(0usize, |h, s| h.wrapping_mul(31).wrapping_add(usize::from(*s))),
+    };
+    &shards[(n ^ (n >> 8) ^ (n >> 16)) % SHARDS]
+}
+
+/// Raises an address's window to the cluster-wide totals Redis reported
+/// (never lowers it: this instance may have counted failures Redis missed).
+fn raise(
+    shards: &[Shard; SHARDS],
+    key: IpAddr,
+    client: Option<&str>,
+    address_total: u32,
+    client_total: u32,
+    now_ms: i64,
+) {
+    let shard = shard_of(shards, &key);
+    let mut windows = shard.windows.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(w) = windows.get_mut(&key) else {
+        return; // swept meanwhile, or never tracked (table full)
+    };
+    if now_ms - w.start_ms >= WINDOW_MS {
+        return;
+    }
+    w.failures = w.failures.max(address_total);
+    if let Some(n) = client.and_then(|c| w.by_client.get_mut(c)) {
+        *n = (*n).max(client_total);
+    }
 }
 
 /// The key an address is counted under: IPv6 by /64, since one host
@@ -128,22 +170,20 @@ impl FailureThrottle {
         Self {
             per_client,
             per_address,
-            shards: std::array::from_fn(|_| Shard::default()),
+            shards: Arc::new(std::array::from_fn(|_| Shard::default())),
             full_warned: AtomicBool::new(false),
+            shared: None,
         }
     }
 
+    /// Counts failures cluster-wide through Redis as well.
+    pub fn with_shared(mut self, shared: Arc<super::shared_failures::SharedFailures>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
     fn shard(&self, key: &IpAddr) -> &Shard {
-        // A cheap fold, not a keyed hash: the shard only spreads lock
-        // contention (the table inside is a HashMap with its own hasher).
-        let n = match key {
-            IpAddr::V4(a) => u32::from(*a) as usize,
-            IpAddr::V6(a) => a
-                .segments()
-                .iter()
-                .fold(0usize, |h, s| h.wrapping_mul(31).wrapping_add(usize::from(*s))),
-        };
-        &self.shards[(n ^ (n >> 8) ^ (n >> 16)) % SHARDS]
+        shard_of(&self.shards, key)
     }
 
     /// Whether a request from `address` authenticating as `client_id` may
@@ -240,11 +280,23 @@ impl FailureThrottle {
             }
         }
         shard.tracked.store(windows.len(), Ordering::Relaxed);
+        drop(windows);
+        if let (Some(shared), Ok(rt)) = (&self.shared, tokio::runtime::Handle::try_current()) {
+            // Off the request's path: the answer to this failure does not
+            // wait for Redis; the next request from here sees the totals.
+            let (shared, shards) = (shared.clone(), self.shards.clone());
+            let client = client_id.map(|c| client_key(c).to_owned());
+            rt.spawn(async move {
+                if let Some((address_total, client_total)) = shared.count(key, client.as_deref()).await {
+                    raise(&shards, key, client.as_deref(), address_total, client_total, now_ms);
+                }
+            });
+        }
     }
 
     /// Drops expired windows (called periodically).
     pub fn sweep(&self, now_ms: i64) {
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             let mut windows = shard.windows.lock().unwrap_or_else(|p| p.into_inner());
             windows.retain(|_, w| now_ms - w.start_ms < WINDOW_MS);
             shard.tracked.store(windows.len(), Ordering::Relaxed);

@@ -259,3 +259,54 @@ async fn anonymous_and_bad_token_admin_requests_never_lock_a_valid_token_out_of_
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn with_redis_the_failure_budget_holds_for_the_cluster_not_per_instance() {
+    let mut redis = RedisServer::start();
+    let settings = [
+        format!("redis.url={}", redis.url()),
+        "limits.auth_failures_per_minute=5".into(),
+        "limits.address_failures_per_minute=20".into(),
+    ];
+    let a = spawn_app_with(&settings).await;
+    let b = spawn_app_with(&settings).await;
+    let sprayer = client_from([127, 0, 0, 11]);
+    let bad = wrong_secret(&a).await;
+    // 20 failures, half on each instance: each saw only 10 of its own.
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let id = format!("8a3c1d9e-0000-4000-8002-{i:012}");
+        assert_eq!(token_from(app, &sprayer, &id, &bad).await.status(), 401);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Each instance blocks the address within one more attempt.
+    for app in [&a, &b] {
+        let mut answered = 0;
+        loop {
+            let resp = token_from(app, &sprayer, &app.admin_id, &bad).await;
+            match resp.status().as_u16() {
+                401 => answered += 1,
+                429 => break,
+                s => panic!("unexpected {s}"),
+            }
+            assert!(
+                answered <= 1,
+                "an instance allowed more than one attempt past the cluster's budget"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    // Redis down: each instance counts on its own, and nobody is locked out for it.
+    redis.kill9();
+    let elsewhere = client_from([127, 0, 0, 12]);
+    assert_eq!(
+        token_from(&a, &elsewhere, &a.admin_id, &a.admin_secret).await.status(),
+        200
+    );
+    for i in 0..20 {
+        let id = format!("8a3c1d9e-0000-4000-8003-{i:012}");
+        assert_eq!(token_from(&a, &elsewhere, &id, &bad).await.status(), 401);
+    }
+    let resp = token_from(&a, &elsewhere, &a.admin_id, &a.admin_secret).await;
+    assert_oauth_error(resp, 429, "temporarily_unavailable").await;
+}
