@@ -432,8 +432,12 @@ where
 }
 
 /// Whether a list request asks for CSV (`format=csv` or `Accept: text/csv`).
+/// Whether a list request asks for CSV: `format=csv`, `Accept: text/csv`,
+/// or `columns=` (which only the CSV has).
 pub fn wants_csv(headers: &axum::http::HeaderMap, pairs: &[(String, String)]) -> bool {
-    let by_param = pairs.iter().any(|(k, v)| k == "format" && v == "csv");
+    let by_param = pairs
+        .iter()
+        .any(|(k, v)| (k == "format" && v == "csv") || k == "columns");
     let by_accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -66,10 +66,10 @@ pub struct UpdateApp {
     #[schema(value_type = Option<Object>)]
     #[serde(default, deserialize_with = "present")]
     jwks: Option<Option<serde_json::Value>>,
-    /// Replaces the audiences its tokens may name (see create).
-    #[serde(default)]
-    #[schema(min_items = 1, max_items = 32)]
-    allowed_audiences: Option<Vec<String>>,
+    /// Replaces the audiences its tokens may name (see create); not null.
+    #[serde(default, deserialize_with = "present_list")]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 32)]
+    allowed_audiences: Option<Option<Vec<String>>>,
     /// Its tokens' lifetime in seconds; `null`: `issuer.token_ttl_seconds`.
     #[schema(value_type = Option<i64>, minimum = 5, maximum = 86400)]
     #[serde(default, deserialize_with = "present_ttl")]
@@ -78,6 +78,10 @@ pub struct UpdateApp {
 
 fn present_ttl<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
     Option::<i64>::deserialize(d).map(Some)
+}
+
+fn present_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Vec<String>>>, D::Error> {
+    Option::<Vec<String>>::deserialize(d).map(Some)
 }
 
 /// Checks audiences against `issuer.audiences`: 1 to 32, no repeats.
@@ -172,7 +176,7 @@ fn run(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
         ("sortBy" = Option<String>, Query), ("sortOrder" = Option<String>, Query, description = "asc or desc"),
         ("offset" = Option<u64>, Query), ("limit" = Option<u64>, Query, description = "1..=500 (CSV: 1..=20000)"),
         ("format" = Option<String>, Query, description = "csv for a CSV export"),
-        ("columns" = Option<String>, Query, description = "CSV columns, comma-separated"),
+        ("columns" = Option<String>, Query, description = "CSV columns, comma-separated; asks for CSV, as format=csv does"),
     ),
     responses(
         (status = 200, description = "A page of applications, or the CSV export",
@@ -375,7 +379,15 @@ async fn update(
         None => None,
     };
     let policy = PolicyChange {
-        allowed_audiences: body.allowed_audiences.map(|a| audiences(&state, a)).transpose()?,
+        allowed_audiences: match body.allowed_audiences {
+            Some(Some(a)) => Some(audiences(&state, a)?),
+            Some(None) => {
+                return Err(ApiError::bad_request(
+                    "allowedAudiences cannot be null: send the list of audiences (an application is never given every audience through the API)",
+                ));
+            }
+            None => None,
+        },
         token_ttl_seconds: match body.token_ttl_seconds {
             Some(Some(t)) => Some(Some(token_ttl(&state, t)?)),
             other => other,

@@ -175,6 +175,15 @@ pub fn apply(doc: &mut Value, issuer: &crate::config::IssuerConfig) {
         schemas[form]["properties"]["client_assertion_type"] = assertion_type.clone();
     }
     schemas["RevokeForm"]["properties"]["token"] = json!({"type": "string", "minLength": 1});
+    // An assertion type names an assertion that must come with it (an
+    // empty parameter counts as absent).
+    for form in ["TokenForm", "RevokeForm"] {
+        schemas[form]["properties"]["client_assertion"] = json!({"type": "string", "minLength": 1});
+        schemas[form]["dependentRequired"] = json!({
+            "client_assertion_type": ["client_assertion"],
+            "client_assertion": ["client_assertion_type"],
+        });
+    }
     // token_type_hint stays any string: unknown hints are ignored (RFC 7009
     // section 2.1, RFC 7662 section 2.1).
     let rule = &mut schemas["CreateRule"]["properties"];
@@ -187,11 +196,23 @@ pub fn apply(doc: &mut Value, issuer: &crate::config::IssuerConfig) {
     let audiences = json!({"type": "array", "minItems": 1, "maxItems": issuer.audiences.len().min(32),
         "uniqueItems": true, "items": {"type": "string", "enum": issuer.audiences}});
     let ttl = json!({"type": "integer", "minimum": 5, "maximum": issuer.token_ttl_seconds});
-    for form in ["CreateApp", "UpdateApp"] {
-        schemas[form]["properties"]["allowedAudiences"] = audiences.clone();
-        schemas[form]["properties"]["tokenTtlSeconds"] = ttl.clone();
-    }
-    schemas["UpdateApp"]["properties"]["tokenTtlSeconds"] = json!({"oneOf": [ttl, {"type": "null"}]});
+    // On create, null is the default; on update, a list replaces the list
+    // (there is no null: "every audience" is never granted through the
+    // API) and a null lifetime means the issuer's.
+    let ttl_or_null = json!({"oneOf": [ttl, {"type": "null"}]});
+    schemas["CreateApp"]["properties"]["allowedAudiences"] = json!({"oneOf": [audiences.clone(), {"type": "null"}]});
+    schemas["CreateApp"]["properties"]["tokenTtlSeconds"] = ttl_or_null.clone();
+    schemas["UpdateApp"]["properties"]["allowedAudiences"] = audiences;
+    schemas["UpdateApp"]["properties"]["tokenTtlSeconds"] = ttl_or_null;
+    // A JWK Set of public keys, as `ClientKeys::parse` takes it (the key
+    // material itself is checked beyond what a schema can say).
+    let jwk = json!({"type": "object", "required": ["kty"],
+        "properties": {"kty": {"type": "string", "enum": ["EC", "OKP", "RSA"]}, "kid": {"type": "string", "minLength": 1}}});
+    let jwks = json!({"type": "object", "required": ["keys"], "additionalProperties": false,
+        "properties": {"keys": {"type": "array", "minItems": 1, "maxItems": crate::domain::client_keys::MAX_KEYS, "items": jwk}}});
+    let jwks_or_null = json!({"oneOf": [jwks, {"type": "null"}]});
+    schemas["CreateApp"]["properties"]["jwks"] = jwks_or_null.clone();
+    schemas["UpdateApp"]["properties"]["jwks"] = jwks_or_null;
 }
 
 #[cfg(test)]

@@ -302,6 +302,13 @@ async fn csv_export_honours_filters_and_column_selection_and_neutralises_leading
         "unknown column",
     )
     .await;
+    // columns= asks for CSV on its own (only the CSV has columns).
+    let resp = api
+        .get("/api/v1/apps?columns=name&filterBy=name%3D%3Dwith-formula")
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert_eq!(parse_csv(&resp.text().await.unwrap())[1], ["with-formula"]);
 }
 
 #[tokio::test]
