@@ -17,16 +17,14 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
 cargo build --release --quiet --bin appauth
-# The shared folder is read-only: build the ceiling in a copy (its target dir kept between runs).
-LIMIT_DIR="$ROOT/target/limit-server"
-mkdir -p "$LIMIT_DIR"
-cp -r "$PEERS/limit-server/." "$LIMIT_DIR/" && chmod -R u+w "$LIMIT_DIR"
-(cd "$LIMIT_DIR" && cargo build --release --quiet)
+# The shared folder is read-only: build the ceiling from it into a target dir of ours.
+LIMIT_BIN="$ROOT/target/limit-server/release/limit-server"
+cargo build --release --quiet --locked --manifest-path "$PEERS/limit-server/Cargo.toml" --target-dir "$ROOT/target/limit-server"
 
 for port in 18095 18096; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "port $port is in use; stop what runs there first" >&2; exit 2; fi
 done
-(SIGN=1 PORT=18096 THREADS=2 exec "$LIMIT_DIR/target/release/limit-server" >"$WORK/limit.log" 2>&1) &
+(SIGN=1 PORT=18096 THREADS=2 exec "$LIMIT_BIN" >"$WORK/limit.log" 2>&1) &
 PID_limit=$!; PIDS+=($PID_limit)
 mkdir "$WORK/appauth"
 (cd "$WORK/appauth" && exec "$ROOT/target/release/appauth" serve --listen 127.0.0.1:18095 >server.log 2>&1) &

@@ -36,7 +36,7 @@ impl Directory {
         // for either. (Stored names are not re-checked: they still load.)
         if name.as_str() == SYSTEM || uuid::Uuid::parse_str(name.as_str()).is_ok() {
             return Err(DirectoryError::Conflict(format!(
-                "the name {name:?} is reserved: \"system\" and client-ID-shaped names would read as the server or a deleted creator"
+                "the name \"{name}\" is reserved: \"system\" and client-ID-shaped names would read as the server or a deleted creator"
             )));
         }
         self.retry_stale(|| self.create_app_once(name.clone(), jwks.clone(), policy.clone(), actor))
@@ -64,7 +64,7 @@ impl Directory {
                 .and_then(|_| {
                     if cat.names.contains_key(name.as_str()) {
                         Err(DirectoryError::Conflict(format!(
-                            "an application named {name:?} already exists"
+                            "an application named \"{name}\" already exists"
                         )))
                     } else {
                         Ok(())

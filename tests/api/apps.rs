@@ -94,10 +94,20 @@ async fn malformed_bodies_get_400_saying_what_is_wrong() {
     assert_api_error(
         raw("{\"name\": \"ok-name\", \"color\": 1}").await.unwrap(),
         400,
-        "unknown field `color`",
+        "unknown field \"color\"",
     )
     .await;
-    assert_api_error(raw("{}").await.unwrap(), 400, "missing field `name`").await;
+    let body = assert_api_error(raw("{}").await.unwrap(), 400, "missing field \"name\"").await;
+    // The API's words: no serde positions or backticks, no Rust debug output.
+    assert!(!body["message"].as_str().unwrap().contains("line 1 column"), "{body}");
+    assert_eq!(raw("{\"name\": \"taken-name\"}").await.unwrap().status(), 201);
+    let body = assert_api_error(
+        raw("{\"name\": \"taken-name\"}").await.unwrap(),
+        409,
+        "named \"taken-name\" already exists",
+    )
+    .await;
+    assert!(!body["message"].as_str().unwrap().contains("AppName"), "{body}");
     assert_api_error(
         raw("{\"name\":\"a1\",\"name\":\"b1\"}").await.unwrap(),
         400,
@@ -196,7 +206,13 @@ async fn regenerating_the_secret_stops_the_old_one_at_once() {
         created["clientId"].as_str().unwrap(),
         created["secret"].as_str().unwrap(),
     );
-    let resp = api.post(&format!("/api/v1/apps/{id}/secret"), json!({})).await;
+    // As the README's curl sends it: a JSON Content-Type and no body at all.
+    let resp = api
+        .request(reqwest::Method::POST, &format!("/api/v1/apps/{id}/secret"))
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     let new = body["secret"].as_str().unwrap();
