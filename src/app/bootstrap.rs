@@ -26,10 +26,21 @@ pub async fn bootstrap(
     hand_over: impl FnOnce(&Application, &ClientSecret) -> Result<(), String>,
     withdraw: impl FnOnce(),
 ) -> Result<Bootstrap, StartupError> {
+    // Name the setting to fix, not the OS's "Not a directory (os error 20)"
+    // for a file further down.
+    for (key, dir) in [("store.path", &config.store.path), ("keys.dir", &config.keys.dir)] {
+        if dir.exists() && !dir.is_dir() {
+            return Err(StartupError::Other(format!(
+                "{key} is {}, which is a file, not a directory: set {key} to a directory (it is created when missing)",
+                dir.display()
+            )));
+        }
+    }
     crate::store::sled::create_private_dir(&config.store.path).map_err(|e| {
         StartupError::Other(format!(
-            "cannot create store directory {}: {e}",
-            config.store.path.display()
+            "cannot create store directory {}: {}; check store.path",
+            config.store.path.display(),
+            crate::store::sled::plain_io(&e)
         ))
     })?;
     let store: Arc<dyn Store> = match (config.store.backend, &config.store.postgres_url) {
@@ -47,8 +58,7 @@ pub async fn bootstrap(
         }
         _ => Arc::new(SledStore::open(&config.store.path).map_err(|e| {
             StartupError::Other(format!(
-                "{e}. Is another appauth process using {}? Only one may open a sled store; stop it first.",
-                config.store.path.display()
+                "{e}. Only one appauth may open a sled store: stop the other one (or run several instances on store.backend = \"postgres\")."
             ))
         })?),
     };

@@ -13,7 +13,6 @@ pub mod scope;
 pub mod secret;
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Milliseconds since the Unix epoch, the store's unit of time.
 pub fn now_ms() -> i64 {
@@ -21,12 +20,26 @@ pub fn now_ms() -> i64 {
 }
 
 /// Formats a stored instant as RFC 3339 UTC with milliseconds, the API's time format.
+/// Always three fraction digits (`time`'s RFC 3339 format drops trailing
+/// zeros, so `.120` came out as `.12` and `.000` as nothing).
 pub fn format_ms(ms: i64) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let nanos = i128::from(ms) * 1_000_000;
     OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+        .and_then(|t| t.format(FORMAT).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_instant_has_three_fraction_digits() {
+        assert_eq!(super::format_ms(1_796_000_000_120), "2026-11-30T00:53:20.120Z");
+        assert_eq!(super::format_ms(1_796_000_000_000), "2026-11-30T00:53:20.000Z");
+        assert_eq!(super::format_ms(1_796_000_000_001), "2026-11-30T00:53:20.001Z");
+    }
 }
 
 /// A fresh random identifier (UUID v4) for stored records.

@@ -46,7 +46,38 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
         // sled's default 1 GiB page cache would just hold resident memory.
         .cache_capacity(16 * 1024 * 1024)
         .open()
-        .map_err(|e| StoreError::Io(format!("cannot open store at {}: {e}", path.display())))
+        .map_err(|e| StoreError::Io(open_error(path, &e)))
+}
+
+/// Why a store would not open, in words an operator can act on (sled's
+/// own text is `Os { code: 11, kind: WouldBlock, … }` for a held lock).
+fn open_error(path: &Path, e: &sled::Error) -> String {
+    match e {
+        // sled wraps the lock's WouldBlock in an error of its own text.
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") =>
+        {
+            format!(
+                "the store at {} is in use by another process (a sled store has one owner at a time)",
+                path.display()
+            )
+        }
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => format!(
+            "cannot open the store at {}: permission denied; run appauth as the user that owns it",
+            path.display()
+        ),
+        sled::Error::Io(io) => format!("cannot open the store at {}: {}", path.display(), plain_io(io)),
+        other => format!("cannot open the store at {}: {other}", path.display()),
+    }
+}
+
+/// An I/O error's text without Rust's `(os error N)` decoration.
+pub fn plain_io(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
 }
 
 /// Creates `path` (and missing parents) as 0700, whatever the umask: the

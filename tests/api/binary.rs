@@ -421,3 +421,43 @@ fn a_new_store_is_private_whatever_the_umask_and_an_exposed_one_is_reported() {
     assert!(seen.contains("chmod -R go-rwx"), "{seen}");
     assert_eq!(modes(&data)[0].1, 0o755, "an operator's choice is left alone");
 }
+
+#[test]
+fn start_up_errors_name_what_to_fix_not_the_os_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("not-a-dir"), b"x").unwrap();
+    let out = appauth(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--set", "keys.dir=not-a-dir"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("keys.dir is not-a-dir, which is a file, not a directory"),
+        "{err}"
+    );
+    assert!(!err.contains("os error"), "{err}");
+
+    // A store another process holds.
+    let mut first = appauth(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for line in BufReader::new(first.stdout.take().unwrap()).lines() {
+        if line.unwrap().contains("address=") {
+            break;
+        }
+    }
+    let out = appauth(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);
+    assert!(err.contains("is in use by another process"), "{err}");
+    assert!(!err.contains("WouldBlock") && !err.contains("Os {"), "{err}");
+}
