@@ -32,15 +32,6 @@ pub fn format_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_instant_has_three_fraction_digits() {
-        assert_eq!(super::format_ms(1_796_000_000_120), "2026-11-30T00:53:20.120Z");
-        assert_eq!(super::format_ms(1_796_000_000_000), "2026-11-30T00:53:20.000Z");
-        assert_eq!(super::format_ms(1_796_000_000_001), "2026-11-30T00:53:20.001Z");
-    }
-}
 
 /// A fresh random identifier (UUID v4) for stored records.
 pub fn new_id() -> String {
@@ -58,4 +49,14 @@ pub fn is_id(s: &str) -> bool {
 /// as `3f2c…`. `None` when `s` is not an id.
 pub fn parse_id(s: &str) -> Option<String> {
     is_id(s).then(|| s.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_instant_has_three_fraction_digits() {
+        assert_eq!(super::format_ms(1_796_000_000_120), "2026-11-30T00:53:20.120Z");
+        assert_eq!(super::format_ms(1_796_000_000_000), "2026-11-30T00:53:20.000Z");
+        assert_eq!(super::format_ms(1_796_000_000_001), "2026-11-30T00:53:20.001Z");
+    }
 }
