@@ -68,6 +68,22 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<App, StartupError> {
+        // Bind (and read the TLS files) first: a start that cannot serve
+        // must not initialise a store and write admin credentials.
+        let listener = TcpListener::bind(config.server.listen).await.map_err(|e| {
+            StartupError::Other(format!(
+                "cannot listen on {}: {}; check server.listen (is another process listening there?)",
+                config.server.listen,
+                crate::store::sled::plain_io(&e)
+            ))
+        })?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(format!("cannot read the bound address: {e}")))?;
+        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+            _ => None,
+        };
         // The credentials file is written (and synced) before the store
         // commits the admin application, so a crash can never leave an
         // administrator whose secret nobody has.
@@ -94,16 +110,6 @@ impl App {
                 Some(path)
             }
             None => None,
-        };
-        let listener = TcpListener::bind(config.server.listen)
-            .await
-            .map_err(|e| StartupError::Other(format!("cannot listen on {}: {e}", config.server.listen)))?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| StartupError::Other(format!("cannot read the bound address: {e}")))?;
-        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
-            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
-            _ => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         let issuer_url = config

@@ -32,7 +32,6 @@ pub fn format_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-
 /// A fresh random identifier (UUID v4) for stored records.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -461,3 +461,28 @@ fn start_up_errors_name_what_to_fix_not_the_os_error() {
     assert!(err.contains("is in use by another process"), "{err}");
     assert!(!err.contains("WouldBlock") && !err.contains("Os {"), "{err}");
 }
+
+#[test]
+fn serve_binds_before_it_initialises_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = appauth(dir.path())
+        .args(["serve", "--listen", &address])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {address}")) && err.contains("server.listen"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data/initial-admin.json").exists(),
+        "credentials written for a server that never ran"
+    );
+    assert!(
+        !dir.path().join("data/conf").exists(),
+        "a store initialised for a server that never ran"
+    );
+}
