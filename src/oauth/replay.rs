@@ -227,12 +227,7 @@ impl RedisLedger {
     /// Connects lazily: the manager reconnects on its own, and a ledger that
     /// cannot reach Redis refuses assertions rather than blocking start-up.
     pub fn new(url: &str, fresh_store: bool) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL: {e}"))?;
-        let cfg = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_millis(250)))
-            .set_response_timeout(Some(std::time::Duration::from_millis(250)));
-        let conn =
-            redis::aio::ConnectionManager::new_lazy_with_config(client, cfg).map_err(|e| format!("Redis: {e}"))?;
+        let conn = super::lazy_redis(url)?;
         Ok(Self {
             conn,
             script: redis::Script::new(FIRST_USE),

@@ -15,7 +15,6 @@
 //! and logged once): a down Redis must not lock every client out.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// `KEYS[1]` the address's counter, `KEYS[2]` (optional) the (client ID,
 /// address) counter. Returns both totals (0 when there is no second key).
@@ -45,12 +44,7 @@ fn digest(s: &str) -> String {
 
 impl SharedFailures {
     pub fn new(url: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL: {e}"))?;
-        let cfg = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(250)))
-            .set_response_timeout(Some(Duration::from_millis(250)));
-        let conn =
-            redis::aio::ConnectionManager::new_lazy_with_config(client, cfg).map_err(|e| format!("Redis: {e}"))?;
+        let conn = super::lazy_redis(url)?;
         Ok(Self {
             conn,
             script: redis::Script::new(COUNT),

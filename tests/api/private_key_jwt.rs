@@ -626,14 +626,6 @@ async fn regenerating_the_secret_or_disabling_removes_registered_keys() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait_for_next_second() {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

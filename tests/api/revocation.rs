@@ -707,6 +707,21 @@ async fn ready(v: &appauth::verify::Verifier) {
     panic!("the verifier never loaded the revocation set");
 }
 
+/// A new application whose secret was regenerated once (a cut-off in
+/// Redis), and a token obtained with the new secret: (id, client ID, token).
+async fn regenerated_with_token(app: &TestApp, api: &Api<'_>, name: &str) -> (String, String, String) {
+    let created = api.create_app(name).await;
+    let (app_id, client_id) = (created["id"].as_str().unwrap(), created["clientId"].as_str().unwrap());
+    let regenerated: Value = api
+        .post(&format!("/api/v1/apps/{app_id}/secret"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = app.token_for(client_id, regenerated["secret"].as_str().unwrap()).await;
+    (app_id.to_owned(), client_id.to_owned(), token)
+}
+
 #[tokio::test]
 async fn a_cut_off_made_while_redis_was_down_overwrites_the_older_one_its_aof_brings_back() {
     let mut redis = RedisServer::start_with(&["--save", "", "--appendonly", "yes", "--appendfsync", "always"]);
@@ -716,15 +731,8 @@ async fn a_cut_off_made_while_redis_was_down_overwrites_the_older_one_its_aof_br
     ])
     .await;
     let api = app.api().await;
-    let created = api.create_app("aof-victim").await;
-    let (app_id, client_id) = (created["id"].as_str().unwrap(), created["clientId"].as_str().unwrap());
-    let regenerated: Value = api
-        .post(&format!("/api/v1/apps/{app_id}/secret"), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let token = app.token_for(client_id, regenerated["secret"].as_str().unwrap()).await;
+    let (app_id, client_id, token) = regenerated_with_token(&app, &api, "aof-victim").await;
+    let (app_id, client_id) = (app_id.as_str(), client_id.as_str());
     let b1 = redis_cutoff(&redis, client_id)
         .await
         .expect("regenerate's cut-off in Redis");
@@ -760,15 +768,8 @@ async fn an_rdb_saved_between_two_regenerates_never_makes_a_verifier_accept_a_re
     ])
     .await;
     let api = app.api().await;
-    let created = api.create_app("rdb-victim").await;
-    let (app_id, client_id) = (created["id"].as_str().unwrap(), created["clientId"].as_str().unwrap());
-    let first: Value = api
-        .post(&format!("/api/v1/apps/{app_id}/secret"), json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let token = app.token_for(client_id, first["secret"].as_str().unwrap()).await;
+    let (app_id, client_id, token) = regenerated_with_token(&app, &api, "rdb-victim").await;
+    let (app_id, client_id) = (app_id.as_str(), client_id.as_str());
     let v = crate::verify::verifier(&app, appauth::verify::RevocationMode::Redis { url: redis.url() }).await;
     ready(&v).await;
     assert!(v.verify(&token).await.is_ok());
