@@ -236,7 +236,7 @@ async fn admin_recover_restores_an_administrator_when_every_admin_credential_is_
         .unwrap();
     assert_eq!(busy.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&busy.stderr).contains("another appauth process"),
+        String::from_utf8_lossy(&busy.stderr).contains("in use by another process"),
         "{}",
         String::from_utf8_lossy(&busy.stderr)
     );
