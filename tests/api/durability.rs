@@ -3,10 +3,8 @@
 
 use crate::helpers::{Api, TestApp, basic, http_client, token_at};
 use serde_json::{Value, json};
-use std::process::Child;
-
 struct Server {
-    child: Child,
+    child: crate::helpers::Served,
     base: String,
 }
 
@@ -17,8 +15,8 @@ fn start(dir: &std::path::Path) -> Server {
 
 impl Server {
     fn kill9(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
+        self.child.0.kill().unwrap(); // SIGKILL
+        self.child.0.wait().unwrap();
     }
 }
 

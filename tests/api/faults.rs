@@ -211,9 +211,9 @@ fn a_wildcard_listen_address_without_an_issuer_url_is_a_clear_startup_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("issuer.url"));
 }
 
-fn stop(mut child: std::process::Child) {
-    assert!(send_sigterm(child.id()));
-    child.wait().unwrap();
+fn stop(mut served: Served) {
+    assert!(send_sigterm(served.0.id()));
+    served.0.wait().unwrap();
 }
 
 #[tokio::test]

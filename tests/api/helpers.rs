@@ -102,9 +102,22 @@ pub async fn token_at(base: &str, id: &str, secret: &str) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
+/// A server process a test started: killed when the test ends, pass or
+/// fail, unless the test stopped it itself.
+pub struct Served(pub std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts the real binary (`appauth serve` on port 0) in `dir`; returns the
-/// child and its base URL, read from its "listening" log line.
-pub fn serve_binary(dir: &Path) -> (std::process::Child, String) {
+/// process and its base URL, read from its "listening" log line.
+pub fn serve_binary(dir: &Path) -> (Served, String) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
         .current_dir(dir)
@@ -123,7 +136,7 @@ pub fn serve_binary(dir: &Path) -> (std::process::Child, String) {
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{address}"))
+    (Served(child), format!("http://{address}"))
 }
 
 /// SIGTERM (a clean shutdown) through the shell's builtin `kill`:
