@@ -73,8 +73,8 @@ impl ListArgs {
   appauth apps list --filter 'name=@ci' --sort createdAt --desc
   appauth apps create ci-pipeline-prod --output json > ci-creds.json
   appauth apps regenerate 6f1c…   # prints the new secret once
-  appauth apps regenerate 6f1c… --grace 86400   # the old secret works one more day
-  appauth apps create reports-job --audience https://reports.example --token-ttl 600
+  appauth apps regenerate 6f1c… --grace 1d   # the old secret works one more day
+  appauth apps create reports-job --audience https://reports.example --token-ttl 10m
   appauth apps policy 6f1c… --audience urn:appauth:api --audience https://reports.example
   vault read -field=creds appauth/admin | appauth apps list --credentials -")]
 pub enum AppsCommand {
@@ -103,13 +103,37 @@ pub enum AppsCommand {
     /// old one and its tokens stop working at once
     Regenerate {
         id: String,
-        /// Keep the old secret working this many seconds (up to 604800, 7
-        /// days); its earlier tokens are revoked when the overlap ends
-        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        /// Keep the old secret working this long (up to 7d): 3600, 90s, 1h,
+        /// 7d; its earlier tokens are revoked when the overlap ends
+        #[arg(long, value_name = "DURATION", default_value = "0", value_parser = seconds)]
         grace: i64,
     },
     /// Delete an application, its access rules, and revoke its tokens
     Delete { id: String },
+}
+
+/// A duration in seconds: a plain number, or a number with one unit of
+/// `s`, `m`, `h` or `d` (`90s`, `10m`, `1h`, `7d`).
+pub fn seconds(s: &str) -> Result<i64, String> {
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration: use seconds (3600) or 90s, 10m, 1h, 7d"
+            ));
+        }
+    };
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration: use seconds (3600) or 90s, 10m, 1h, 7d"))?;
+    n.checked_mul(scale).ok_or_else(|| format!("{s:?} is too long"))
 }
 
 /// An application's token policy on the command line.
@@ -119,8 +143,8 @@ pub struct PolicyArgs {
     /// the server's issuer.audiences). Default on create: the default audience
     #[arg(long = "audience", value_name = "AUDIENCE")]
     audiences: Vec<String>,
-    /// Lifetime of its tokens in seconds (5 to issuer.token_ttl_seconds)
-    #[arg(long, value_name = "SECONDS", conflicts_with = "default_token_ttl")]
+    /// Lifetime of its tokens (5s to issuer.token_ttl_seconds): 600, 10m, 1h
+    #[arg(long, value_name = "DURATION", conflicts_with = "default_token_ttl", value_parser = seconds)]
     token_ttl: Option<i64>,
     /// Back to the issuer's token lifetime
     #[arg(long)]
@@ -310,4 +334,24 @@ pub fn roles(conn: &Connection, RolesCommand::List: RolesCommand) -> Result<(), 
 
 pub fn audit(conn: &Connection, AuditCommand::List(a): AuditCommand) -> Result<(), Failure> {
     client::run(conn, Call::list("/api/v1/audit", &a, table::View::Audit))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_take_seconds_or_one_unit() {
+        for (text, want) in [
+            ("0", 0),
+            ("3600", 3600),
+            ("90s", 90),
+            ("10m", 600),
+            ("1h", 3600),
+            ("7d", 604_800),
+        ] {
+            assert_eq!(super::seconds(text), Ok(want), "{text}");
+        }
+        for bad in ["", "h", "1x", "1h30m", "-5", "1.5h", "99999999999999999d"] {
+            assert!(super::seconds(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -261,3 +261,66 @@ async fn the_admin_cli_reads_credentials_from_stdin_and_exits_1_on_refusal_and_2
         out.stdout
     );
 }
+
+#[tokio::test]
+async fn the_admin_cli_sets_audiences_and_lifetimes_with_human_durations() {
+    let app = spawn_app_with(&["issuer.audiences=urn:appauth:api,https://reports.example".into()]).await;
+    let cli = Cli {
+        app: &app,
+        creds: app.data_dir().join("initial-admin.json"),
+    };
+    let created = cli
+        .json(&[
+            "apps",
+            "create",
+            "reports-job",
+            "--audience",
+            "https://reports.example",
+            "--token-ttl",
+            "10m",
+        ])
+        .await;
+    assert_eq!(
+        created["allowedAudiences"],
+        serde_json::json!(["https://reports.example"])
+    );
+    assert_eq!(created["tokenTtlSeconds"], 600);
+    let id = created["id"].as_str().unwrap();
+    let changed = cli
+        .json(&[
+            "apps",
+            "policy",
+            id,
+            "--audience",
+            "urn:appauth:api",
+            "--default-token-ttl",
+        ])
+        .await;
+    assert_eq!(changed["allowedAudiences"], serde_json::json!(["urn:appauth:api"]));
+    assert_eq!(changed["tokenTtlSeconds"], Value::Null);
+    let shown = cli.run(&["apps", "show", id]).await;
+    assert!(
+        shown.stdout.contains("allowedAudiences") && shown.stdout.contains("urn:appauth:api"),
+        "{}",
+        shown.stdout
+    );
+    // --grace takes 1h as well as 3600; a bad duration is a usage error (2).
+    let rotated = cli.json(&["apps", "regenerate", id, "--grace", "1h"]).await;
+    assert!(rotated["secret"].as_str().unwrap().starts_with("aas_"));
+    let view: Value = app
+        .api()
+        .await
+        .get(&format!("/api/v1/apps/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        view["secrets"].as_array().unwrap().len(),
+        2,
+        "the previous secret overlaps for an hour: {view}"
+    );
+    let bad = cli.run(&["apps", "regenerate", id, "--grace", "1h30m"]).await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("not a duration"), "{}", bad.stderr);
+}
