@@ -20,15 +20,20 @@ pub fn segment(s: &str) -> String {
 }
 
 fn credentials(conn: &Connection) -> Result<(String, String), Failure> {
-    let (from, text) = if conn.credentials.as_os_str() == "-" {
+    let file = conn.credentials.as_ref().ok_or_else(|| {
+        Failure::Usage(
+            "no credentials: pass --credentials FILE (or - for standard input) or set APPAUTH_CREDENTIALS to a file of the form {\"clientId\": …, \"secret\": …}".into(),
+        )
+    })?;
+    let (from, text) = if file.as_os_str() == "-" {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
             .map_err(|e| Failure::Usage(format!("cannot read credentials from standard input: {e}")))?;
         ("standard input".to_owned(), text)
     } else {
-        let path = conn.credentials.display().to_string();
-        let text = std::fs::read_to_string(&conn.credentials).map_err(|e| {
+        let path = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| {
             Failure::Usage(format!(
                 "cannot read credentials from {path}: {e} (use --credentials FILE or -)"
             ))

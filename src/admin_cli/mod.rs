@@ -20,12 +20,13 @@ pub use client::Failure;
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
     /// Base URL of the server
-    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(long, env = "APPAUTH_URL", default_value = "http://127.0.0.1:8080", global = true)]
     pub url: String,
     /// `{"clientId","secret"}` of an application with the needed role (the
-    /// shape of initial-admin.json), or `-` to read it from standard input
-    #[arg(long, value_name = "FILE", default_value = "data/initial-admin.json", global = true)]
-    pub credentials: PathBuf,
+    /// shape of initial-admin.json), or `-` to read it from standard input.
+    /// No default: the initial credentials file is meant to be deleted
+    #[arg(long, env = "APPAUTH_CREDENTIALS", value_name = "FILE", global = true)]
+    pub credentials: Option<PathBuf>,
     /// `table` for people, `json` for scripts (the API's own answer)
     #[arg(long, default_value = "table", value_parser = ["table", "json"], global = true)]
     pub output: String,

@@ -324,3 +324,28 @@ async fn the_admin_cli_sets_audiences_and_lifetimes_with_human_durations() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("not a duration"), "{}", bad.stderr);
 }
+
+#[tokio::test]
+async fn the_admin_cli_reads_its_server_and_credentials_from_the_environment_and_has_no_default_credentials() {
+    let app = spawn_app().await;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
+    cmd.args(["apps", "list", "--output", "json"])
+        .env("APPAUTH_URL", &app.base)
+        .env("APPAUTH_CREDENTIALS", app.data_dir().join("initial-admin.json"));
+    let out = output(cmd, None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("\"totalRecords\""), "{}", out.stdout);
+    // In a directory that holds data/initial-admin.json, still no implicit use of it.
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
+    cmd.current_dir(app.dir.path())
+        .args(["apps", "list"])
+        .env("APPAUTH_URL", &app.base)
+        .env_remove("APPAUTH_CREDENTIALS");
+    let out = output(cmd, None).await;
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("APPAUTH_CREDENTIALS") && out.stderr.contains("--credentials"),
+        "{}",
+        out.stderr
+    );
+}
