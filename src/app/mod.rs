@@ -161,7 +161,27 @@ impl App {
                 },
                 ledger: match &config.redis.url {
                     Some(url) => {
-                        Arc::new(crate::oauth::replay::RedisLedger::new(url, fresh_store).map_err(StartupError::Other)?)
+                        let ledger = crate::oauth::replay::RedisLedger::new(url).map_err(StartupError::Other)?;
+                        let policy =
+                            tokio::time::timeout(std::time::Duration::from_secs(2), ledger.evicting_policy()).await;
+                        if let Ok(Ok(Some(policy))) = policy {
+                            tracing::error!(
+                                maxmemory_policy = %policy,
+                                "Redis may evict keys: private_key_jwt assertions will be refused (503) until it runs with maxmemory-policy noeviction, since an evicted jti would be accepted again; revocation keys it evicts are rewritten by reconciliation within a second"
+                            );
+                        }
+                        if fresh_store {
+                            let covered = tokio::time::timeout(
+                                std::time::Duration::from_secs(2),
+                                ledger.cover_everything_before(),
+                            )
+                            .await
+                            .unwrap_or_else(|_| Err("timed out".to_owned()));
+                            if let Err(e) = covered {
+                                tracing::info!(error = %e, "cannot record in Redis that no assertion predates this new store; assertions issued in the second of the first one checked will be refused once");
+                            }
+                        }
+                        Arc::new(ledger)
                     }
                     None => {
                         if config.store.backend == crate::config::StoreBackend::Postgres {

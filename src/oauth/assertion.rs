@@ -179,6 +179,8 @@ pub fn check(
         entry,
         jti,
         exp: exp + leeway,
-        issued: claims.iat.unwrap_or(exp - max_lifetime),
+        // The earliest it could have been accepted: `exp` may be up to the
+        // lifetime plus the leeway ahead.
+        issued: claims.iat.unwrap_or(exp - max_lifetime - leeway),
     })
 }

@@ -22,8 +22,11 @@
 //!   checks both and records the `jti` atomically: when the record is gone
 //!   (FLUSHALL, eviction, a new Redis) or names another `run_id` (Redis
 //!   restarted, perhaps from an older snapshot that lacks recent `jti`s),
-//!   coverage starts again at that moment (from the beginning of time only
-//!   for the first use by a process that initialised an empty store).
+//!   coverage starts again at that moment. A process that has just
+//!   initialised an empty store writes a record covering everything, but
+//!   only where none exists: written at its first assertion instead, after
+//!   Redis lost the ledger another instance kept, it would declare the lost
+//!   `jti`s never used.
 //!
 //! An assertion's issue time is its `iat`, or, without one, `exp` minus the
 //! longest lifetime accepted (the earliest it could have been issued).
@@ -197,7 +200,14 @@ const COVERAGE_KEY: &str = "appauth:assertion:coverage";
 /// `KEYS[1]` the `jti` key, `KEYS[2]` the coverage record; `ARGV` issued,
 /// seconds to keep, now. Returns 1 first use, 0 replay, or -since when the
 /// assertion was issued before the coverage began (or in its first second).
+/// A Redis that may evict keys is an error: an evicted `jti` key would read
+/// as never used, and nothing would notice (the coverage record may stay).
 const FIRST_USE: &str = r"
+local mem = redis.call('INFO', 'memory')
+local policy = string.match(mem, 'maxmemory_policy:([%w-]+)')
+if tonumber(string.match(mem, 'maxmemory:(%d+)') or '0') > 0 and policy ~= 'noeviction' then
+  return redis.error_reply('Redis may evict keys (maxmemory set, maxmemory-policy ' .. tostring(policy) .. '): a used jti could be forgotten; set maxmemory-policy noeviction')
+end
 local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 local cov = redis.call('HMGET', KEYS[2], 'run', 'since')
 local since = tonumber(cov[2])
@@ -214,25 +224,66 @@ end
 return 0
 ";
 
+/// `KEYS[1]` the coverage record. Written only where there is none: an
+/// existing record may be the only trace of `jti`s another instance saw.
+const COVER_ALL: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+redis.call('HSET', KEYS[1], 'run', run, 'since', 0)
+return 1
+";
+
 /// Shared by every instance that uses the same Redis.
 pub struct RedisLedger {
     conn: redis::aio::ConnectionManager,
     script: redis::Script,
-    /// Until this process has seen the coverage record once: whether it
-    /// initialised an empty store, so that nothing can predate it.
-    fresh: std::sync::atomic::AtomicBool,
 }
 
 impl RedisLedger {
     /// Connects lazily: the manager reconnects on its own, and a ledger that
     /// cannot reach Redis refuses assertions rather than blocking start-up.
-    pub fn new(url: &str, fresh_store: bool) -> Result<Self, String> {
+    pub fn new(url: &str) -> Result<Self, String> {
         let conn = super::lazy_redis(url)?;
         Ok(Self {
             conn,
             script: redis::Script::new(FIRST_USE),
-            fresh: std::sync::atomic::AtomicBool::new(fresh_store),
         })
+    }
+
+    /// The eviction policy of a Redis that may evict keys (`maxmemory` set
+    /// and a `maxmemory-policy` other than `noeviction`); `None` when it
+    /// never evicts.
+    pub async fn evicting_policy(&self) -> Result<Option<String>, String> {
+        let mut conn = self.conn.clone();
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| format!("Redis: {e}"))?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':')))
+                .map(|v| v.trim().to_owned())
+        };
+        let limited = field("maxmemory").is_some_and(|v| v != "0");
+        Ok(field("maxmemory_policy").filter(|p| limited && p != "noeviction"))
+    }
+
+    /// Called once, at start-up, by the process that initialised an empty
+    /// store (no client existed before it, so nothing can have been used):
+    /// coverage from the beginning of time, unless a record already exists.
+    /// If Redis cannot be reached now, coverage starts at the first
+    /// assertion instead, and assertions issued in that second are refused.
+    pub async fn cover_everything_before(&self) -> Result<bool, String> {
+        let mut conn = self.conn.clone();
+        let written: i64 = redis::Script::new(COVER_ALL)
+            .key(COVERAGE_KEY)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| format!("Redis: {e}"))?;
+        Ok(written == 1)
     }
 }
 
@@ -249,18 +300,16 @@ impl JtiLedger for RedisLedger {
             let now = crate::domain::now_ms() / 1000;
             // Relative, with a margin: Redis's clock may run ahead of ours.
             let keep = (expires - now).max(0) + 60;
-            let fresh = self.fresh.load(std::sync::atomic::Ordering::Acquire);
             let answer: i64 = self
                 .script
                 .key(ledger_key(client_id, jti))
                 .key(COVERAGE_KEY)
                 .arg(issued)
                 .arg(keep)
-                .arg(if fresh { 0 } else { now })
+                .arg(now)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| format!("Redis: {e}"))?;
-            self.fresh.store(false, std::sync::atomic::Ordering::Release);
             Ok(match answer {
                 1 => Use::First,
                 0 => Use::Replay,

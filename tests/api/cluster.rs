@@ -493,6 +493,65 @@ async fn an_assertion_accepted_by_one_instance_is_a_replay_on_another() {
 }
 
 #[tokio::test]
+async fn after_redis_loses_the_ledger_the_instance_that_initialised_the_store_refuses_a_used_assertion() {
+    use crate::private_key_jwt::{ClientKey, claims, token_with};
+    let redis = crate::helpers::RedisServer::start();
+    let db = PostgresDb::create();
+    let kek = tempfile::tempdir().unwrap();
+    let mut settings = cluster_settings(&db, kek.path());
+    settings.push(format!("redis.url={}", redis.url()));
+    // `a` initialised the store; it has not checked an assertion yet.
+    let a = spawn_instance(&settings, None).await;
+    let b = spawn_instance(&settings, Some((&a.admin_id.clone(), &a.admin_secret.clone()))).await;
+    let key = ClientKey::new("k");
+    let created: Value = b
+        .api()
+        .await
+        .post("/api/v1/apps", json!({"name": "keyed", "jwks": key.jwks()}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (app_id, cid) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["clientId"].as_str().unwrap().to_owned(),
+    );
+    let aud = "http://auth.cluster.test/oauth/token";
+    let used = loop {
+        let assertion = key.sign(json!({}), &claims(&cid, aud));
+        if token_with(&b, &assertion).await.status() == 200 {
+            break assertion;
+        }
+        // Refused while B's coverage is younger than a second.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    within_a_second("the application on A", || {
+        let path = format!("/api/v1/apps/{app_id}");
+        let a = &a;
+        async move { a.api().await.get(&path).await.status() == 200 }
+    })
+    .await;
+
+    // Redis restarts empty: the used jti is gone. The first assertion A ever
+    // checks is that one.
+    let redis = redis.restart_empty();
+    let mut refused = false;
+    for _ in 0..30 {
+        let resp = token_with(&a, &used).await;
+        match resp.status().as_u16() {
+            401 => {
+                refused = true;
+                break;
+            }
+            503 => tokio::time::sleep(Duration::from_millis(100)).await,
+            s => panic!("the instance that initialised the store accepted a used assertion: {s}"),
+        }
+    }
+    assert!(refused, "never refused");
+    drop(redis);
+}
+
+#[tokio::test]
 async fn a_rotation_with_overlap_on_one_instance_keeps_the_old_secret_working_on_another_until_its_end() {
     let (_db, _keys, apps) = cluster(2).await;
     let (a, b) = (&apps[0], &apps[1]);

@@ -717,3 +717,48 @@ async fn an_assertion_is_never_accepted_twice_after_redis_loses_or_rewinds_its_d
     );
     drop(redis);
 }
+
+#[tokio::test]
+async fn a_redis_that_may_evict_used_jtis_makes_assertions_refused_with_503_until_it_stops() {
+    let redis = RedisServer::start_with(&[
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--maxmemory",
+        "100mb",
+        "--maxmemory-policy",
+        "volatile-lru",
+    ]);
+    let app = spawn_app_with(&[format!("redis.url={}", redis.url())]).await;
+    let key = ClientKey::new("k");
+    let created = keyed_app(&app.api().await, &key).await;
+    let cid = created["clientId"].as_str().unwrap().to_owned();
+    let aud = app.url("/oauth/token");
+    assert_oauth_error(
+        token_with(&app, &key.sign(json!({}), &claims(&cid, &aud))).await,
+        503,
+        "temporarily_unavailable",
+    )
+    .await;
+    // Secrets are unaffected.
+    assert_eq!(
+        app.token_request(&app.admin_id, &app.admin_secret, "").await.status(),
+        200
+    );
+
+    let mut conn = redis.conn().await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        token_with(&app, &key.sign(json!({}), &claims(&cid, &aud)))
+            .await
+            .status(),
+        200
+    );
+}
