@@ -153,6 +153,7 @@ pub(super) async fn background_tasks(state: SharedState, mut stop: tokio::sync::
                 }
                 state.grants.throttle.sweep(now * 1000);
                 state.admin_limiter.sweep(now * 1000);
+                state.admin_failures.sweep(now * 1000);
             }
             _ = access_flush.tick() => state.access_log.flush(),
             _ = log_check.tick() => {

@@ -204,6 +204,10 @@ impl App {
             access_log: telemetry::AccessLog::default(),
             vault: boot.vault.clone(),
             admin_limiter: RequestLimiter::new(config.limits.admin_requests_per_minute),
+            admin_failures: FailureThrottle::new(
+                config.limits.address_failures_per_minute,
+                config.limits.address_failures_per_minute,
+            ),
             list_pool: crate::list_pool::ListPool::start(
                 (std::thread::available_parallelism().map_or(2, |n| n.get()) / 2).max(1),
             )

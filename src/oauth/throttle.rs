@@ -38,6 +38,8 @@ pub enum Limit {
     /// Failed authentications (any client ID, or no valid credentials at
     /// all) from one address.
     AddressFailures,
+    /// Admin requests without valid credentials from one address.
+    AdminAddressFailures,
     /// Admin requests of one authenticated caller.
     AdminRequests,
     /// Unexpired client assertions one client has on record (see `replay`).
@@ -52,6 +54,9 @@ impl Limit {
             }
             Limit::AddressFailures => {
                 "too many failed authentications from this address (limits.address_failures_per_minute)"
+            }
+            Limit::AdminAddressFailures => {
+                "too many admin requests without valid credentials from this address (limits.address_failures_per_minute)"
             }
             Limit::AdminRequests => "too many admin requests from this caller (limits.admin_requests_per_minute)",
             Limit::ClientAssertions => {

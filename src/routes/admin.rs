@@ -273,18 +273,14 @@ async fn failed_authentication(
     message: String,
     token_sent: bool,
 ) -> ApiError {
-    if let Verdict::Block {
-        retry_after,
-        first,
-        limit,
-    } = state.grants.throttle.check_address(source, now_ms)
-    {
+    if let Verdict::Block { retry_after, first, .. } = state.admin_failures.check_address(source, now_ms) {
+        let limit = crate::oauth::throttle::Limit::AdminAddressFailures;
         if first {
             audit_unauthenticated(state, request, endpoint, 429, limit.describe()).await;
         }
         return ApiError::TooManyRequests { retry_after, limit };
     }
-    state.grants.throttle.failed_address(source, now_ms);
+    state.admin_failures.failed_address(source, now_ms);
     audit_unauthenticated(state, request, endpoint, 401, &message).await;
     ApiError::Unauthorized { message, token_sent }
 }

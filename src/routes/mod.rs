@@ -45,6 +45,10 @@ pub struct AppState {
     pub vault: Option<Arc<crate::token::vault::Kek>>,
     /// Admin API requests per caller (DESIGN §4 "Admin authority").
     pub admin_limiter: crate::oauth::throttle::RequestLimiter,
+    /// Admin requests without valid credentials, per address: a budget of
+    /// its own, so that a misconfigured probe or scanner hitting the admin
+    /// API cannot lock the token endpoint out for everyone at its address.
+    pub admin_failures: crate::oauth::throttle::FailureThrottle,
     /// Runs list, search and CSV work at low priority (see `list_pool`).
     pub list_pool: crate::list_pool::ListPool,
 }
