@@ -60,7 +60,7 @@ impl Directory {
                     None => Ok(held),
                 })
                 .map_err(DirectoryError::from)
-                .and_then(|_| cat.check_audiences(actor, &policy, &self.audiences))
+                .and_then(|_| cat.check_token_policy(actor, &policy, &self.audiences, self.token_ttl))
                 .and_then(|_| {
                     if cat.names.contains_key(name.as_str()) {
                         Err(DirectoryError::Conflict(format!(
@@ -317,7 +317,7 @@ impl Directory {
             cat.check_not_self(actor, id, "your own application's audiences or token lifetime")?;
             let mut policy = app.policy.clone();
             change.apply_to(&mut policy);
-            cat.check_audiences(actor, &policy, &self.audiences)?;
+            cat.check_token_policy(actor, &policy, &self.audiences, self.token_ttl)?;
             Ok((app, policy))
         });
         let (mut app, policy) = match checked {

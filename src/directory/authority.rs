@@ -206,35 +206,69 @@ impl Catalog {
         }
     }
 
-    /// A caller may not change its own application's rules.
-    /// `what`: the change refused, as in "you may not change {what}".
-    /// An application may be allowed only audiences its grantor's own
-    /// application is allowed: nobody hands out reach they lack.
-    pub fn check_audiences(
+    /// An application may be given only what its grantor's own application
+    /// has: audiences it is allowed, and tokens that live no longer than its
+    /// own (`default_ttl`: `issuer.token_ttl_seconds`). Nobody hands out
+    /// reach or persistence they lack.
+    pub fn check_token_policy(
         &self,
         actor: &Actor,
         wanted: &crate::domain::application::TokenPolicy,
         served: &[String],
+        default_ttl: i64,
     ) -> Result<(), DirectoryError> {
         let Some(own) = actor.app_id.as_deref().and_then(|id| self.apps.get(id)) else {
             return Ok(()); // the server itself (init, recovery)
         };
-        if own.app.policy.covers(wanted, served) {
-            return Ok(());
+        if !own.app.policy.covers(wanted, served) {
+            return Err(DirectoryError::Forbidden(format!(
+                "you may only allow audiences your own application is allowed ({}); ask an administrator who holds them",
+                own.app
+                    .policy
+                    .allowed_audiences
+                    .as_ref()
+                    .map_or_else(|| served.join(", "), |l| l.join(", "))
+            )));
         }
-        Err(DirectoryError::Forbidden(format!(
-            "you may only allow audiences your own application is allowed ({}); ask an administrator who holds them",
-            own.app
-                .policy
-                .allowed_audiences
-                .as_ref()
-                .map_or_else(|| served.join(", "), |l| l.join(", "))
-        )))
+        let own_ttl = own.app.policy.token_ttl_seconds.unwrap_or(default_ttl);
+        if wanted.token_ttl_seconds.unwrap_or(default_ttl) > own_ttl {
+            return Err(DirectoryError::Forbidden(format!(
+                "tokenTtlSeconds may be at most {own_ttl}, your own application's token lifetime; ask an administrator whose tokens live longer"
+            )));
+        }
+        Ok(())
     }
 
+    /// A caller may not change its own application, nor one that created
+    /// it, directly or through applications it created: otherwise a stolen
+    /// token could create a helper application and have it change the
+    /// caller's own keys or secret. `what`: "you may not change {what}".
     pub fn check_not_self(&self, actor: &Actor, app_id: &str, what: &str) -> Result<(), Denied> {
-        if actor.app_id.as_deref() == Some(app_id) {
-            return Err(Denied(format!("you may not change {what}; ask another administrator")));
+        let Some(mut current) = actor.app_id.as_deref() else {
+            return Ok(()); // the server itself
+        };
+        // Bounded: creation chains are short, and a corrupt cycle must end.
+        for depth in 0..64 {
+            if current == app_id {
+                return Err(Denied(if depth == 0 {
+                    format!("you may not change {what}; ask another administrator")
+                } else {
+                    format!(
+                        "you may not change {}: the application {:?} created yours (directly or through applications it created), so changing it would be changing your own; ask another administrator",
+                        what.replace("your own application's", "this application's"),
+                        self.apps.get(app_id).map_or("", |r| r.app.name.as_str())
+                    )
+                }));
+            }
+            let Some(creator) = self
+                .apps
+                .get(current)
+                .and_then(|row| self.creator_name(&row.app.created_by))
+                .and_then(|name| self.names.get(name))
+            else {
+                return Ok(());
+            };
+            current = creator;
         }
         Ok(())
     }

@@ -73,6 +73,9 @@ pub struct Directory {
     /// The audiences the issuer serves (`issuer.audiences`): what an
     /// application with no list of its own may get tokens for.
     audiences: Vec<String>,
+    /// `issuer.token_ttl_seconds`: the lifetime of an application with no
+    /// `tokenTtlSeconds` of its own.
+    token_ttl: i64,
     catalog: RwLock<Catalog>,
     hot: RwLock<HotIndex>,
     writes: tokio::sync::Mutex<()>,
@@ -123,6 +126,7 @@ impl Directory {
             rng: SystemRandom::new(),
             cutoff_ttl,
             audiences: Vec::new(),
+            token_ttl,
             catalog: RwLock::new(cat),
             hot: RwLock::new(hot),
             writes: tokio::sync::Mutex::new(()),

@@ -439,3 +439,105 @@ async fn ids_in_upper_case_name_the_same_records_and_do_not_slip_past_the_self_c
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_application_cannot_change_its_own_keys_or_secret_through_an_application_it_created() {
+    let app = spawn_app().await;
+    let api = app.api().await;
+    let tenant = api.tenant_id().await;
+    let (me, token) = api.app_with_tenant_role("ops-admin", "system-administrator").await;
+    let mine = Api { app: &app, token };
+    // `ops-admin` creates a helper with its own role, and the helper a second one.
+    let (helper, helper_token) = mine.app_with_tenant_role("helper", "system-administrator").await;
+    let helper_api = Api {
+        app: &app,
+        token: helper_token,
+    };
+    let (_, second_token) = helper_api
+        .app_with_tenant_role("second-helper", "system-administrator")
+        .await;
+    let second = Api {
+        app: &app,
+        token: second_token,
+    };
+    let key = crate::private_key_jwt::ClientKey::new("planted");
+    for (who, caller) in [("helper", &helper_api), ("the helper's helper", &second)] {
+        let resp = caller
+            .patch(&format!("/api/v1/apps/{}", id(&me)), json!({"jwks": key.jwks()}))
+            .await;
+        let body = assert_api_error(resp, 403, "created yours").await;
+        assert!(body["message"].as_str().unwrap().contains("ops-admin"), "{who}: {body}");
+        let resp = caller
+            .post(
+                &format!("/api/v1/apps/{}/secret", id(&me)),
+                json!({"graceSeconds": 600}),
+            )
+            .await;
+        assert_api_error(resp, 403, "created yours").await;
+        let resp = caller.grant(id(&me), "viewer", "tenant", &tenant).await;
+        assert_api_error(resp, 403, "created yours").await;
+    }
+    // The creator itself may still manage what it created, and an
+    // unrelated administrator may manage `ops-admin`.
+    let resp = mine
+        .patch(&format!("/api/v1/apps/{}", id(&helper)), json!({"jwks": key.jwks()}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let resp = api
+        .patch(&format!("/api/v1/apps/{}", id(&me)), json!({"jwks": key.jwks()}))
+        .await;
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn an_administrator_cannot_give_an_application_longer_lived_tokens_than_its_own() {
+    let app = spawn_app().await;
+    let api = app.api().await;
+    let resp = api
+        .post(
+            "/api/v1/apps",
+            json!({"name": "short-lived-admin", "tokenTtlSeconds": 600}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let me: Value = resp.json().await.unwrap();
+    let tenant = api.tenant_id().await;
+    assert_eq!(
+        api.grant(id(&me), "application-administrator", "tenant", &tenant)
+            .await
+            .status(),
+        201
+    );
+    let mine = Api {
+        app: &app,
+        token: app
+            .token_for(me["clientId"].as_str().unwrap(), me["secret"].as_str().unwrap())
+            .await,
+    };
+    for body in [
+        json!({"name": "longer", "tokenTtlSeconds": 601}),
+        json!({"name": "default-lifetime"}),
+    ] {
+        assert_api_error(
+            mine.post("/api/v1/apps", body).await,
+            403,
+            "tokenTtlSeconds may be at most 600",
+        )
+        .await;
+    }
+    let resp = mine
+        .post("/api/v1/apps", json!({"name": "as-long", "tokenTtlSeconds": 600}))
+        .await;
+    assert_eq!(resp.status(), 201);
+    let created: Value = resp.json().await.unwrap();
+    assert_api_error(
+        mine.patch(
+            &format!("/api/v1/apps/{}", id(&created)),
+            json!({"tokenTtlSeconds": 3600}),
+        )
+        .await,
+        403,
+        "tokenTtlSeconds may be at most 600",
+    )
+    .await;
+}
