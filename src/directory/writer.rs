@@ -69,22 +69,26 @@ impl Directory {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, DirectoryError>>,
     {
-        const ATTEMPTS: u32 = 8;
-        for n in 1..ATTEMPTS {
+        // Bounded by time, not a count: under a burst from two instances a
+        // write can lose several races in a row (seen with 8 attempts and
+        // 24 concurrent creates), and 3 s is still well inside a client's
+        // timeout. The back-off grows and is jittered, so the instances that
+        // collided spread out.
+        const PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+        let start = std::time::Instant::now();
+        let mut n: u64 = 0;
+        loop {
             match attempt().await {
-                Err(DirectoryError::Stale) => {
-                    // Jittered, so two instances that collided do not collide again.
+                Err(DirectoryError::Stale) if start.elapsed() < PATIENCE => {
+                    n += 1;
                     let mut b = [0u8; 1];
                     let _ = ring::rand::SecureRandom::fill(&self.rng, &mut b);
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        u64::from(n) * (1 + u64::from(b[0] % 8)),
-                    ))
-                    .await;
+                    let ms = (n * (1 + u64::from(b[0] % 8))).min(50 + u64::from(b[0] % 50));
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                 }
                 other => return other,
             }
         }
-        attempt().await
     }
 
     /// The write lock, with the catalog caught up with other instances'
