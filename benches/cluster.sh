@@ -79,12 +79,13 @@ echo "PostgreSQL $PGBIN on $PGPORT, Redis on $RPORT, work dir $WORK"
 mkdir -p "$WORK/etc"
 echo "$PGURL" > "$WORK/etc/postgres-url"
 echo "redis://127.0.0.1:$RPORT" > "$WORK/etc/redis-url"
-LBPORT=$(free_port); STATSPORT=$(free_port)
-declare -A PORT PID
+LBPORT=$(free_port); LBAPORT=$(free_port); STATSPORT=$(free_port)
+declare -A PORT APORT PID
 for n in 1 2 3; do
-  PORT[$n]=$(free_port)
+  PORT[$n]=$(free_port); APORT[$n]=$(free_port)
   mkdir -p "$WORK/var/$n"
   sed -e "s|127.0.0.1:8081|127.0.0.1:${PORT[$n]}|" \
+      -e "s|127.0.0.1:9081|127.0.0.1:${APORT[$n]}|" \
       -e "s|https://auth.example.com|http://127.0.0.1:$LBPORT|" \
       -e "s|/var/lib/appauth/1|$WORK/var/$n|g" \
       -e "s|/etc/appauth|$WORK/etc|g" deploy/instance.toml > "$WORK/etc/$n.toml"
@@ -110,17 +111,19 @@ ADMIN=$WORK/var/1/data/initial-admin.json
 start_instance 2; start_instance 3
 wait_ready "http://127.0.0.1:${PORT[2]}"; wait_ready "http://127.0.0.1:${PORT[3]}"
 
-export APPAUTH_LB_BIND=127.0.0.1:$LBPORT APPAUTH_LB_STATS=127.0.0.1:$STATSPORT
+export APPAUTH_LB_BIND=127.0.0.1:$LBPORT APPAUTH_LB_ADMIN_BIND=127.0.0.1:$LBAPORT APPAUTH_LB_STATS=127.0.0.1:$STATSPORT
 export APPAUTH_1=127.0.0.1:${PORT[1]} APPAUTH_2=127.0.0.1:${PORT[2]} APPAUTH_3=127.0.0.1:${PORT[3]}
+export APPAUTH_ADMIN_1=127.0.0.1:${APORT[1]} APPAUTH_ADMIN_2=127.0.0.1:${APORT[2]} APPAUTH_ADMIN_3=127.0.0.1:${APORT[3]}
 haproxy -c -q -f deploy/haproxy.cfg
 haproxy -db -f deploy/haproxy.cfg >"$WORK/haproxy.log" 2>&1 &
 PIDS+=($!)
 LB=http://127.0.0.1:$LBPORT
-wait_ready "$LB"
+LBA=http://127.0.0.1:$LBAPORT
+wait_ready "$LB"; wait_ready "$LBA"
 sleep 1.5 # every server through its first health checks
 
-bench() { # url apps seconds
-  "$BIN" bench --url "$1" --admin-credentials "$ADMIN" --apps "$2" --duration "$3" --warmup 2 \
+bench() { # url apps seconds [admin url: where the applications are created]
+  "$BIN" bench --url "$1" --admin-url "${4:-$LBA}" --admin-credentials "$ADMIN" --apps "$2" --duration "$3" --warmup 2 \
     --reuse "$WORK/creds-$2.json" --json 2>>"$WORK/bench.log" || { echo "bench against $1 failed:" >&2; tail -3 "$WORK/bench.log" >&2; return 1; }
 }
 
@@ -132,7 +135,7 @@ SPORT=$(free_port)
 PIDS+=($!)
 wait_ready "http://127.0.0.1:$SPORT"
 for i in $(seq "$REPS"); do
-  bench "http://127.0.0.1:${PORT[1]}" 1 "$DUR" | jq -c '{backend: "postgres", rps: .requests_per_s, p99: .latency_ms.p99, errors: .errors_by_status}' | tee -a "$WORK/backend.jsonl"
+  bench "http://127.0.0.1:${PORT[1]}" 1 "$DUR" "http://127.0.0.1:${APORT[1]}" | jq -c '{backend: "postgres", rps: .requests_per_s, p99: .latency_ms.p99, errors: .errors_by_status}' | tee -a "$WORK/backend.jsonl"
   "$BIN" bench --url "http://127.0.0.1:$SPORT" --admin-credentials "$WORK/sled/data/initial-admin.json" --apps 1 --duration "$DUR" --warmup 2 --json 2>/dev/null \
     | jq -c '{backend: "sled", rps: .requests_per_s, p99: .latency_ms.p99, errors: .errors_by_status}' | tee -a "$WORK/backend.jsonl"
 done
@@ -155,7 +158,7 @@ for n in 1 2 3; do
 done
 
 # --- 2. propagation of a regenerate
-python3 benches/cluster.py propagation "$ADMIN" "http://127.0.0.1:${PORT[1]}" \
+python3 benches/cluster.py propagation "$ADMIN" "http://127.0.0.1:${APORT[1]}" \
   "http://127.0.0.1:${PORT[2]}" "http://127.0.0.1:${PORT[3]}" "$CHANGES" | sed 's/^/propagation: /'
 
 # --- 3. rolling restart under load
@@ -173,7 +176,7 @@ jq -c '{rolling_restart: true, requests, rps: .requests_per_s, p99: .latency_ms.
 # --- 4. kill -9 under load, with writes going on
 bench "$LB" 100 $(( DUR * 2 )) > "$WORK/kill.json" &
 LOAD=$!
-python3 benches/cluster.py writer "$ADMIN" "$LB" $(( DUR * 2 - 4 )) "$WORK/acked.json" > "$WORK/writer.json" &
+python3 benches/cluster.py writer "$ADMIN" "$LBA" $(( DUR * 2 - 4 )) "$WORK/acked.json" > "$WORK/writer.json" &
 WRITER=$!
 sleep $(( DUR / 2 + 1 ))
 kill -9 "${PID[2]}"; wait "${PID[2]}" 2>/dev/null || true
@@ -183,8 +186,8 @@ start_instance 2; wait_ready "http://127.0.0.1:${PORT[2]}"
 wait $LOAD; wait $WRITER
 jq -c '{kill_9: true, requests, rps: .requests_per_s, failed: .errors_by_status}' "$WORK/kill.json"
 echo "writes during the kill: $(cat "$WORK/writer.json")"
-python3 benches/cluster.py verify "$ADMIN" "$WORK/acked.json" "http://127.0.0.1:${PORT[1]}" \
-  "http://127.0.0.1:${PORT[2]}" "http://127.0.0.1:${PORT[3]}" | sed 's/^/after the kill: /'
+python3 benches/cluster.py verify "$ADMIN" "$WORK/acked.json" "http://127.0.0.1:${APORT[1]}" \
+  "http://127.0.0.1:${APORT[2]}" "http://127.0.0.1:${APORT[3]}" | sed 's/^/after the kill: /'
 
 # --- 5. start-up with 100,000 applications from PostgreSQL
 kill -TERM "${PID[3]}"; wait "${PID[3]}" 2>/dev/null || true

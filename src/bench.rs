@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct BenchArgs {
     pub url: String,
+    /// Where applications are provisioned (the admin plane); `None`: `url`.
+    pub admin_url: Option<String>,
     pub admin_credentials: PathBuf,
     pub apps: usize,
     pub concurrency: usize,
@@ -251,8 +253,13 @@ pub async fn run(args: BenchArgs) -> Result<BenchReport, String> {
     if args.apps == 0 || args.concurrency == 0 {
         return Err("--apps and --concurrency must be at least 1".into());
     }
-    let base = args.url.trim_end_matches('/').to_owned();
-    let creds = provision(&args, &base).await?;
+    let admin_base = args
+        .admin_url
+        .as_deref()
+        .unwrap_or(&args.url)
+        .trim_end_matches('/')
+        .to_owned();
+    let creds = provision(&args, &admin_base).await?;
     let authority = format!("{}:{}", target.host, target.port);
     let body = Bytes::from_static(b"grant_type=client_credentials");
     let requests = creds

@@ -93,6 +93,10 @@ enum Command {
         /// Base URL of the server, e.g. http://127.0.0.1:8080
         #[arg(long)]
         url: String,
+        /// Base URL of the admin plane, where the applications are created
+        /// (with server.admin_listen); default: --url
+        #[arg(long)]
+        admin_url: Option<String>,
         /// {"clientId","secret"} of an admin application (e.g. data/initial-admin.json)
         #[arg(long, value_name = "FILE")]
         admin_credentials: PathBuf,
@@ -217,6 +221,7 @@ pub fn main() -> ExitCode {
         #[cfg(feature = "loadgen")]
         Command::Bench {
             url,
+            admin_url,
             admin_credentials,
             apps,
             concurrency,
@@ -227,6 +232,7 @@ pub fn main() -> ExitCode {
             reuse,
         } => bench(crate::bench::BenchArgs {
             url,
+            admin_url,
             admin_credentials,
             apps,
             concurrency,

@@ -55,6 +55,11 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The admin plane's own address; unset: `listen` serves both planes.
+    pub admin_listen: Option<SocketAddr>,
+    /// The admin listener's certificate and key; unset: the public ones.
+    pub admin_tls_cert: Option<PathBuf>,
+    pub admin_tls_key: Option<PathBuf>,
     pub max_body_bytes: usize,
     /// A connection must deliver a whole request head within this long of
     /// starting to wait for one (hyper starts the clock whenever an HTTP/1
@@ -199,6 +204,9 @@ impl Default for Config {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 tls_cert: None,
                 tls_key: None,
+                admin_listen: None,
+                admin_tls_cert: None,
+                admin_tls_key: None,
                 max_body_bytes: 16384,
                 header_read_timeout: std::time::Duration::from_secs(10),
                 idle_timeout: std::time::Duration::from_secs(60),
@@ -256,6 +264,9 @@ pub const KEYS: &[&str] = &[
     "server.listen",
     "server.tls_cert",
     "server.tls_key",
+    "server.admin_listen",
+    "server.admin_tls_cert",
+    "server.admin_tls_key",
     "server.max_body_bytes",
     "server.header_read_timeout_seconds",
     "server.idle_timeout_seconds",
@@ -416,6 +427,19 @@ impl Config {
             }
             "server.tls_cert" => self.server.tls_cert = optional_path(s)?,
             "server.tls_key" => self.server.tls_key = optional_path(s)?,
+            "server.admin_listen" => {
+                let v = string(s)?;
+                self.server.admin_listen = if v.is_empty() {
+                    None
+                } else {
+                    Some(
+                        v.parse()
+                            .map_err(|_| err(s, "expected an address like 127.0.0.1:8081"))?,
+                    )
+                }
+            }
+            "server.admin_tls_cert" => self.server.admin_tls_cert = optional_path(s)?,
+            "server.admin_tls_key" => self.server.admin_tls_key = optional_path(s)?,
             "server.max_body_bytes" => self.server.max_body_bytes = integer(s, 1024, 1 << 20)? as usize,
             "server.header_read_timeout_seconds" => {
                 self.server.header_read_timeout = std::time::Duration::from_secs(integer(s, 1, 3600)? as u64)
@@ -532,6 +556,27 @@ impl Config {
             return Err(fail(
                 "server.tls_cert",
                 "server.tls_cert and server.tls_key must be set together",
+            ));
+        }
+        if self.server.admin_tls_cert.is_some() != self.server.admin_tls_key.is_some() {
+            return Err(fail(
+                "server.admin_tls_cert",
+                "server.admin_tls_cert and server.admin_tls_key must be set together",
+            ));
+        }
+        if self.server.admin_tls_cert.is_some() && self.server.admin_listen.is_none() {
+            return Err(fail(
+                "server.admin_tls_cert",
+                "server.admin_tls_cert is for the admin listener: set server.admin_listen too",
+            ));
+        }
+        if let Some(admin) = self.server.admin_listen
+            && admin == self.server.listen
+            && admin.port() != 0
+        {
+            return Err(fail(
+                "server.admin_listen",
+                "server.admin_listen must differ from server.listen: the point is a second, private address",
             ));
         }
         if self.issuer.audiences.is_empty() || self.issuer.audiences.iter().any(|a| a.is_empty()) {

@@ -1,48 +1,39 @@
 //! The server as a whole: `App::build(config)` → `.port()` →
 //! `.run_until_stopped()` (DESIGN §Style). Each file owns one part:
-//! `bootstrap` opens the store, keys and directory; `server` accepts
-//! connections (per-core runtimes, TLS) and shuts down gracefully;
-//! `router` is the HTTP surface; `jobs` are the background tasks
+//! `bootstrap` opens the store, keys and directory; `run` serves (through
+//! `http::server`) and shuts down in order; `jobs` are the background tasks
 //! (following other instances, flushing, purging, key rotation).
 
 mod bootstrap;
 mod jobs;
-mod router;
-mod server;
+mod run;
 
 pub use bootstrap::{Bootstrap, admin_credentials_json, bootstrap};
 use jobs::{background_tasks, end_overlaps, follow_feed};
-pub use router::router;
-use server::tls_acceptor;
 
 use crate::config::Config;
 use crate::config::StoreBackend;
-use crate::connection::{self, Activity, Watched};
 use crate::directory::Directory;
 use crate::domain::application::Application;
 use crate::domain::secret::ClientSecret;
+use crate::http::router::{Plane, router};
+use crate::http::server::{Listener, tls_acceptor};
+use crate::http::{AppState, SharedState};
 use crate::oauth::grant::Grants;
 use crate::oauth::throttle::{FailureThrottle, RequestLimiter};
 use crate::revocation::memory::MemoryCache;
 use crate::revocation::redis::RedisCache;
 use crate::revocation::{RevocationCache, Revocations};
-use crate::routes::{self, AppState, SharedState};
 use crate::store::{PostgresStore, SledStore, Store};
-use crate::telemetry::{self, Metrics, PeerAddr, RequestIds};
+use crate::telemetry::{self, Metrics, RequestIds};
 use crate::token::TokenIssuer;
 use crate::token::keys::{self, Alg, KeySet};
-use axum::Router;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -57,10 +48,9 @@ pub enum StartupError {
 }
 
 pub struct App {
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     address: SocketAddr,
-    router: Router,
-    tls: Option<TlsAcceptor>,
+    admin_address: Option<SocketAddr>,
     state: SharedState,
     store: Arc<dyn Store>,
     initial_admin: Option<PathBuf>,
@@ -70,19 +60,26 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartupError> {
         // Bind (and read the TLS files) first: a start that cannot serve
         // must not initialise a store and write admin credentials.
-        let listener = TcpListener::bind(config.server.listen).await.map_err(|e| {
-            StartupError::Other(format!(
-                "cannot listen on {}: {}; check server.listen (is another process listening there?)",
-                config.server.listen,
-                crate::store::sled::plain_io(&e)
-            ))
-        })?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| StartupError::Other(format!("cannot read the bound address: {e}")))?;
+        let (listener, address) = bind(config.server.listen, "server.listen").await?;
         let tls = match (&config.server.tls_cert, &config.server.tls_key) {
-            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+            (Some(cert), Some(key)) => {
+                Some(tls_acceptor(cert, key, ("server.tls_cert", "server.tls_key")).map_err(StartupError::Other)?)
+            }
             _ => None,
+        };
+        let admin = match config.server.admin_listen {
+            None => None,
+            Some(at) => {
+                let (admin_listener, admin_address) = bind(at, "server.admin_listen").await?;
+                let admin_tls = match (&config.server.admin_tls_cert, &config.server.admin_tls_key) {
+                    (Some(cert), Some(key)) => Some(
+                        tls_acceptor(cert, key, ("server.admin_tls_cert", "server.admin_tls_key"))
+                            .map_err(StartupError::Other)?,
+                    ),
+                    _ => tls.clone(),
+                };
+                Some((admin_listener, admin_address, admin_tls))
+            }
         };
         // The credentials file is written (and synced) before the store
         // commits the admin application, so a crash can never leave an
@@ -142,7 +139,7 @@ impl App {
             tracing::warn!(cache = revocations.cache_name(), error = %e, "revocation cache not available at start; appauth answers from its store, and resource servers following Redis will catch up when it is back");
         }
         let state = Arc::new(AppState {
-            metadata_json: routes::metadata::render(&issuer_url, &role_ids),
+            metadata_json: crate::http::public::metadata::render(&issuer_url, &role_ids, admin.is_none()),
             issuer_url,
             grants: Grants {
                 directory: boot.directory.clone(),
@@ -218,13 +215,36 @@ impl App {
             revocations,
             config,
         });
-        let router = router(state.clone());
-        tracing::info!(address = %address, issuer = %state.issuer_url, tls = state.config.tls_enabled(), "listening");
-        Ok(App {
+        let mut listeners = Vec::with_capacity(2);
+        let public_plane = if admin.is_some() { Plane::Public } else { Plane::Both };
+        listeners.push(Listener {
             listener,
-            address,
-            router,
+            plane: public_plane,
+            router: router(state.clone(), public_plane),
             tls,
+        });
+        let mut admin_address = None;
+        if let Some((listener, at, tls)) = admin {
+            admin_address = Some(at);
+            listeners.push(Listener {
+                listener,
+                plane: Plane::Admin,
+                router: router(state.clone(), Plane::Admin),
+                tls,
+            });
+        }
+        for l in &listeners {
+            let at = if l.plane == Plane::Admin {
+                admin_address
+            } else {
+                Some(address)
+            };
+            tracing::info!(address = %at.unwrap_or(address), plane = l.plane.name(), issuer = %state.issuer_url, tls = l.tls.is_some(), "listening");
+        }
+        Ok(App {
+            listeners,
+            address,
+            admin_address,
             state,
             store: boot.store,
             initial_admin,
@@ -249,6 +269,11 @@ impl App {
         self.address
     }
 
+    /// The admin listener's address, when `server.admin_listen` is set.
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin_address
+    }
+
     pub fn issuer_url(&self) -> &str {
         &self.state.issuer_url
     }
@@ -257,4 +282,17 @@ impl App {
     pub fn initial_admin_path(&self) -> Option<&PathBuf> {
         self.initial_admin.as_ref()
     }
+}
+
+async fn bind(at: SocketAddr, key: &str) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let listener = TcpListener::bind(at).await.map_err(|e| {
+        StartupError::Other(format!(
+            "cannot listen on {at}: {}; check {key} (is another process listening there?)",
+            crate::store::sled::plain_io(&e)
+        ))
+    })?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| StartupError::Other(format!("cannot read the bound address: {e}")))?;
+    Ok((listener, address))
 }

@@ -14,8 +14,6 @@
 use super::latency::RouteClass;
 use super::request_id::{RequestId, X_REQUEST_ID};
 use crate::config::LogFormat;
-use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 use std::io::Write as _;
 use std::sync::{Mutex, OnceLock};
@@ -220,28 +218,8 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-/// The middleware: gives every request its id (request extension and
-/// `X-Request-Id`) and writes its access line.
-pub async fn access_log(
-    axum::extract::State(state): axum::extract::State<crate::routes::SharedState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let started = Started::now(&state);
-    req.extensions_mut().insert(started.id);
-    if !state.access_log.enabled() {
-        let route = RouteClass::of(req.uri().path());
-        let resp = next.run(req).await;
-        return started.finish_quiet(&state, route, resp);
-    }
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let resp = next.run(req).await;
-    started.finish(&state, method.as_str(), &path, resp)
-}
-
-/// A request under way: its id and when it began. The middleware above and
-/// the token endpoint's direct path (`app::server`) both end it with
+/// A request under way: its id and when it began. The HTTP middleware and
+/// the token endpoint's direct path (`http::server`) both end it with
 /// [`Started::finish`], so every request is timed, counted and logged alike.
 pub struct Started {
     pub id: RequestId,
@@ -249,24 +227,24 @@ pub struct Started {
 }
 
 impl Started {
-    pub fn now(state: &crate::routes::SharedState) -> Self {
+    pub fn now(state: &impl super::Observed) -> Self {
         Started {
-            id: RequestId(state.request_ids.next()),
+            id: RequestId(state.request_ids().next()),
             at: Instant::now(),
         }
     }
 
     /// Records the latency and sets `X-Request-Id`, without an access line.
-    pub fn finish_quiet(self, state: &crate::routes::SharedState, route: RouteClass, mut resp: Response) -> Response {
+    pub fn finish_quiet(self, state: &impl super::Observed, route: RouteClass, mut resp: Response) -> Response {
         self.stamp(state, route, &mut resp);
         resp
     }
 
     /// What every request gets: its latency observed, its id on the
     /// answer. Returns the latency and the id's text for the access line.
-    fn stamp(&self, state: &crate::routes::SharedState, route: RouteClass, resp: &mut Response) -> (u64, [u8; 21]) {
+    fn stamp(&self, state: &impl super::Observed, route: RouteClass, resp: &mut Response) -> (u64, [u8; 21]) {
         let latency_us = self.at.elapsed().as_micros() as u64;
-        state.metrics.observe(route, latency_us);
+        state.metrics().observe(route, latency_us);
         let hex = self.id.0.hex();
         if let Ok(v) = axum::http::HeaderValue::from_bytes(&hex) {
             resp.headers_mut().insert(X_REQUEST_ID, v);
@@ -276,15 +254,15 @@ impl Started {
 
     /// Records the latency, sets `X-Request-Id` and writes the access line
     /// (when the access log is on).
-    pub fn finish(self, state: &crate::routes::SharedState, method: &str, path: &str, mut resp: Response) -> Response {
+    pub fn finish(self, state: &impl super::Observed, method: &str, path: &str, mut resp: Response) -> Response {
         let (latency_us, hex) = self.stamp(state, RouteClass::of(path), &mut resp);
-        if !state.access_log.enabled() {
+        if !state.access_log().enabled() {
             return resp;
         }
         let unix_micros = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as i64);
-        let kept = state.access_log.record(&Line {
+        let kept = state.access_log().record(&Line {
             unix_micros,
             method,
             path,
@@ -294,7 +272,7 @@ impl Started {
             request_id: &hex,
         });
         if !kept {
-            state.metrics.access_line_dropped();
+            state.metrics().access_line_dropped();
         }
         resp
     }

@@ -37,7 +37,7 @@ impl RouteClass {
     ];
 
     pub fn of(path: &str) -> Self {
-        if path == crate::routes::token::TOKEN_PATH {
+        if path == crate::http::paths::TOKEN_PATH {
             Self::Token
         } else if path.starts_with("/oauth/") {
             Self::OAuth

@@ -7,12 +7,12 @@
 //! [`LoggedClient`].
 
 pub mod access;
-mod latency;
+pub mod latency;
 mod metrics;
 mod process;
 mod request_id;
 
-pub use self::access::{AccessLog, LoggedClient, access_log};
+pub use self::access::{AccessLog, LoggedClient};
 pub use self::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics, TOKEN_ERROR_CODES};
 pub use self::request_id::{RequestId, RequestIdValue, RequestIds};
 
@@ -62,3 +62,11 @@ pub fn init(log: &LogConfig) -> Logging {
 /// for abuse limits and the audit log).
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// What records a request: its id source, the access log and the metrics.
+/// The HTTP state implements it, so telemetry needs nothing from HTTP.
+pub trait Observed {
+    fn request_ids(&self) -> &RequestIds;
+    fn access_log(&self) -> &AccessLog;
+    fn metrics(&self) -> &Metrics;
+}

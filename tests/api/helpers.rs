@@ -15,8 +15,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin_id: String,
     pub admin_secret: String,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<std::io::Result<()>>>,
+    pub stop: Option<oneshot::Sender<()>>,
+    pub handle: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 pub fn test_config(dir: &Path, extra: &[String]) -> Config {

@@ -1,9 +1,10 @@
-//! Liveness, readiness and metrics.
+//! Liveness and readiness (`/healthz`, `/readyz`): served on both planes,
+//! so a load balancer and an operator's probe each check their own.
 
-use super::SharedState;
+use crate::http::SharedState;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -12,7 +13,6 @@ pub fn router() -> Router<SharedState> {
     Router::new()
         .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
 }
 
 async fn readyz(State(state): State<SharedState>) -> Response {
@@ -53,13 +53,4 @@ async fn readyz(State(state): State<SharedState>) -> Response {
     };
     let body = json!({"status": status_word, "checks": checks});
     (status, axum::Json(body)).into_response()
-}
-
-async fn metrics(State(state): State<SharedState>) -> Response {
-    let apps = state.directory.read().apps.len();
-    (
-        [(header::CONTENT_TYPE, crate::telemetry::METRICS_CONTENT_TYPE)],
-        state.metrics.render(apps),
-    )
-        .into_response()
 }

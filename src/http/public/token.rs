@@ -1,13 +1,16 @@
 //! `POST /oauth/token` (RFC 6749 §4.4, §2.3.1, §5) and the JSON
 //! compatibility form `POST /api/v1/token` for existing API clients.
 
-use super::admin::Origin;
 use super::client_auth::{ClientCredentials, credentials, no_credentials_in_url};
-use super::{SharedState, has_media_type, oauth_body, oauth_form};
+use super::oauth::{method_not_allowed, oauth_body, oauth_form, with_client};
 use crate::error::{OAuthError, no_store};
+use crate::http::SharedState;
+use crate::http::body::has_media_type;
+use crate::http::origin::Origin;
+use crate::http::paths::TOKEN_PATH;
 use crate::oauth::grant::{AuthMethod, GrantRequest, Granted};
+use crate::telemetry::PeerAddr;
 use crate::telemetry::access::Started;
-use crate::telemetry::{LoggedClient, PeerAddr};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -20,24 +23,6 @@ pub fn router() -> Router<SharedState> {
     Router::new()
         .route(TOKEN_PATH, post(token).fallback(method_not_allowed))
         .route("/api/v1/token", post(compat_token).fallback(method_not_allowed))
-}
-
-/// 405 — unless the URL carries a client secret (a `GET` with the
-/// credentials in the query is the usual way to leak one): then the 400
-/// that says so.
-pub(super) async fn method_not_allowed(uri: axum::http::Uri) -> OAuthError {
-    no_credentials_in_url(&uri)
-        .err()
-        .unwrap_or(OAuthError::MethodNotAllowed)
-}
-
-pub(super) fn with_client(mut resp: Response, client_id: Option<&str>) -> Response {
-    // Only something shaped like a client ID is logged: a secret pasted
-    // into the wrong field must not reach the log.
-    if let Some(id) = client_id.filter(|id| crate::domain::is_id(id)) {
-        resp.extensions_mut().insert(LoggedClient(id.to_owned()));
-    }
-    resp
 }
 
 fn check_grant_type(grant_type: Option<&str>) -> Result<(), OAuthError> {
@@ -76,22 +61,19 @@ fn granted_response(g: &Granted) -> Response {
 /// it does what the router's middleware would have done (request id,
 /// latency, access line) through the same [`Started`].
 pub async fn direct(state: SharedState, peer: Option<PeerAddr>, req: axum::http::Request<Body>) -> Response {
-    let started = Started::now(&state);
+    let started = Started::now(&*state);
     let origin = Origin::of(peer, started.id);
     let (parts, body) = req.into_parts();
     let resp = token(State(state.clone()), origin, parts.uri, parts.headers, body).await;
-    started.finish(&state, "POST", TOKEN_PATH, resp)
+    started.finish(&*state, "POST", TOKEN_PATH, resp)
 }
-
-/// The path [`direct`] serves.
-pub const TOKEN_PATH: &str = "/oauth/token";
 
 /// RFC 6749 §4.4 client-credentials grant.
 #[utoipa::path(post, path = "/oauth/token", operation_id = "requestToken", tag = "OAuth",
-    request_body(content = crate::routes::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = crate::routes::openapi::TokenResponse),
-        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
-        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
+    request_body(content = crate::http::schema::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = crate::http::schema::TokenResponse),
+        (status = 400, body = crate::http::schema::OAuthErrorBody), (status = 401, body = crate::http::schema::OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::http::schema::OAuthErrorBody)))]
 async fn token(
     State(state): State<SharedState>,
     origin: Origin,
@@ -172,9 +154,9 @@ pub struct CompatRequest {
 
 /// The JSON form of the token request for existing API clients.
 #[utoipa::path(post, path = "/api/v1/token", operation_id = "requestTokenJson", tag = "OAuth", request_body = CompatRequest,
-    responses((status = 200, body = crate::routes::openapi::CompatResponse),
-        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
-        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
+    responses((status = 200, body = crate::http::schema::CompatResponse),
+        (status = 400, body = crate::http::schema::OAuthErrorBody), (status = 401, body = crate::http::schema::OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::http::schema::OAuthErrorBody)))]
 async fn compat_token(
     State(state): State<SharedState>,
     origin: Origin,

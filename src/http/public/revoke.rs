@@ -1,10 +1,10 @@
 //! `POST /oauth/revoke` (RFC 7009): a client revokes one of its own tokens.
 
-use super::admin::Origin;
 use super::client_auth::credentials;
-use super::token::with_client;
-use super::{SharedState, oauth_form};
+use super::oauth::{method_not_allowed, oauth_form, with_client};
 use crate::error::{OAuthError, no_store};
+use crate::http::SharedState;
+use crate::http::origin::Origin;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -13,16 +13,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 pub fn router() -> Router<SharedState> {
-    Router::new().route("/oauth/revoke", post(revoke).fallback(super::token::method_not_allowed))
+    Router::new().route("/oauth/revoke", post(revoke).fallback(method_not_allowed))
 }
 
 /// RFC 7009 §2.1: 200 also for unknown, invalid or expired tokens; a token
 /// of another client is refused (§2.1: "the request is refused").
 #[utoipa::path(post, path = "/oauth/revoke", operation_id = "revokeToken", tag = "OAuth",
-    request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = crate::http::schema::RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Revoked, or nothing to revoke"),
-        (status = 400, body = crate::routes::openapi::OAuthErrorBody), (status = 401, body = crate::routes::openapi::OAuthErrorBody),
-        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
+        (status = 400, body = crate::http::schema::OAuthErrorBody), (status = 401, body = crate::http::schema::OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::http::schema::OAuthErrorBody)))]
 async fn revoke(
     State(state): State<SharedState>,
     origin: Origin,

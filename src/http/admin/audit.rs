@@ -3,11 +3,12 @@
 //! endpoint: records are made only by the directory's write path and by
 //! refusals, and leave only by retention (`audit.retention_days`).
 
-use super::SharedState;
-use super::admin::{Admin, QueryPairs, allow, wants_csv};
+use super::extract::{QueryPairs, allow, off_runtime, wants_csv};
 use crate::directory::AuditView;
 use crate::domain::role::perm;
 use crate::error::ApiError;
+use crate::http::SharedState;
+use crate::http::bearer::Admin;
 use crate::listing::{AUDIT_AT_COLUMN, AUDIT_CSV_COLUMNS, AuditRecord, MAX_CSV_ROWS, audit_csv_value, csv_line};
 use crate::query::{self, ListQuery, Order};
 use axum::Router;
@@ -47,8 +48,8 @@ fn newest_first(mut q: ListQuery) -> ListQuery {
     responses(
         (status = 200, description = "A page of audit records, or the CSV export",
             content((AuditList = "application/json"), (String = "text/csv"))),
-        (status = 400, body = crate::routes::openapi::ApiErrorBody), (status = 401, body = crate::routes::openapi::ApiErrorBody),
-        (status = 403, body = crate::routes::openapi::ApiErrorBody),
+        (status = 400, body = crate::http::schema::ApiErrorBody), (status = 401, body = crate::http::schema::ApiErrorBody),
+        (status = 403, body = crate::http::schema::ApiErrorBody),
     ))]
 async fn list(
     State(state): State<SharedState>,
@@ -66,7 +67,7 @@ async fn list(
     let q = newest_first(q);
     let directory = state.directory.clone();
     // Reading and querying the log is store work: off the connection runtimes.
-    let result = super::apps::off_runtime(&state, move || {
+    let result = off_runtime(&state, move || {
         let events = directory.audit_events()?;
         let records: Vec<AuditRecord<'_>> = events.iter().map(AuditRecord).collect();
         let (total, page) = q.run(records.iter());

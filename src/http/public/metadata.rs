@@ -1,7 +1,7 @@
 //! Discovery: RFC 8414 authorization server metadata (also served at the
 //! OpenID path) and the RFC 7517 JWKS of every published key.
 
-use super::SharedState;
+use crate::http::SharedState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -17,9 +17,12 @@ pub fn router() -> Router<SharedState> {
 
 /// The metadata document. `response_types_supported` is omitted rather than
 /// empty: there is no authorization endpoint (RFC 8414 §3.2).
-pub fn render(issuer: &str, scopes: &[&str]) -> String {
+/// `service_documentation` (the OpenAPI document) is named only when the
+/// issuer's own listener serves it: on a private admin plane it is not
+/// public, and a link that 404s helps nobody.
+pub fn render(issuer: &str, scopes: &[&str], documented: bool) -> String {
     let algs: Vec<&str> = crate::oauth::assertion::ALGS.iter().map(|a| a.as_str()).collect();
-    serde_json::json!({
+    let mut doc = serde_json::json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/oauth/token"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
@@ -33,9 +36,11 @@ pub fn render(issuer: &str, scopes: &[&str]) -> String {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"],
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "scopes_supported": scopes,
-        "service_documentation": format!("{issuer}/api/openapi.json"),
-    })
-    .to_string()
+    });
+    if documented {
+        doc["service_documentation"] = format!("{issuer}/api/openapi.json").into();
+    }
+    doc.to_string()
 }
 
 fn json(body: String, cache: &'static str) -> Response {

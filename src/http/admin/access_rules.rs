@@ -1,13 +1,14 @@
 //! `/api/v1/authorization/access-rules` (immutable rules: create, list,
 //! read, delete) and `/api/v1/authorization/roles` (the catalogue).
 
-use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, QueryPairs, allow, uncancellable, written};
+use super::extract::{ApiJson, IdPath, QueryPairs, allow, off_runtime, uncancellable, written};
 use crate::directory::{NewRule, RuleView};
 use crate::domain::role::perm;
 use crate::domain::role::{ROLES, Role, RoleSchema};
 use crate::domain::scope::ScopeType;
 use crate::error::ApiError;
+use crate::http::SharedState;
+use crate::http::bearer::Admin;
 use crate::listing::RuleRecord;
 use crate::query;
 use axum::Router;
@@ -61,7 +62,7 @@ pub struct RoleList {
 #[utoipa::path(get, path = "/api/v1/authorization/access-rules", operation_id = "listAccessRules", tag = "Access rules", security(("bearer" = [])),
     params(("filterBy" = Option<Vec<String>>, Query), ("search" = Option<String>, Query), ("sortBy" = Option<String>, Query),
         ("sortOrder" = Option<String>, Query), ("offset" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
-    responses((status = 200, body = RuleList), (status = 400, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 200, body = RuleList), (status = 400, body = crate::http::schema::ApiErrorBody)))]
 async fn list(
     State(state): State<SharedState>,
     admin: Admin,
@@ -70,7 +71,7 @@ async fn list(
     admin.require(&state, perm::RULES_READ).await?;
     let q = query::parse_query::<RuleRecord<'_>>(&pairs, &[])?;
     let directory = state.directory.clone();
-    let list = super::apps::off_runtime(&state, move || {
+    let list = off_runtime(&state, move || {
         let cat = directory.read();
         let records: Vec<RuleRecord<'_>> = cat.rules.values().map(|rule| RuleRecord { rule, cat: &cat }).collect();
         let (total, page) = q.run(records.iter());
@@ -85,8 +86,8 @@ async fn list(
 
 /// Grant a role on a scope to an application.
 #[utoipa::path(post, path = "/api/v1/authorization/access-rules", operation_id = "createAccessRule", tag = "Access rules", security(("bearer" = [])),
-    request_body = CreateRule, responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 201, body = RuleView), (status = 400, body = crate::routes::openapi::ApiErrorBody),
-        (status = 404, body = crate::routes::openapi::ApiErrorBody), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
+    request_body = CreateRule, responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::http::schema::ApiErrorBody), (status = 201, body = RuleView), (status = 400, body = crate::http::schema::ApiErrorBody),
+        (status = 404, body = crate::http::schema::ApiErrorBody), (status = 409, body = crate::http::schema::ApiErrorBody)))]
 async fn create(
     State(state): State<SharedState>,
     admin: Admin,
@@ -115,7 +116,7 @@ async fn create(
 
 /// Read an access rule.
 #[utoipa::path(get, path = "/api/v1/authorization/access-rules/{id}", operation_id = "getAccessRule", tag = "Access rules", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = RuleView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    params(("id" = String, Path)), responses((status = 200, body = RuleView), (status = 404, body = crate::http::schema::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(&state, perm::RULES_READ).await?;
     let cat = state.directory.read();
@@ -128,7 +129,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 
 /// Delete an access rule.
 #[utoipa::path(delete, path = "/api/v1/authorization/access-rules/{id}", operation_id = "deleteAccessRule", tag = "Access rules", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    params(("id" = String, Path)), responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::http::schema::ApiErrorBody), (status = 204), (status = 404, body = crate::http::schema::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     let actor = admin.actor;
     uncancellable(

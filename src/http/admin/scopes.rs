@@ -1,11 +1,12 @@
 //! `/api/v1/scopes`: the tenant → cluster → department → project tree.
 
-use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, allow, uncancellable, written};
+use super::extract::{ApiJson, IdPath, allow, uncancellable, written};
 use crate::directory::{ScopeView, scope_view};
 use crate::domain::role::perm;
 use crate::domain::scope::{ScopeType, parse_scope_name};
 use crate::error::ApiError;
+use crate::http::SharedState;
+use crate::http::bearer::Admin;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -55,8 +56,8 @@ async fn list(State(state): State<SharedState>, admin: Admin) -> Result<Response
 
 /// Add a cluster, department or project under a parent of the right type.
 #[utoipa::path(post, path = "/api/v1/scopes", operation_id = "createScope", tag = "Scopes", security(("bearer" = [])), request_body = CreateScope,
-    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 201, body = ScopeView), (status = 400, body = crate::routes::openapi::ApiErrorBody),
-        (status = 404, body = crate::routes::openapi::ApiErrorBody), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::http::schema::ApiErrorBody), (status = 201, body = ScopeView), (status = 400, body = crate::http::schema::ApiErrorBody),
+        (status = 404, body = crate::http::schema::ApiErrorBody), (status = 409, body = crate::http::schema::ApiErrorBody)))]
 async fn create(
     State(state): State<SharedState>,
     admin: Admin,
@@ -80,7 +81,7 @@ async fn create(
 
 /// Read a scope.
 #[utoipa::path(get, path = "/api/v1/scopes/{id}", operation_id = "getScope", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = ScopeView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 200, body = ScopeView), (status = 404, body = crate::http::schema::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(&state, perm::SCOPES_READ).await?;
     let cat = state.directory.read();
@@ -93,7 +94,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 
 /// Delete a scope that has no children and no rules.
 #[utoipa::path(delete, path = "/api/v1/scopes/{id}", operation_id = "deleteScope", tag = "Scopes", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::http::schema::ApiErrorBody), (status = 204), (status = 409, body = crate::http::schema::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     let actor = admin.actor;
     uncancellable(

@@ -3,8 +3,8 @@
 //! `client_secret` in the body, or a signed client assertion
 //! (`private_key_jwt`, RFC 7523 §2.2) — one method, never two.
 
-use super::form;
 use crate::error::OAuthError;
+use crate::http::form;
 use crate::oauth::grant::AuthMethod;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -81,7 +81,7 @@ impl ClientCredentials {
     /// may the issuer and the token endpoint's URL).
     pub async fn authenticate(
         &self,
-        state: &super::SharedState,
+        state: &crate::http::SharedState,
         source: std::net::IpAddr,
         endpoint: &str,
     ) -> Result<crate::directory::Authenticated, OAuthError> {
@@ -90,7 +90,7 @@ impl ClientCredentials {
                 .grants
                 .authenticate(source, &c.id, &c.secret, c.method, crate::domain::now_ms()),
             Self::Assertion { client_id, assertion } => {
-                let token_url = format!("{}{}", state.issuer_url, super::token::TOKEN_PATH);
+                let token_url = format!("{}{}", state.issuer_url, crate::http::paths::TOKEN_PATH);
                 let endpoint_url = format!("{}{endpoint}", state.issuer_url);
                 let audiences = [state.issuer_url.as_str(), token_url.as_str(), endpoint_url.as_str()];
                 state

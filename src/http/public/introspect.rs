@@ -2,13 +2,14 @@
 //! it carry? The caller authenticates as an application (Basic or body) or
 //! with an admin bearer token.
 
-use super::admin::{Admin, Origin};
 use super::client_auth::credentials;
-use super::token::with_client;
-use super::{SharedState, oauth_form};
+use super::oauth::{method_not_allowed, oauth_form, with_client};
 use crate::domain::access_rule::RuleClaim;
 use crate::domain::role::perm;
 use crate::error::{ApiError, OAuthError, no_store};
+use crate::http::SharedState;
+use crate::http::bearer::Admin;
+use crate::http::origin::Origin;
 use crate::token::claims::Audience;
 use axum::Router;
 use axum::body::Body;
@@ -19,10 +20,7 @@ use axum::routing::post;
 use serde::Serialize;
 
 pub fn router() -> Router<SharedState> {
-    Router::new().route(
-        "/oauth/introspect",
-        post(introspect).fallback(super::token::method_not_allowed),
-    )
+    Router::new().route("/oauth/introspect", post(introspect).fallback(method_not_allowed))
 }
 
 /// RFC 7662 §2.2 response for an inactive (revoked, expired, malformed,
@@ -72,10 +70,10 @@ fn is_bearer(headers: &HeaderMap) -> bool {
 }
 
 #[utoipa::path(post, path = "/oauth/introspect", operation_id = "introspectToken", tag = "OAuth",
-    request_body(content = crate::routes::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = crate::http::schema::RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Active token, or exactly {\"active\": false}", body = inline(IntrospectionResponse)),
-        (status = 401, body = crate::routes::openapi::OAuthErrorBody),
-        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::routes::openapi::OAuthErrorBody)))]
+        (status = 401, body = crate::http::schema::OAuthErrorBody),
+        (status = 429, description = "Too many failed client authentications from this address; see Retry-After", body = crate::http::schema::OAuthErrorBody)))]
 async fn introspect(
     State(state): State<SharedState>,
     origin: Origin,

@@ -3,17 +3,17 @@
 //! from this origin only, nothing inline, no framing, requests only to this
 //! origin. The page talks to the admin API with a token it keeps in memory.
 
-use super::SharedState;
+use crate::http::SharedState;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-const INDEX: &str = include_str!("../../assets/console/index.html");
-const APP_JS: &str = include_str!("../../assets/console/app.js");
-const APP_CSS: &str = include_str!("../../assets/console/app.css");
-const AUDIT_JS: &str = include_str!("../../assets/console/audit.js");
-const FAVICON: &[u8] = include_bytes!("../../assets/console/favicon.ico");
+const INDEX: &str = include_str!("../../../assets/console/index.html");
+const APP_JS: &str = include_str!("../../../assets/console/app.js");
+const APP_CSS: &str = include_str!("../../../assets/console/app.css");
+const AUDIT_JS: &str = include_str!("../../../assets/console/audit.js");
+const FAVICON: &[u8] = include_bytes!("../../../assets/console/favicon.ico");
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
     connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";

@@ -1,12 +1,17 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 document of the admin API and
 //! the token endpoints, generated from the handlers' annotations (utoipa).
 
-use super::SharedState;
+mod constraints;
+mod links;
+
+use crate::http::SharedState;
+use crate::http::admin;
+use crate::http::public;
+use crate::http::schema::{ApiErrorBody, CompatResponse, OAuthErrorBody, RevokeForm, TokenForm, TokenResponse};
 use axum::Router;
 use axum::routing::get;
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 pub fn router(issuer: &crate::config::IssuerConfig) -> Router<SharedState> {
     let doc = document(issuer).to_string();
@@ -20,65 +25,12 @@ pub fn router(issuer: &crate::config::IssuerConfig) -> Router<SharedState> {
 }
 
 /// The served document: the handlers' annotations, then the constraints
-/// the server's parsers enforce (see `openapi_constraints`).
+/// the server's parsers enforce (see `constraints`).
 pub fn document(issuer: &crate::config::IssuerConfig) -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    super::openapi_constraints::apply(&mut doc, issuer);
-    super::openapi_links::apply(&mut doc);
+    constraints::apply(&mut doc, issuer);
+    links::apply(&mut doc);
     doc
-}
-
-/// Admin API error body.
-#[derive(Serialize, ToSchema)]
-pub struct ApiErrorBody {
-    pub code: u16,
-    pub message: String,
-    pub details: Option<serde_json::Value>,
-}
-
-/// RFC 6749 §5.2 error body.
-#[derive(Serialize, ToSchema)]
-pub struct OAuthErrorBody {
-    pub error: String,
-    pub error_description: String,
-}
-
-/// RFC 6749 §4.4.2 token request (form-encoded).
-#[derive(Serialize, ToSchema)]
-pub struct TokenForm {
-    /// `client_credentials`
-    pub grant_type: String,
-    /// With `client_secret`, when not using HTTP Basic.
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    /// Space-separated role ids to narrow the token to.
-    pub scope: Option<String>,
-    /// RFC 8707 resource indicator (an allowed audience).
-    pub resource: Option<String>,
-    /// An allowed audience.
-    pub audience: Option<String>,
-    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt, RFC 7523).
-    pub client_assertion_type: Option<String>,
-    /// A JWT signed with a key registered on the application (RFC 7523 section 2.2).
-    pub client_assertion: Option<String>,
-}
-
-/// RFC 6749 §5.1 token response.
-#[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// `Bearer`
-    pub token_type: String,
-    pub expires_in: i64,
-    pub scope: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CompatResponse {
-    pub access_token: String,
-    pub token_type: String,
-    pub expires_in: i64,
 }
 
 struct BearerAuth;
@@ -182,27 +134,13 @@ impl Modify for StandardResponses {
 #[openapi(
     info(title = "appauth", description = "OAuth 2.0 client-credentials token server: token endpoints and admin API"),
     paths(
-        super::token::token, super::token::compat_token, super::revoke::revoke, super::introspect::introspect,
-        super::apps::list, super::apps::create, super::apps::read, super::apps::update, super::apps::remove, super::apps::regenerate,
-        super::access_rules::list, super::access_rules::create, super::access_rules::read, super::access_rules::remove, super::access_rules::roles,
-        super::scopes::list, super::scopes::create, super::scopes::read, super::scopes::remove,
-        super::audit::list,
+        public::token::token, public::token::compat_token, public::revoke::revoke, public::introspect::introspect,
+        admin::apps::list, admin::apps::create, admin::apps::read, admin::apps::update, admin::apps::remove, admin::apps::regenerate,
+        admin::access_rules::list, admin::access_rules::create, admin::access_rules::read, admin::access_rules::remove, admin::access_rules::roles,
+        admin::scopes::list, admin::scopes::create, admin::scopes::read, admin::scopes::remove,
+        admin::audit::list,
     ),
     components(schemas(ApiErrorBody, OAuthErrorBody, TokenForm, TokenResponse, CompatResponse, RevokeForm)),
     modifiers(&BearerAuth, &StandardResponses),
 )]
 pub struct ApiDoc;
-
-/// RFC 7009 / RFC 7662 request (form-encoded).
-#[derive(Serialize, ToSchema)]
-pub struct RevokeForm {
-    pub token: String,
-    /// `access_token`; `refresh_token` gets `unsupported_token_type` at /oauth/revoke.
-    pub token_type_hint: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt, RFC 7523).
-    pub client_assertion_type: Option<String>,
-    /// A JWT signed with a key registered on the application (RFC 7523 section 2.2).
-    pub client_assertion: Option<String>,
-}

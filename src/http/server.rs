@@ -1,128 +1,184 @@
-//! Serving: the accept loop on per-core runtimes, optional TLS (rustls),
-//! connection limits and timeouts, and graceful shutdown (stop accepting,
-//! finish in-flight requests, flush the store).
+//! Serving HTTP: the accept loop of each listener on per-core runtimes,
+//! optional TLS (rustls), connection limits and timeouts, strict framing
+//! (RFC 9112 §6), and the graceful drain when asked to stop.
 
-use super::*;
+use crate::connection::{self, Activity, Watched};
+use crate::http::SharedState;
+use crate::http::paths::TOKEN_PATH;
+use crate::http::router::Plane;
+use crate::telemetry::PeerAddr;
+use axum::Router;
 use futures_util::future::Either;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
-impl App {
-    /// Runs until SIGTERM or Ctrl-C.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(shutdown_signal()).await
+/// One listening socket and what it serves.
+pub struct Listener {
+    pub listener: TcpListener,
+    pub plane: Plane,
+    pub router: Router,
+    pub tls: Option<TlsAcceptor>,
+}
+
+/// Serves every listener until `shutdown` completes, then stops accepting
+/// and lets in-flight requests finish (30 s at most).
+pub async fn serve(
+    listeners: Vec<Listener>,
+    state: SharedState,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let limits = state.config.server.clone();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        // A request head larger than this gets 431 (hyper's default is
+        // ~400 KB, and 10,000 slow connections each holding one is 4 GB).
+        .max_buf_size(MAX_HEAD_BYTES);
+    builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
+    // One budget of connections for every listener: what the process can hold.
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let workers = Arc::new(ConnectionWorkers::start()?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    {
+        let loops: Vec<_> = listeners
+            .into_iter()
+            .map(|l| {
+                let accept = AcceptLoop {
+                    state: state.clone(),
+                    builder: builder.clone(),
+                    slots: slots.clone(),
+                    workers: workers.clone(),
+                    graceful: &graceful,
+                };
+                let mut stop = stop_rx.clone();
+                async move {
+                    accept
+                        .run(l, async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await
+                }
+            })
+            .collect();
+        let all = futures_util::future::join_all(loops);
+        tokio::pin!(all);
+        tokio::select! {
+            _ = &mut all => {}
+            () = shutdown => {
+                let _ = stop_tx.send(true);
+                all.await;
+            }
+        }
     }
+    tracing::info!("shutting down: finishing in-flight requests");
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 30 s; closing them");
+    }
+    if let Ok(workers) = Arc::try_unwrap(workers) {
+        workers.stop();
+    }
+    Ok(())
+}
 
-    /// Runs until `shutdown` completes, then drains connections and flushes.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let background = tokio::spawn(background_tasks(self.state.clone(), stop_rx.clone()));
-        let overlaps = tokio::spawn(end_overlaps(self.state.clone(), stop_rx.clone()));
-        let follower = tokio::spawn(follow_feed(self.state.clone(), stop_rx));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+struct AcceptLoop<'g> {
+    state: SharedState,
+    builder: auto::Builder<TokioExecutor>,
+    slots: Arc<tokio::sync::Semaphore>,
+    workers: Arc<ConnectionWorkers>,
+    graceful: &'g hyper_util::server::graceful::GracefulShutdown,
+}
+
+impl AcceptLoop<'_> {
+    async fn run(self, l: Listener, stop: impl Future<Output = ()>) {
         let limits = self.state.config.server.clone();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            // A request head larger than this gets 431 (hyper's default is
-            // ~400 KB, and 10,000 slow connections each holding one is 4 GB).
-            .max_buf_size(MAX_HEAD_BYTES);
-        builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
-        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
         let trusted_proxies: Arc<[std::net::IpAddr]> = limits.trusted_proxies.clone().into();
-        let workers = ConnectionWorkers::start()?;
         let mut next_worker = 0usize;
-        tokio::pin!(shutdown);
+        tokio::pin!(stop);
         loop {
             // Beyond `server.max_connections`, new connections wait in the
             // kernel's listen backlog until one ends: the ones being served
             // are not harmed, and nothing is accepted only to be dropped.
             let slot = tokio::select! {
-                slot = slots.clone().acquire_owned() => match slot {
+                slot = self.slots.clone().acquire_owned() => match slot {
                     Ok(s) => s,
                     Err(_) => break,
                 },
-                () = &mut shutdown => break,
+                () = &mut stop => break,
             };
-            tokio::select! {
-                accepted = self.listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off, keep serving.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let Ok(stream) = stream.into_std() else { continue };
-                    let router = self.router.clone();
-                    // The peer address rides on every request of the
-                    // connection (abuse limits and the audit log need it).
-                    let trusted = trusted_proxies.clone();
-                    let state = self.state.clone();
-                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let client = PeerAddr(forwarded_client(&trusted, peer, req.headers()));
-                        dispatch(&state, &router, Some(client), req.map(axum::body::Body::new))
-                    });
-                    let builder = builder.clone();
-                    let watcher = graceful.watcher();
-                    let tls = self.tls.clone();
-                    let (first_byte, idle) = (limits.header_read_timeout, limits.idle_timeout);
-                    next_worker = next_worker.wrapping_add(1);
-                    workers.handle(next_worker).spawn(async move {
-                        let _slot = slot;
-                        // Re-registered with this worker's reactor, so all of
-                        // the connection's wake-ups stay on one thread.
-                        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { return };
-                        let activity = Activity::new();
-                        let stream = Watched::new(stream, activity.clone());
-                        let serve = async {
-                            match tls {
-                                None => {
-                                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                                    let _ = watcher.watch(conn.into_owned()).await;
-                                }
-                                Some(acceptor) => {
-                                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-                                    let Ok(Ok(tls)) = handshake else { return };
-                                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                                    let _ = watcher.watch(conn.into_owned()).await;
-                                }
-                            }
-                        };
-                        // Whichever ends first; dropping the connection closes it.
-                        tokio::select! {
-                            () = serve => {}
-                            () = connection::watchdog(activity, first_byte, idle) => {}
-                        }
-                    });
+            let accepted = tokio::select! {
+                accepted = l.listener.accept() => accepted,
+                () = &mut stop => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-                () = &mut shutdown => break,
-            }
+            };
+            let _ = stream.set_nodelay(true);
+            let Ok(stream) = stream.into_std() else { continue };
+            let router = l.router.clone();
+            // The peer address rides on every request of the connection
+            // (abuse limits and the audit log need it).
+            let trusted = trusted_proxies.clone();
+            let state = self.state.clone();
+            let plane = l.plane;
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let client = PeerAddr(forwarded_client(&trusted, peer, req.headers()));
+                dispatch(&state, plane, &router, Some(client), req.map(axum::body::Body::new))
+            });
+            let builder = self.builder.clone();
+            let watcher = self.graceful.watcher();
+            let tls = l.tls.clone();
+            let (first_byte, idle) = (limits.header_read_timeout, limits.idle_timeout);
+            next_worker = next_worker.wrapping_add(1);
+            self.workers.handle(next_worker).spawn(async move {
+                let _slot = slot;
+                // Re-registered with this worker's reactor, so all of the
+                // connection's wake-ups stay on one thread.
+                let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                    return;
+                };
+                let activity = Activity::new();
+                let stream = Watched::new(stream, activity.clone());
+                let serve = async {
+                    match tls {
+                        None => {
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            let _ = watcher.watch(conn.into_owned()).await;
+                        }
+                        Some(acceptor) => {
+                            let handshake =
+                                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                            let Ok(Ok(tls)) = handshake else { return };
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                            let _ = watcher.watch(conn.into_owned()).await;
+                        }
+                    }
+                };
+                // Whichever ends first; dropping the connection closes it.
+                tokio::select! {
+                    () = serve => {}
+                    () = connection::watchdog(activity, first_byte, idle) => {}
+                }
+            });
         }
-        drop(self.listener);
-        tracing::info!("shutting down: finishing in-flight requests");
-        if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("connections still open after 30 s; closing them");
-        }
-        workers.stop();
-        let _ = stop_tx.send(true);
-        let _ = background.await;
-        let _ = overlaps.await;
-        let _ = follower.await;
-        self.state.access_log.flush();
-        if let Err(e) = self.state.directory.flush_logins().await {
-            tracing::error!(error = %e, "could not save last-login times at shutdown");
-        }
-        let store = self.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.close()).await;
-        tracing::info!("stopped");
-        Ok(())
     }
 }
 
@@ -167,10 +223,11 @@ fn refuse_framing(path: &str) -> axum::response::Response {
 /// cost ~8 % of its CPU per token (measured with perf, 2026-12); any other
 /// method or path on it (405s,
 /// trailing slashes) is the router's. A layer added to the router must be
-/// added to `routes::token::direct` too: the router's only one, the access
+/// added to `public::token::direct` too: the router's only one, the access
 /// log, is shared with it through `telemetry::access::Started`.
-pub(super) fn dispatch(
+pub fn dispatch(
     state: &SharedState,
+    plane: Plane,
     router: &Router,
     peer: Option<PeerAddr>,
     mut req: axum::http::Request<axum::body::Body>,
@@ -179,10 +236,10 @@ pub(super) fn dispatch(
         let resp = refuse_framing(req.uri().path());
         return Either::Left(Either::Right(std::future::ready(Ok(resp))));
     }
-    if req.method() == axum::http::Method::POST && req.uri().path() == routes::token::TOKEN_PATH {
+    if plane.serves_token() && req.method() == axum::http::Method::POST && req.uri().path() == TOKEN_PATH {
         let state = state.clone();
         return Either::Left(Either::Left(async move {
-            Ok(routes::token::direct(state, peer, req).await)
+            Ok(crate::http::public::token::direct(state, peer, req).await)
         }));
     }
     if let Some(peer) = peer {
@@ -192,29 +249,18 @@ pub(super) fn dispatch(
     Either::Right(tower::Service::call(&mut router.clone(), req))
 }
 
-impl App {
-    /// Serves one request in-process, exactly as a connection would
-    /// (benchmarks; there is no peer address).
-    pub fn handle(
-        &self,
-        req: axum::http::Request<axum::body::Body>,
-    ) -> impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + use<> {
-        dispatch(&self.state, &self.router, None, req)
-    }
-}
-
 /// One single-threaded runtime per core for connections. The multi-thread
 /// scheduler moved connection tasks between workers, and the cross-thread
 /// wake-ups cost more than the work on a 2-core machine; a connection here
 /// lives on one thread from accept to close.
-pub(super) struct ConnectionWorkers {
+struct ConnectionWorkers {
     handles: Vec<tokio::runtime::Handle>,
     stops: Vec<tokio::sync::oneshot::Sender<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl ConnectionWorkers {
-    pub(super) fn start() -> std::io::Result<Self> {
+    fn start() -> std::io::Result<Self> {
         let n = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut w = ConnectionWorkers {
             handles: Vec::with_capacity(n),
@@ -239,12 +285,12 @@ impl ConnectionWorkers {
         Ok(w)
     }
 
-    pub(super) fn handle(&self, i: usize) -> &tokio::runtime::Handle {
+    fn handle(&self, i: usize) -> &tokio::runtime::Handle {
         &self.handles[i % self.handles.len()]
     }
 
     /// Called after the graceful drain: ends the worker threads.
-    pub(super) fn stop(self) {
+    fn stop(self) {
         for s in self.stops {
             let _ = s.send(());
         }
@@ -254,35 +300,29 @@ impl ConnectionWorkers {
     }
 }
 
-pub(super) fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor, StartupError> {
+/// A TLS acceptor for a certificate chain and key; `keys` names the two
+/// settings they came from, for the error message.
+pub fn tls_acceptor(cert: &Path, key: &Path, keys: (&str, &str)) -> Result<TlsAcceptor, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| StartupError::Other(format!("server.tls_cert {}: {e}", cert.display())))?;
+        .map_err(|e| format!("{} {}: {e}", keys.0, cert.display()))?;
     if certs.is_empty() {
-        return Err(StartupError::Other(format!(
-            "server.tls_cert {}: no certificate found",
-            cert.display()
-        )));
+        return Err(format!("{} {}: no certificate found", keys.0, cert.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| StartupError::Other(format!("server.tls_key {}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{} {}: {e}", keys.1, key.display()))?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .map_err(|e| StartupError::Other(format!("TLS: {e}")))?
+        .map_err(|e| format!("TLS: {e}"))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| {
-            StartupError::Other(format!(
-                "server.tls_cert/server.tls_key do not match or are unusable: {e}"
-            ))
-        })?;
+        .map_err(|e| format!("{}/{} do not match or are unusable: {e}", keys.0, keys.1))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-pub(super) async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -305,11 +345,7 @@ pub(super) async fn shutdown_signal() {
 /// client's own claims). From any other peer, or when the last entry is not
 /// an address, the TCP peer is the client, so nobody can pick the address
 /// the failure limits and the audit log charge.
-pub(super) fn forwarded_client(
-    trusted: &[std::net::IpAddr],
-    peer: SocketAddr,
-    headers: &axum::http::HeaderMap,
-) -> SocketAddr {
+pub fn forwarded_client(trusted: &[std::net::IpAddr], peer: SocketAddr, headers: &axum::http::HeaderMap) -> SocketAddr {
     if trusted.is_empty() || !trusted.contains(&peer.ip()) {
         return peer;
     }

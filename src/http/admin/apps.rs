@@ -1,8 +1,9 @@
 //! `/api/v1/apps`: applications (DESIGN §4) — list (JSON or CSV), create,
 //! read, enable/disable, delete, regenerate the secret.
 
-use super::SharedState;
-use super::admin::{Admin, ApiJson, IdPath, OptionalJson, QueryPairs, allow, uncancellable, wants_csv, written};
+use super::extract::{
+    ApiJson, IdPath, OptionalJson, QueryPairs, allow, off_runtime, uncancellable, wants_csv, written,
+};
 use crate::directory::{AppView, Catalog};
 use crate::domain::application::{AppName, PolicyChange, TokenPolicy};
 use crate::domain::client_keys::ClientKeys;
@@ -10,6 +11,8 @@ use crate::domain::role::perm;
 use crate::domain::rotation::Grace;
 use crate::error::ApiError;
 use crate::error::no_store;
+use crate::http::SharedState;
+use crate::http::bearer::Admin;
 use crate::listing::{AppRecord, CSV_COLUMNS, CSV_DEFAULT_COLUMNS, MAX_CSV_ROWS, csv_line, csv_value};
 use crate::query::{self, ListQuery};
 use axum::Router;
@@ -181,8 +184,8 @@ fn run(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
     responses(
         (status = 200, description = "A page of applications, or the CSV export",
             content((AppList = "application/json"), (String = "text/csv"))),
-        (status = 400, body = crate::routes::openapi::ApiErrorBody), (status = 401, body = crate::routes::openapi::ApiErrorBody),
-        (status = 403, body = crate::routes::openapi::ApiErrorBody),
+        (status = 400, body = crate::http::schema::ApiErrorBody), (status = 401, body = crate::http::schema::ApiErrorBody),
+        (status = 403, body = crate::http::schema::ApiErrorBody),
     ))]
 async fn list(
     State(state): State<SharedState>,
@@ -213,18 +216,6 @@ async fn list(
     })
     .await?;
     Ok(axum::Json(list).into_response())
-}
-
-/// Runs list-query work on the low-priority list pool, off the connection
-/// runtimes the token endpoint shares.
-pub async fn off_runtime<T: Send + 'static>(
-    state: &SharedState,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    state.list_pool.run(work).await.ok_or_else(|| {
-        tracing::error!("list query task failed");
-        ApiError::Internal
-    })
 }
 
 /// Streams the CSV in chunks, taking the catalog lock once per chunk, so a
@@ -311,8 +302,8 @@ use futures_util::StreamExt as _;
 
 /// Create an application; the response is the only one that shows its secret.
 #[utoipa::path(post, path = "/api/v1/apps", operation_id = "createApp", tag = "Applications", security(("bearer" = [])), request_body = CreateApp,
-    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 201, body = WithSecret), (status = 400, body = crate::routes::openapi::ApiErrorBody),
-        (status = 409, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::http::schema::ApiErrorBody), (status = 201, body = WithSecret), (status = 400, body = crate::http::schema::ApiErrorBody),
+        (status = 409, body = crate::http::schema::ApiErrorBody)))]
 async fn create(
     State(state): State<SharedState>,
     admin: Admin,
@@ -358,7 +349,7 @@ fn view_of(state: &SharedState, id: &str) -> Result<AppView, ApiError> {
 
 /// Read an application (never its secret).
 #[utoipa::path(get, path = "/api/v1/apps/{id}", operation_id = "getApp", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = AppView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 200, body = AppView), (status = 404, body = crate::http::schema::ApiErrorBody)))]
 async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     admin.require(&state, perm::APPS_READ).await?;
     Ok(axum::Json(view_of(&state, &id)?).into_response())
@@ -367,7 +358,7 @@ async fn read(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath
 /// Enable or disable an application (disabling revokes its tokens), and/or
 /// replace its `private_key_jwt` keys.
 #[utoipa::path(patch, path = "/api/v1/apps/{id}", operation_id = "updateApp", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = UpdateApp, responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 200, body = AppView), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    request_body = UpdateApp, responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::http::schema::ApiErrorBody), (status = 200, body = AppView), (status = 404, body = crate::http::schema::ApiErrorBody)))]
 async fn update(
     State(state): State<SharedState>,
     admin: Admin,
@@ -423,7 +414,7 @@ async fn update(
 
 /// Delete an application, its access rules, and revoke its tokens.
 #[utoipa::path(delete, path = "/api/v1/apps/{id}", operation_id = "deleteApp", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 204), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::http::schema::ApiErrorBody), (status = 204), (status = 404, body = crate::http::schema::ApiErrorBody)))]
 async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPath) -> Result<Response, ApiError> {
     let actor = admin.actor;
     uncancellable(&state, |s| async move {
@@ -440,7 +431,7 @@ async fn remove(State(state): State<SharedState>, admin: Admin, IdPath(id): IdPa
 /// tokens are revoked; `graceSeconds` lets the old one overlap the new one.
 #[utoipa::path(post, path = "/api/v1/apps/{id}/secret", operation_id = "regenerateSecret", tag = "Applications", security(("bearer" = [])), params(("id" = String, Path)),
     request_body(content = Option<Regenerate>, description = "Optional; an empty body is `graceSeconds: 0`"),
-    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::routes::openapi::ApiErrorBody), (status = 200, body = WithSecret), (status = 404, body = crate::routes::openapi::ApiErrorBody)))]
+    responses((status = 403, description = "Missing permission, or the target is beyond the caller's ceiling", body = crate::http::schema::ApiErrorBody), (status = 200, body = WithSecret), (status = 404, body = crate::http::schema::ApiErrorBody)))]
 async fn regenerate(
     State(state): State<SharedState>,
     admin: Admin,

@@ -1,0 +1,27 @@
+//! The admin plane: what operators reach. The admin API (DESIGN §4), the
+//! web console, the OpenAPI document and Prometheus metrics. Every admin
+//! API request authenticates with a bearer token (`http::bearer`).
+
+pub mod access_rules;
+pub mod apps;
+pub mod audit;
+pub mod console;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod scopes;
+
+use crate::http::SharedState;
+use axum::Router;
+
+/// Every route of the admin plane.
+pub fn router(issuer: &crate::config::IssuerConfig) -> Router<SharedState> {
+    Router::new()
+        .merge(apps::router())
+        .merge(access_rules::router())
+        .merge(scopes::router())
+        .merge(audit::router())
+        .merge(openapi::router(issuer))
+        .merge(console::router())
+        .merge(metrics::router())
+}
