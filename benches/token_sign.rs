@@ -32,6 +32,7 @@ fn bench(c: &mut Criterion) {
             min_iat: 0,
             not_after: None,
             ttl: None,
+            federated: None,
         };
         g.bench_function(alg.as_str(), |b| {
             b.iter(|| issuer.issue(black_box(&req), 1_800_000_000).unwrap())

@@ -21,6 +21,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub audit: AuditConfig,
     pub oauth: OAuthConfig,
+    pub federation: FederationConfig,
     /// Things the loader noticed but did not refuse (ignored environment
     /// variables); the caller logs them once logging is set up.
     pub warnings: Vec<String>,
@@ -43,6 +44,32 @@ pub struct OAuthConfig {
     /// Longest `exp − now` a client assertion may have; its `jti` is
     /// remembered that long (plus leeway).
     pub max_assertion_lifetime_seconds: i64,
+}
+
+/// Workload identity federation: the external issuers whose tokens may
+/// stand in for an application's secret. Configuration only, never API
+/// input, so no administrator can make the server fetch a URL of their
+/// choosing.
+#[derive(Debug, Clone, Default)]
+pub struct FederationConfig {
+    pub issuers: Vec<FederationIssuer>,
+}
+
+/// One trusted external issuer (`[[federation.issuers]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FederationIssuer {
+    /// The `iss` its tokens carry, exactly; an `https://` URL.
+    pub issuer: String,
+    /// Where its keys are; unset: OpenID discovery at
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub jwks_uri: Option<String>,
+    /// PEM CA certificate(s) to trust instead of the public web PKI (e.g. a
+    /// Kubernetes API server's CA).
+    pub ca_file: Option<PathBuf>,
+    /// The `aud` its tokens must carry; unset: this server's issuer URL.
+    pub audience: Option<String>,
+    /// The longest `exp − iat` accepted.
+    pub max_token_lifetime_seconds: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +220,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("audit", &self.audit)
             .field("oauth", &self.oauth)
+            .field("federation", &self.federation)
             .finish()
     }
 }
@@ -245,6 +273,7 @@ impl Default for Config {
             oauth: OAuthConfig {
                 max_assertion_lifetime_seconds: 3600,
             },
+            federation: FederationConfig::default(),
             warnings: Vec::new(),
         }
     }
@@ -294,6 +323,7 @@ pub const KEYS: &[&str] = &[
     "limits.admin_requests_per_minute",
     "audit.retention_days",
     "oauth.max_assertion_lifetime_seconds",
+    "federation.issuers",
 ];
 
 /// Secret-valued keys that may be read from a file instead: (file key, key).
@@ -304,7 +334,7 @@ const SECRET_FILES: &[(&str, &str)] = &[
 
 /// The configuration sections; environment variables name one first.
 pub const SECTIONS: &[&str] = &[
-    "server", "issuer", "store", "keys", "redis", "log", "limits", "audit", "oauth",
+    "server", "issuer", "store", "keys", "redis", "log", "limits", "audit", "oauth", "federation",
 ];
 
 /// The known key closest to `key` (edit distance ≤ 3), for error messages.
@@ -489,6 +519,7 @@ impl Config {
             "oauth.max_assertion_lifetime_seconds" => {
                 self.oauth.max_assertion_lifetime_seconds = integer(s, 10, 86_400)?
             }
+            "federation.issuers" => self.federation.issuers = federation_issuers(s)?,
             "store.path" => self.store.path = PathBuf::from(string(s)?),
             "store.backend" => {
                 self.store.backend = match string(s)?.as_str() {
@@ -761,6 +792,74 @@ fn audience_algs(s: &Setting) -> Result<std::collections::BTreeMap<String, crate
 }
 
 /// A TOML array of strings, or (from the environment) a comma-separated list.
+/// `[[federation.issuers]]` tables in the file; from the environment or
+/// `--set`, the same as a TOML inline array:
+/// `[{issuer = "https://…", audience = "…"}]`.
+fn federation_issuers(s: &Setting) -> Result<Vec<FederationIssuer>, ConfigError> {
+    let parsed;
+    let items = match &s.value {
+        Value::Array(items) => items,
+        Value::String(text) => {
+            let doc: toml::Table = format!("v = {text}")
+                .parse()
+                .map_err(|e: toml::de::Error| err(s, &format!("expected a TOML array of tables: {}", e.message())))?;
+            parsed = doc.get("v").and_then(Value::as_array).cloned().unwrap_or_default();
+            &parsed
+        }
+        _ => return Err(err(s, "expected an array of tables ([[federation.issuers]])")),
+    };
+    let mut out: Vec<FederationIssuer> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |m: &str| err(s, &format!("issuer #{}: {m}", i + 1));
+        let table = item.as_table().ok_or_else(|| at("expected a table"))?;
+        const FIELDS: [&str; 5] = ["issuer", "jwks_uri", "ca_file", "audience", "max_token_lifetime_seconds"];
+        if let Some(unknown) = table.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(at(&format!("unknown key {unknown:?}; known: {}", FIELDS.join(", "))));
+        }
+        let text = |name: &str| -> Result<Option<String>, ConfigError> {
+            match table.get(name) {
+                None => Ok(None),
+                Some(Value::String(v)) if !v.is_empty() => Ok(Some(v.clone())),
+                Some(_) => Err(at(&format!("{name} must be a non-empty string"))),
+            }
+        };
+        let https = |name: &str, v: &str| -> Result<(), ConfigError> {
+            let u = url::Url::parse(v).map_err(|e| at(&format!("{name} {v:?} is not a URL: {e}")))?;
+            if u.scheme() != "https" || u.host_str().is_none() || u.fragment().is_some() || u.query().is_some() {
+                return Err(at(&format!(
+                    "{name} {v:?} must be an https:// URL without query or fragment (keys are fetched over HTTPS only)"
+                )));
+            }
+            Ok(())
+        };
+        let issuer = text("issuer")?.ok_or_else(|| at("issuer is required"))?;
+        https("issuer", &issuer)?;
+        let jwks_uri = text("jwks_uri")?;
+        if let Some(u) = &jwks_uri {
+            https("jwks_uri", u)?;
+        }
+        let max = match table.get("max_token_lifetime_seconds") {
+            None => 3600,
+            Some(Value::Integer(n)) if (60..=86_400).contains(n) => *n,
+            Some(_) => return Err(at("max_token_lifetime_seconds must be an integer from 60 to 86400")),
+        };
+        if out.iter().any(|o| o.issuer == issuer) {
+            return Err(at(&format!("issuer {issuer:?} is listed twice")));
+        }
+        out.push(FederationIssuer {
+            issuer,
+            jwks_uri,
+            ca_file: text("ca_file")?.map(PathBuf::from),
+            audience: text("audience")?,
+            max_token_lifetime_seconds: max,
+        });
+    }
+    if out.len() > 32 {
+        return Err(err(s, "at most 32 federation issuers"));
+    }
+    Ok(out)
+}
+
 fn list(s: &Setting) -> Result<Vec<String>, ConfigError> {
     match &s.value {
         Value::Array(items) => items

@@ -16,6 +16,7 @@ pub mod connection;
 pub mod directory;
 pub mod domain;
 pub mod error;
+pub mod federation;
 pub mod http;
 pub mod list_pool;
 pub mod listing;

@@ -138,8 +138,16 @@ impl App {
         if let Err(e) = revocations.reconcile(crate::domain::now_ms() / 1000).await {
             tracing::warn!(cache = revocations.cache_name(), error = %e, "revocation cache not available at start; appauth answers from its store, and resource servers following Redis will catch up when it is back");
         }
+        let federation = Arc::new(
+            crate::federation::Federation::new(&config.federation.issuers, &issuer_url).map_err(StartupError::Other)?,
+        );
         let state = Arc::new(AppState {
-            metadata_json: crate::http::public::metadata::render(&issuer_url, &role_ids, admin.is_none()),
+            metadata_json: crate::http::public::metadata::render(
+                &issuer_url,
+                &role_ids,
+                admin.is_none(),
+                !config.federation.issuers.is_empty(),
+            ),
             issuer_url,
             grants: Grants {
                 directory: boot.directory.clone(),
@@ -196,6 +204,7 @@ impl App {
                     }
                 },
                 max_assertion_lifetime: config.oauth.max_assertion_lifetime_seconds,
+                federation,
             },
             request_ids: RequestIds::default(),
             access_log: telemetry::AccessLog::default(),

@@ -20,6 +20,7 @@ impl Directory {
             secret_created_at: Some(now),
             previous_secret: None,
             policy: TokenPolicy::default(),
+            federated_credentials: Vec::new(),
         };
         (app, secret)
     }
@@ -620,7 +621,7 @@ impl Directory {
 /// Undoes a retirement after a failed write, except after an unknown
 /// outcome: the change may be committed, and a catch-up will tell, so the
 /// old credential stays retired meanwhile.
-fn restore_unless_indeterminate(credential: Option<&Arc<Credential>>, e: &StoreError) {
+pub(super) fn restore_unless_indeterminate(credential: Option<&Arc<Credential>>, e: &StoreError) {
     if let Some(c) = credential.filter(|_| !matches!(e, StoreError::Indeterminate(_))) {
         c.restore();
     }

@@ -160,6 +160,7 @@ mod tests {
             secret_created_at: None,
             previous_secret: None,
             policy: Default::default(),
+            federated_credentials: Vec::new(),
         };
         AppRow::new(app, Arc::new(LoginClock::default()))
     }

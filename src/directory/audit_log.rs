@@ -23,6 +23,46 @@ impl Directory {
         }
     }
 
+    /// Records that a token was issued through a federated credential: who
+    /// outside (`iss`, `sub`) obtained which application's token, through
+    /// which credential and which way in. Never the external token.
+    pub async fn audit_federated_token(
+        &self,
+        client_id: &str,
+        request: &RequestInfo,
+        provenance: &crate::domain::federated::Provenance,
+        via: &str,
+    ) {
+        let app_id = self.entry(client_id).map(|e| e.app_id.clone());
+        let (app_id, name) = {
+            let cat = self.read();
+            match app_id.as_deref().and_then(|id| cat.apps.get(id)) {
+                Some(r) => (r.app.id.clone(), r.app.name.as_str().to_owned()),
+                None => ("-".to_owned(), "-".to_owned()),
+            }
+        };
+        let ev = AuditEvent::new(
+            AuditActor {
+                client_id: client_id.to_owned(),
+                name: name.clone(),
+            },
+            request,
+            "token.federated",
+            &Target::new("application", &app_id, &name),
+            Outcome::Success,
+            200,
+            format!(
+                "token issued by {via} to external iss {:?} sub {:?} (federated credential {})",
+                provenance.iss, provenance.sub, provenance.credential_id
+            ),
+        );
+        let store = self.store.clone();
+        let result = tokio::task::spawn_blocking(move || store.append(&[ev.write()])).await;
+        if !matches!(result, Ok(Ok(()))) {
+            tracing::error!(client_id, "could not record a federated token in the audit log");
+        }
+    }
+
     /// Every audit record, oldest first (off the async runtime: it reads the store).
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>, StoreError> {
         self.store

@@ -110,6 +110,8 @@ pub struct HotEntry {
     pub client_keys: Option<Arc<[appauth_verify::jwk::ParsedJwk]>>,
     /// Audiences and lifetime its tokens may have.
     pub policy: crate::domain::application::TokenPolicy,
+    /// External identities that may stand in for its secret.
+    pub federated: Arc<[crate::domain::federated::FederatedCredential]>,
 }
 
 impl HotEntry {
@@ -261,6 +263,7 @@ impl Catalog {
             credential: row.credential.clone(),
             client_keys: row.app.jwks.as_ref().map(|k| k.verification_keys().into()),
             policy: row.app.policy.clone(),
+            federated: row.app.federated_credentials.clone().into(),
         }
     }
 

@@ -299,6 +299,7 @@ mod tests {
             secret_created_at: None,
             previous_secret: None,
             policy: Default::default(),
+            federated_credentials: Vec::new(),
         }
     }
 

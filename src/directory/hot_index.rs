@@ -13,12 +13,18 @@ pub(super) type HotIndex = HashMap<Box<str>, Arc<HotEntry>>;
 pub struct Authenticated {
     pub entry: Arc<HotEntry>,
     pub not_after: Option<i64>,
+    /// Set when a federated credential authenticated the client.
+    pub federated: Option<crate::domain::federated::Provenance>,
 }
 
 impl Authenticated {
     /// Key-based authentication: no secret, so no overlap applies.
     pub fn by_key(entry: Arc<HotEntry>) -> Self {
-        Self { entry, not_after: None }
+        Self {
+            entry,
+            not_after: None,
+            federated: None,
+        }
     }
 }
 
@@ -59,7 +65,11 @@ impl Directory {
         };
         entry
             .filter(|e| e.enabled)
-            .map(|entry| Authenticated { entry, not_after })
+            .map(|entry| Authenticated {
+                entry,
+                not_after,
+                federated: None,
+            })
     }
 
     /// The hot entry for a client, if it exists (enabled or not).

@@ -38,6 +38,45 @@ pub struct AppView {
     pub allowed_audiences: Option<Vec<String>>,
     /// Its tokens' lifetime in seconds; `null`: `issuer.token_ttl_seconds`.
     pub token_ttl_seconds: Option<i64>,
+    /// External identities that may get its tokens without a secret.
+    pub federated_credentials: Vec<FederatedCredentialView>,
+}
+
+/// A federated credential as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FederatedCredentialView {
+    pub id: String,
+    pub issuer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_pattern: Option<String>,
+    pub conditions: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+impl From<&crate::domain::federated::FederatedCredential> for FederatedCredentialView {
+    fn from(c: &crate::domain::federated::FederatedCredential) -> Self {
+        use crate::domain::federated::Subject;
+        let (subject, subject_pattern) = match &c.subject {
+            Subject::Exact(s) => (Some(s.clone()), None),
+            Subject::Pattern(p) => (None, Some(p.clone())),
+        };
+        Self {
+            id: c.id.clone(),
+            issuer: c.issuer.clone(),
+            subject,
+            subject_pattern,
+            conditions: c.conditions.clone(),
+            description: c.description.clone(),
+            created_at: format_ms(c.created_at),
+            created_by: c.created_by.clone(),
+        }
+    }
 }
 
 /// One of an application's secrets, described but never shown.
@@ -128,6 +167,7 @@ impl Catalog {
             jwks: app.jwks.clone().map(Into::into),
             allowed_audiences: app.policy.allowed_audiences.clone(),
             token_ttl_seconds: app.policy.token_ttl_seconds,
+            federated_credentials: app.federated_credentials.iter().map(Into::into).collect(),
             secrets: std::iter::once(SecretView {
                 id: app.secret_hash.id(),
                 created_at: format_ms(app.secret_created_at()),

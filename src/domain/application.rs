@@ -102,6 +102,10 @@ pub struct Application {
     pub previous_secret: Option<super::rotation::RetiringSecret>,
     #[serde(flatten)]
     pub policy: TokenPolicy,
+    /// External identities that may stand in for the secret (see
+    /// `domain::federated`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federated_credentials: Vec<super::federated::FederatedCredential>,
 }
 
 /// What tokens an application may get besides its rules: for which

@@ -7,6 +7,7 @@ pub mod access_rule;
 pub mod application;
 pub mod authority;
 pub mod client_keys;
+pub mod federated;
 pub mod role;
 pub mod rotation;
 pub mod scope;

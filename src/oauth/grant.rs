@@ -37,6 +37,17 @@ pub struct Granted {
     pub expires_in: i64,
     pub scope: Option<String>,
     pub client_id: String,
+    /// Set when a federated credential authenticated the client.
+    pub federated: Option<crate::domain::federated::Provenance>,
+}
+
+/// Where a federated token was presented: as a client assertion (a refusal
+/// is `invalid_client`, RFC 6749 §5.2) or as a token exchange's
+/// `subject_token` (`invalid_request`, RFC 8693 §2.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FederatedVia {
+    Assertion,
+    TokenExchange,
 }
 
 /// Client authentication (RFC 6749 §2.3.1) for every client-authenticated
@@ -65,6 +76,8 @@ pub struct Grants {
     pub ledger: Arc<dyn JtiLedger>,
     /// `oauth.max_assertion_lifetime_seconds`.
     pub max_assertion_lifetime: i64,
+    /// Trusted external issuers (`federation.issuers`).
+    pub federation: Arc<crate::federation::Federation>,
 }
 
 impl Grants {
@@ -97,6 +110,21 @@ impl Grants {
         assertion: &str,
         audiences: &[&str],
     ) -> Result<Authenticated, OAuthError> {
+        // A token from a trusted external issuer is a federated credential,
+        // not a key the client registered (RFC 7523 §2.2 allows either).
+        if let Some(iss) = crate::federation::Federation::peek_issuer(assertion)
+            && self.federation.is_trusted(&iss)
+        {
+            let client_id = client_id.ok_or_else(|| {
+                OAuthError::invalid_client(
+                    "client_id is required with a federated client assertion: the external token names its own subject, not the application",
+                    false,
+                )
+            })?;
+            return self
+                .authenticate_federated(source, client_id, assertion, FederatedVia::Assertion)
+                .await;
+        }
         let now_ms = crate::domain::now_ms();
         let claimed = client_id
             .map(str::to_owned)
@@ -148,6 +176,66 @@ impl Grants {
                 ))
             }
         }
+    }
+
+    /// Authenticates `client_id` by an external token one of its federated
+    /// credentials accepts, behind the same abuse limits as secrets.
+    pub async fn authenticate_federated(
+        &self,
+        source: IpAddr,
+        client_id: &str,
+        token: &str,
+        via: FederatedVia,
+    ) -> Result<Authenticated, OAuthError> {
+        let now_ms = crate::domain::now_ms();
+        if let Verdict::Block { retry_after, limit, .. } = self.throttle.check(source, client_id, now_ms) {
+            return Err(OAuthError::TooManyRequests { retry_after, limit });
+        }
+        let refuse = |m: String| match via {
+            FederatedVia::Assertion => OAuthError::invalid_client(format!("federated client assertion refused: {m}"), false),
+            FederatedVia::TokenExchange => OAuthError::InvalidRequest(format!("subject_token refused: {m}")),
+        };
+        let identity = match self.federation.verify(token, now_ms / 1000).await {
+            Ok(i) => i,
+            Err(crate::federation::FederationError::Refused(m)) => {
+                self.throttle.failed(source, client_id, now_ms);
+                return Err(refuse(m));
+            }
+            Err(crate::federation::FederationError::Unavailable(m)) => {
+                tracing::warn!(error = %m, "federated token refused: the issuer's keys are unavailable");
+                return Err(OAuthError::TemporarilyUnavailable(format!(
+                    "the external token cannot be checked right now: {m}; retry shortly"
+                )));
+            }
+        };
+        // Unknown, disabled and not-accepting read alike: the caller learns
+        // nothing about which applications exist.
+        let credential = self
+            .directory
+            .entry(client_id)
+            .filter(|e| e.enabled)
+            .and_then(|e| {
+                let id = e
+                    .federated
+                    .iter()
+                    .find(|c| c.matches(&identity.iss, &identity.sub, &identity.claims))
+                    .map(|c| c.id.clone());
+                id.map(|id| (e, id))
+            });
+        let Some((entry, credential_id)) = credential else {
+            self.throttle.failed(source, client_id, now_ms);
+            return Err(refuse(format!(
+                "no federated credential of client {client_id:?} accepts iss {:?} with sub {:?}",
+                identity.iss, identity.sub
+            )));
+        };
+        let mut authenticated = Authenticated::by_key(entry);
+        authenticated.federated = Some(crate::domain::federated::Provenance {
+            iss: identity.iss,
+            sub: identity.sub,
+            credential_id,
+        });
+        Ok(authenticated)
     }
 
     pub fn client_credentials(&self, req: &GrantRequest<'_>) -> Result<Granted, OAuthError> {
@@ -211,6 +299,7 @@ impl Grants {
                     min_iat: entry.min_iat,
                     not_after: client.not_after,
                     ttl: entry.policy.token_ttl_seconds,
+                    federated: client.federated.as_ref().map(|f| (f.iss.as_str(), f.sub.as_str())),
                 },
                 now_ms / 1000,
             )
@@ -230,6 +319,7 @@ impl Grants {
             expires_in: issued.expires_in,
             scope,
             client_id: entry.client_id.clone(),
+            federated: client.federated.clone(),
         })
     }
 

@@ -25,6 +25,14 @@ use tracing_appender::non_blocking::NonBlocking;
 #[derive(Clone)]
 pub struct LoggedClient(pub String);
 
+/// Response extension: the external identity (`iss`, `sub`) whose token
+/// obtained this one through a federated credential. Never the token.
+#[derive(Clone)]
+pub struct LoggedFederation {
+    pub iss: String,
+    pub sub: String,
+}
+
 /// Lines waiting beyond this many bytes mean the writer is stuck.
 pub const MAX_BUFFERED: usize = 8 << 20;
 
@@ -83,6 +91,7 @@ struct Line<'a> {
     status: u16,
     latency_us: u64,
     client: Option<&'a str>,
+    federated: Option<&'a LoggedFederation>,
     request_id: &'a [u8],
 }
 
@@ -102,6 +111,12 @@ impl Line<'_> {
                 out.extend_from_slice(num.format(self.latency_us));
                 out.extend_from_slice(b" client_id=");
                 quoted_or(self.client, b"-", out);
+                if let Some(f) = self.federated {
+                    out.extend_from_slice(b" external_iss=");
+                    quoted_or(Some(&f.iss), b"-", out);
+                    out.extend_from_slice(b" external_sub=");
+                    quoted_or(Some(&f.sub), b"-", out);
+                }
                 out.extend_from_slice(b" request_id=");
                 out.extend_from_slice(self.request_id);
             }
@@ -118,6 +133,12 @@ impl Line<'_> {
                 out.extend_from_slice(num.format(self.latency_us));
                 out.extend_from_slice(b",\"client_id\":");
                 quoted_or(self.client, b"null", out);
+                if let Some(f) = self.federated {
+                    out.extend_from_slice(b",\"external_iss\":");
+                    quoted_or(Some(&f.iss), b"null", out);
+                    out.extend_from_slice(b",\"external_sub\":");
+                    quoted_or(Some(&f.sub), b"null", out);
+                }
                 out.extend_from_slice(b",\"request_id\":\"");
                 out.extend_from_slice(self.request_id);
                 out.extend_from_slice(b"\",\"target\":\"appauth::access\"}");
@@ -269,6 +290,7 @@ impl Started {
             status: resp.status().as_u16(),
             latency_us,
             client: resp.extensions().get::<LoggedClient>().map(|c| c.0.as_str()),
+            federated: resp.extensions().get::<LoggedFederation>(),
             request_id: &hex,
         });
         if !kept {
@@ -290,6 +312,7 @@ mod tests {
             status: 200,
             latency_us: 87,
             client: client.map(|c| &*Box::leak(c.to_owned().into_boxed_str())),
+            federated: None,
             request_id: b"7b848083-000000000021",
         }
     }

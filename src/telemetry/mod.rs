@@ -12,7 +12,7 @@ mod metrics;
 mod process;
 mod request_id;
 
-pub use self::access::{AccessLog, LoggedClient};
+pub use self::access::{AccessLog, LoggedClient, LoggedFederation};
 pub use self::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics, TOKEN_ERROR_CODES};
 pub use self::request_id::{RequestId, RequestIdValue, RequestIds};
 

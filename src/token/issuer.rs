@@ -71,6 +71,9 @@ pub struct IssueRequest<'a> {
     /// Latest allowed `exp`: a secret in a rotation's overlap gets tokens
     /// that expire when the overlap ends.
     pub not_after: Option<i64>,
+    /// The external identity that obtained the token through a federated
+    /// credential: the `fed` claim `{"iss": …, "sub": …}`.
+    pub federated: Option<(&'a str, &'a str)>,
 }
 
 #[derive(Debug)]
@@ -175,6 +178,11 @@ impl TokenIssuer {
         if let Some(scope) = req.scope {
             let _ = write!(payload, r#","scope":"{scope}""#);
         }
+        if let Some((iss, sub)) = req.federated {
+            // External values: escaped as JSON.
+            let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+            let _ = write!(payload, r#","fed":{{"iss":{},"sub":{}}}"#, json(iss), json(sub));
+        }
         let _ = write!(payload, r#","access_rules":{}}}"#, req.access_rules_json);
 
         let mut token = String::with_capacity(key.header_b64.len() + payload.len() * 4 / 3 + 100);
@@ -242,6 +250,7 @@ mod tests {
             min_iat: 0,
             not_after: None,
             ttl: None,
+            federated: None,
         }
     }
 

@@ -124,6 +124,7 @@ async fn admin_request_with_an_expired_token_gets_401() {
                 min_iat: 0,
                 not_after: None,
                 ttl: None,
+                federated: None,
             },
             now - 7200,
         )

@@ -120,6 +120,27 @@ impl FromRequestParts<SharedState> for IdPath {
     }
 }
 
+/// Two ids from the path (`/…/{id}/…/{sub_id}`), each parsed like [`IdPath`].
+pub struct IdPair(pub String, pub String);
+
+impl FromRequestParts<SharedState> for IdPair {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let axum::extract::Path((a, b)) = axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))?;
+        let parse = |id: &str| {
+            crate::domain::parse_id(id).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{id:?} is not an id; ids are UUIDs like 3f2c9a4e-8d1b-4c6f-9e2a-1b7d5c0f4a68"
+                ))
+            })
+        };
+        Ok(IdPair(parse(&a)?, parse(&b)?))
+    }
+}
+
 /// The query string as decoded `(name, value)` pairs, in order.
 pub struct QueryPairs(pub Vec<(String, String)>);
 

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod audit;
 pub mod console;
 pub mod extract;
+pub mod federated;
 pub mod metrics;
 pub mod openapi;
 pub mod scopes;
@@ -18,6 +19,7 @@ use axum::Router;
 pub fn router(issuer: &crate::config::IssuerConfig) -> Router<SharedState> {
     Router::new()
         .merge(apps::router())
+        .merge(federated::router())
         .merge(access_rules::router())
         .merge(scopes::router())
         .merge(audit::router())

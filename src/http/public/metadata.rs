@@ -20,7 +20,8 @@ pub fn router() -> Router<SharedState> {
 /// `service_documentation` (the OpenAPI document) is named only when the
 /// issuer's own listener serves it: on a private admin plane it is not
 /// public, and a link that 404s helps nobody.
-pub fn render(issuer: &str, scopes: &[&str], documented: bool) -> String {
+/// Token exchange (RFC 8693) is listed when an external issuer is trusted.
+pub fn render(issuer: &str, scopes: &[&str], documented: bool, exchange: bool) -> String {
     let algs: Vec<&str> = crate::oauth::assertion::ALGS.iter().map(|a| a.as_str()).collect();
     let mut doc = serde_json::json!({
         "issuer": issuer,
@@ -28,7 +29,11 @@ pub fn render(issuer: &str, scopes: &[&str], documented: bool) -> String {
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": if exchange {
+            vec!["client_credentials", super::token::TOKEN_EXCHANGE]
+        } else {
+            vec!["client_credentials"]
+        },
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],

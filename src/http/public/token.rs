@@ -8,8 +8,8 @@ use crate::http::SharedState;
 use crate::http::body::has_media_type;
 use crate::http::origin::Origin;
 use crate::http::paths::TOKEN_PATH;
-use crate::oauth::grant::{AuthMethod, GrantRequest, Granted};
-use crate::telemetry::PeerAddr;
+use crate::oauth::grant::{AuthMethod, FederatedVia, GrantRequest, Granted};
+use crate::telemetry::{LoggedFederation, PeerAddr};
 use crate::telemetry::access::Started;
 use axum::Router;
 use axum::body::Body;
@@ -25,23 +25,76 @@ pub fn router() -> Router<SharedState> {
         .route("/api/v1/token", post(compat_token).fallback(method_not_allowed))
 }
 
-fn check_grant_type(grant_type: Option<&str>) -> Result<(), OAuthError> {
+/// RFC 8693 §2.1 grant type, and the token types of §3.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+const TYPE_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+const TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GrantType {
+    ClientCredentials,
+    TokenExchange,
+}
+
+fn check_grant_type(grant_type: Option<&str>) -> Result<GrantType, OAuthError> {
     match grant_type {
-        Some("client_credentials") => Ok(()),
-        None => Err(OAuthError::InvalidRequest(
-            "grant_type is required; this server supports client_credentials".into(),
-        )),
+        Some("client_credentials") => Ok(GrantType::ClientCredentials),
+        Some(TOKEN_EXCHANGE) => Ok(GrantType::TokenExchange),
+        None => Err(OAuthError::InvalidRequest(format!(
+            "grant_type is required; this server supports client_credentials and {TOKEN_EXCHANGE}"
+        ))),
         Some(other) => Err(OAuthError::UnsupportedGrantType(format!(
-            "grant_type {other:?} is not supported; this server supports client_credentials"
+            "grant_type {other:?} is not supported; this server supports client_credentials and {TOKEN_EXCHANGE}"
         ))),
     }
 }
 
-fn granted_response(g: &Granted) -> Response {
+/// The parameters of a token exchange (RFC 8693 §2.1) beyond the shared ones.
+struct Exchange {
+    subject_token: Option<String>,
+    subject_token_type: Option<String>,
+    actor_token: Option<String>,
+    actor_token_type: Option<String>,
+    requested_token_type: Option<String>,
+}
+
+impl Exchange {
+    /// The subject token, once the request is one this server serves: a
+    /// workload's own JWT for an access token, no delegation (RFC 8693
+    /// §2.2.2: `invalid_request` for what is not supported).
+    fn subject_token(&self, client_authenticated: bool) -> Result<&str, OAuthError> {
+        let bad = |m: String| Err(OAuthError::InvalidRequest(m));
+        if self.actor_token.is_some() || self.actor_token_type.is_some() {
+            return bad("actor_token is not supported: this server exchanges a workload's own identity token, without delegation (RFC 8693 section 2.2.2)".into());
+        }
+        if let Some(t) = self.requested_token_type.as_deref().filter(|t| *t != TYPE_ACCESS_TOKEN) {
+            return bad(format!("requested_token_type {t:?} is not supported; this server issues {TYPE_ACCESS_TOKEN}"));
+        }
+        if client_authenticated {
+            return bad("a token exchange is authenticated by its subject_token: send client_id, and no client secret or assertion".into());
+        }
+        let Some(token) = self.subject_token.as_deref().filter(|t| !t.is_empty()) else {
+            return bad("subject_token is required (RFC 8693 section 2.1)".into());
+        };
+        match self.subject_token_type.as_deref() {
+            Some(TYPE_JWT | TYPE_ID_TOKEN) => Ok(token),
+            None => bad(format!("subject_token_type is required: {TYPE_JWT} or {TYPE_ID_TOKEN}")),
+            Some(other) => bad(format!(
+                "subject_token_type {other:?} is not supported; this server accepts {TYPE_JWT} and {TYPE_ID_TOKEN}"
+            )),
+        }
+    }
+}
+
+fn granted_response(g: &Granted, exchanged: bool) -> Response {
     let mut body = format!(
         r#"{{"access_token":"{}","token_type":"Bearer","expires_in":{}"#,
         g.access_token, g.expires_in
     );
+    if exchanged {
+        body.push_str(&format!(r#","issued_token_type":"{TYPE_ACCESS_TOKEN}""#));
+    }
     if let Some(scope) = &g.scope {
         body.push_str(&format!(r#","scope":"{scope}""#));
     }
@@ -82,6 +135,7 @@ async fn token(
     body: Body,
 ) -> Response {
     let mut claimed: Option<String> = None;
+    let mut exchanged = false;
     let result = async {
         no_credentials_in_url(&uri)?;
         let [
@@ -93,6 +147,11 @@ async fn token(
             audience,
             assertion_type,
             assertion,
+            subject_token,
+            subject_token_type,
+            actor_token,
+            actor_token_type,
+            requested_token_type,
         ] = oauth_form(
             &state,
             &headers,
@@ -106,10 +165,50 @@ async fn token(
                 "audience",
                 "client_assertion_type",
                 "client_assertion",
+                "subject_token",
+                "subject_token_type",
+                "actor_token",
+                "actor_token_type",
+                "requested_token_type",
             ],
         )
         .await?;
-        check_grant_type(grant_type.as_deref())?;
+        let grant = check_grant_type(grant_type.as_deref())?;
+        if grant == GrantType::TokenExchange {
+            exchanged = true;
+            let exchange = Exchange {
+                subject_token,
+                subject_token_type,
+                actor_token,
+                actor_token_type,
+                requested_token_type,
+            };
+            let authenticated = client_secret.is_some() || assertion.is_some() || headers.contains_key(header::AUTHORIZATION);
+            let token = exchange.subject_token(authenticated)?;
+            let client_id = client_id.ok_or_else(|| {
+                OAuthError::InvalidRequest(
+                    "client_id is required: it names the application whose token the subject_token is exchanged for".into(),
+                )
+            })?;
+            claimed = Some(client_id.clone());
+            let entry = state
+                .grants
+                .authenticate_federated(origin.source, &client_id, token, FederatedVia::TokenExchange)
+                .await?;
+            return state.grants.grant_to(
+                &entry,
+                false,
+                scope.as_deref(),
+                resource.as_deref(),
+                audience.as_deref(),
+                crate::domain::now_ms(),
+            );
+        }
+        if subject_token.is_some() || subject_token_type.is_some() || actor_token.is_some() {
+            return Err(OAuthError::InvalidRequest(format!(
+                "subject_token and actor_token belong to grant_type {TOKEN_EXCHANGE}"
+            )));
+        }
         let creds = credentials(&headers, [client_id, client_secret, assertion_type, assertion].into())?;
         claimed = creds.claimed_id();
         match &creds {
@@ -139,7 +238,21 @@ async fn token(
     .await;
     state.metrics.count_token(result.as_ref().map(|_| ()));
     match result {
-        Ok(g) => with_client(granted_response(&g), Some(&g.client_id)),
+        Ok(g) => {
+            let mut resp = with_client(granted_response(&g, exchanged), Some(&g.client_id));
+            if let Some(p) = &g.federated {
+                let via = if exchanged { "token exchange" } else { "federated client assertion" };
+                state
+                    .directory
+                    .audit_federated_token(&g.client_id, &origin.request_info(), p, via)
+                    .await;
+                resp.extensions_mut().insert(LoggedFederation {
+                    iss: p.iss.clone(),
+                    sub: p.sub.clone(),
+                });
+            }
+            resp
+        }
         Err(e) => with_client(e.into_response(), claimed.as_deref()),
     }
 }

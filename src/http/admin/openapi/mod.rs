@@ -136,6 +136,7 @@ impl Modify for StandardResponses {
     paths(
         public::token::token, public::token::compat_token, public::revoke::revoke, public::introspect::introspect,
         admin::apps::list, admin::apps::create, admin::apps::read, admin::apps::update, admin::apps::remove, admin::apps::regenerate,
+        admin::federated::list, admin::federated::add, admin::federated::remove,
         admin::access_rules::list, admin::access_rules::create, admin::access_rules::read, admin::access_rules::remove, admin::access_rules::roles,
         admin::scopes::list, admin::scopes::create, admin::scopes::read, admin::scopes::remove,
         admin::audit::list,
