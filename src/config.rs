@@ -70,6 +70,12 @@ pub struct FederationIssuer {
     pub audience: Option<String>,
     /// The longest `exp − iat` accepted.
     pub max_token_lifetime_seconds: i64,
+    /// Keys are cached for the issuer's `Cache-Control: max-age`, but at
+    /// least this long (so tokens cannot make the server hammer it)...
+    pub min_cache_seconds: u64,
+    /// ...and used this much longer while the issuer cannot be reached;
+    /// after that, its tokens are refused (fail closed).
+    pub stale_seconds: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -334,7 +340,16 @@ const SECRET_FILES: &[(&str, &str)] = &[
 
 /// The configuration sections; environment variables name one first.
 pub const SECTIONS: &[&str] = &[
-    "server", "issuer", "store", "keys", "redis", "log", "limits", "audit", "oauth", "federation",
+    "server",
+    "issuer",
+    "store",
+    "keys",
+    "redis",
+    "log",
+    "limits",
+    "audit",
+    "oauth",
+    "federation",
 ];
 
 /// The known key closest to `key` (edit distance ≤ 3), for error messages.
@@ -812,7 +827,15 @@ fn federation_issuers(s: &Setting) -> Result<Vec<FederationIssuer>, ConfigError>
     for (i, item) in items.iter().enumerate() {
         let at = |m: &str| err(s, &format!("issuer #{}: {m}", i + 1));
         let table = item.as_table().ok_or_else(|| at("expected a table"))?;
-        const FIELDS: [&str; 5] = ["issuer", "jwks_uri", "ca_file", "audience", "max_token_lifetime_seconds"];
+        const FIELDS: [&str; 7] = [
+            "issuer",
+            "jwks_uri",
+            "ca_file",
+            "audience",
+            "max_token_lifetime_seconds",
+            "min_cache_seconds",
+            "stale_seconds",
+        ];
         if let Some(unknown) = table.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(at(&format!("unknown key {unknown:?}; known: {}", FIELDS.join(", "))));
         }
@@ -843,6 +866,15 @@ fn federation_issuers(s: &Setting) -> Result<Vec<FederationIssuer>, ConfigError>
             Some(Value::Integer(n)) if (60..=86_400).contains(n) => *n,
             Some(_) => return Err(at("max_token_lifetime_seconds must be an integer from 60 to 86400")),
         };
+        let seconds = |name: &str, default: u64, max: i64| -> Result<u64, ConfigError> {
+            match table.get(name) {
+                None => Ok(default),
+                Some(Value::Integer(n)) if (0..=max).contains(n) => Ok(*n as u64),
+                Some(_) => Err(at(&format!("{name} must be an integer from 0 to {max}"))),
+            }
+        };
+        let min_cache_seconds = seconds("min_cache_seconds", 60, 3600)?.max(1);
+        let stale_seconds = seconds("stale_seconds", 3600, 86_400)?;
         if out.iter().any(|o| o.issuer == issuer) {
             return Err(at(&format!("issuer {issuer:?} is listed twice")));
         }
@@ -852,6 +884,8 @@ fn federation_issuers(s: &Setting) -> Result<Vec<FederationIssuer>, ConfigError>
             ca_file: text("ca_file")?.map(PathBuf::from),
             audience: text("audience")?,
             max_token_lifetime_seconds: max,
+            min_cache_seconds,
+            stale_seconds,
         });
     }
     if out.len() > 32 {

@@ -5,8 +5,8 @@
 //! caller's own application or one that created it.
 
 use super::*;
-use app_writes::restore_unless_indeterminate;
 use crate::domain::federated::{FederatedCredential, MAX_PER_APP, NewFederatedCredential};
+use app_writes::restore_unless_indeterminate;
 
 /// One change to an application's federated credentials.
 pub enum FederatedChange {

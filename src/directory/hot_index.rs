@@ -63,13 +63,11 @@ impl Directory {
             Matched::Previous => previous.map(|p| p.until),
             Matched::None => return None,
         };
-        entry
-            .filter(|e| e.enabled)
-            .map(|entry| Authenticated {
-                entry,
-                not_after,
-                federated: None,
-            })
+        entry.filter(|e| e.enabled).map(|entry| Authenticated {
+            entry,
+            not_after,
+            federated: None,
+        })
     }
 
     /// The hot entry for a client, if it exists (enabled or not).

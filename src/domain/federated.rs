@@ -83,7 +83,13 @@ pub struct NewFederatedCredential {
 impl NewFederatedCredential {
     /// Checks the shape; `trusted` are the configured issuers. The error is
     /// the whole sentence a 400 carries.
-    pub fn parse(self, trusted: &[&str], id: String, created_by: &str, now_ms: i64) -> Result<FederatedCredential, String> {
+    pub fn parse(
+        self,
+        trusted: &[&str],
+        id: String,
+        created_by: &str,
+        now_ms: i64,
+    ) -> Result<FederatedCredential, String> {
         if !trusted.contains(&self.issuer.as_str()) {
             return Err(if trusted.is_empty() {
                 format!(
@@ -153,7 +159,9 @@ impl NewFederatedCredential {
 
 fn check_text(what: &str, v: &str, max: usize) -> Result<(), String> {
     if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(format!("{what} must be 1 to {max} characters without control characters"));
+        return Err(format!(
+            "{what} must be 1 to {max} characters without control characters"
+        ));
     }
     Ok(())
 }
@@ -282,10 +290,22 @@ mod tests {
         assert!(glob_match(gh, "repo:acme/api:ref:refs/heads/main"));
         assert!(glob_match(gh, "repo:acme/a:ref:refs/heads/main"));
         assert!(!glob_match(gh, "repo:acme/:ref:refs/heads/main"), "one or more");
-        assert!(!glob_match(gh, "repo:acme/api/x:ref:refs/heads/main"), "never crosses /");
-        assert!(!glob_match(gh, "repo:acme/api:x:ref:refs/heads/main"), "never crosses :");
-        assert!(!glob_match(gh, "repo:acme/api:ref:refs/heads/main:extra"), "anchored at the end");
-        assert!(!glob_match(gh, "xrepo:acme/api:ref:refs/heads/main"), "anchored at the start");
+        assert!(
+            !glob_match(gh, "repo:acme/api/x:ref:refs/heads/main"),
+            "never crosses /"
+        );
+        assert!(
+            !glob_match(gh, "repo:acme/api:x:ref:refs/heads/main"),
+            "never crosses :"
+        );
+        assert!(
+            !glob_match(gh, "repo:acme/api:ref:refs/heads/main:extra"),
+            "anchored at the end"
+        );
+        assert!(
+            !glob_match(gh, "xrepo:acme/api:ref:refs/heads/main"),
+            "anchored at the start"
+        );
         assert!(!glob_match(gh, "repo:evil/acme/api:ref:refs/heads/main"));
         let k8s = "system:serviceaccount:ci-*:deployer";
         assert!(glob_match(k8s, "system:serviceaccount:ci-prod:deployer"));
@@ -329,7 +349,14 @@ mod tests {
         let trusted = ["https://token.actions.githubusercontent.com"];
         let ok = |n: NewFederatedCredential| n.parse(&trusted, "id".into(), "c", 0);
         assert!(ok(new(Some("repo:acme/api:ref:refs/heads/main"), None, &[])).is_ok());
-        assert!(ok(new(None, Some("repo:acme/*:environment:prod"), &[("ref", "refs/heads/*")])).is_ok());
+        assert!(
+            ok(new(
+                None,
+                Some("repo:acme/*:environment:prod"),
+                &[("ref", "refs/heads/*")]
+            ))
+            .is_ok()
+        );
         for (bad, needle) in [
             (new(None, None, &[]), "exactly one"),
             (new(Some("a"), Some("b"), &[]), "exactly one"),
@@ -353,18 +380,28 @@ mod tests {
     #[test]
     fn a_token_matches_only_with_its_issuer_subject_and_every_condition() {
         let trusted = ["https://token.actions.githubusercontent.com"];
-        let c = new(None, Some("repo:acme/*:environment:prod"), &[("job_workflow_ref", "acme/pipelines/*")])
-            .parse(&trusted, "id".into(), "c", 0)
-            .unwrap();
+        let c = new(
+            None,
+            Some("repo:acme/*:environment:prod"),
+            &[("job_workflow_ref", "acme/pipelines/*")],
+        )
+        .parse(&trusted, "id".into(), "c", 0)
+        .unwrap();
         let iss = "https://token.actions.githubusercontent.com";
         let claims = json!({"job_workflow_ref": "acme/pipelines/.github/workflows/deploy.yml@refs/heads/main"});
-        assert!(!c.matches(iss, "repo:acme/api:environment:prod", &claims), "* never crosses /");
+        assert!(
+            !c.matches(iss, "repo:acme/api:environment:prod", &claims),
+            "* never crosses /"
+        );
         let claims = json!({"job_workflow_ref": "acme/other/deploy.yml"});
         assert!(!c.matches(iss, "repo:acme/api:environment:prod", &claims));
         let claims = json!({"job_workflow_ref": "acme/pipelines/deploy.yml"});
         assert!(c.matches(iss, "repo:acme/api:environment:prod", &claims));
         assert!(!c.matches("https://other", "repo:acme/api:environment:prod", &claims));
         assert!(!c.matches(iss, "repo:acme/api:environment:staging", &claims));
-        assert!(!c.matches(iss, "repo:acme/api:environment:prod", &json!({})), "a missing claim fails");
+        assert!(
+            !c.matches(iss, "repo:acme/api:environment:prod", &json!({})),
+            "a missing claim fails"
+        );
     }
 }

@@ -84,7 +84,11 @@ impl Fetcher {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .find_map(|d| d.trim().strip_prefix("max-age=").and_then(|n| n.trim().parse::<u64>().ok()))
+            .find_map(|d| {
+                d.trim()
+                    .strip_prefix("max-age=")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            })
             .map(Duration::from_secs);
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| describe(url, &e))? {

@@ -1,8 +1,9 @@
 //! One trusted issuer's signing keys: discovered (OpenID Discovery 1.0 §4)
 //! or configured, fetched over HTTPS, cached per `Cache-Control` within
 //! bounds, refreshed when a token names an unknown `kid` (at most once per
-//! [`REFRESH_EVERY`]), used stale for at most [`STALE_FOR`] while the issuer
-//! is unreachable, and then refused: fail closed.
+//! [`REFRESH_EVERY`]), used stale for at most the issuer's `stale_seconds`
+//! (an hour by default) while the issuer is unreachable, and then refused:
+//! fail closed.
 
 use super::fetch::Fetcher;
 use crate::config::FederationIssuer;
@@ -10,17 +11,14 @@ use appauth_verify::jwk::{self, ParsedJwk};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Keys are fresh at least this long and at most [`MAX_FRESH`], whatever
-/// `Cache-Control` says; [`DEFAULT_FRESH`] when it says nothing.
-const MIN_FRESH: Duration = Duration::from_secs(60);
+/// Keys are fresh at least the issuer's `min_cache_seconds` (60 by
+/// default) and at most [`MAX_FRESH`], whatever `Cache-Control` says;
+/// [`DEFAULT_FRESH`] when it says nothing.
 const MAX_FRESH: Duration = Duration::from_secs(3600);
 const DEFAULT_FRESH: Duration = Duration::from_secs(300);
 /// An unknown `kid` triggers a fetch at most this often per issuer, so a
 /// stream of forged `kid`s cannot make the server hammer the issuer.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
-/// After the keys go stale, how long they are still used while the issuer
-/// cannot be reached.
-pub const STALE_FOR: Duration = Duration::from_secs(3600);
 const MAX_DISCOVERY_BYTES: usize = 64 * 1024;
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// Keys kept per issuer (GitHub publishes 2-3; Kubernetes 1-2).
@@ -58,8 +56,8 @@ pub struct IssuerKeys {
 
 impl IssuerKeys {
     pub fn new(config: FederationIssuer) -> Result<Self, String> {
-        let fetcher = Fetcher::new(config.ca_file.as_deref())
-            .map_err(|e| format!("federation issuer {}: {e}", config.issuer))?;
+        let fetcher =
+            Fetcher::new(config.ca_file.as_deref()).map_err(|e| format!("federation issuer {}: {e}", config.issuer))?;
         Ok(Self {
             config,
             fetcher,
@@ -100,7 +98,13 @@ impl IssuerKeys {
             {
                 return Ok(c.keys.clone());
             }
-            st.last_attempt.is_none_or(|t| now.duration_since(t) >= REFRESH_EVERY)
+            // An unknown kid: at most once per REFRESH_EVERY. Keys past
+            // their freshness: once a second at most, while requests wait.
+            let stale = st.cached.as_ref().is_none_or(|c| now >= c.fresh_until);
+            st.last_attempt.is_none_or(|t| {
+                let since = now.duration_since(t);
+                since >= REFRESH_EVERY || (stale && since >= Duration::from_secs(1))
+            })
         };
         if due {
             self.state().last_attempt = Some(now);
@@ -111,7 +115,7 @@ impl IssuerKeys {
                     st.cached = Some(Cached {
                         keys: keys.clone(),
                         fresh_until: now + fresh,
-                        usable_until: now + fresh + STALE_FOR,
+                        usable_until: now + fresh + Duration::from_secs(self.config.stale_seconds),
                     });
                     st.last_error = None;
                 }
@@ -133,7 +137,7 @@ impl IssuerKeys {
             Some(_) => Err(KeysError::Unavailable(format!(
                 "the keys of {} are stale by more than {} s and cannot be fetched ({})",
                 self.config.issuer,
-                STALE_FOR.as_secs(),
+                self.config.stale_seconds,
                 st.last_error.as_deref().unwrap_or("unknown error")
             ))),
             None => Err(KeysError::Unavailable(format!(
@@ -179,7 +183,8 @@ impl IssuerKeys {
                 skipped.first().map(|e| format!(" ({e})")).unwrap_or_default()
             ));
         }
-        let fresh = fetched.max_age.unwrap_or(DEFAULT_FRESH).clamp(MIN_FRESH, MAX_FRESH);
+        let min = Duration::from_secs(self.config.min_cache_seconds);
+        let fresh = fetched.max_age.unwrap_or(DEFAULT_FRESH).clamp(min, MAX_FRESH.max(min));
         Ok((parsed.into(), fresh))
     }
 

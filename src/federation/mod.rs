@@ -103,7 +103,9 @@ impl Federation {
         let header = json(h, "header")?;
         let claims = json(p, "payload")?;
         if header.get("crit").is_some() {
-            return Err(refuse("the token names critical header extensions this server does not understand".into()));
+            return Err(refuse(
+                "the token names critical header extensions this server does not understand".into(),
+            ));
         }
         let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or("");
         let alg = Alg::parse(alg_name).ok_or_else(|| {
@@ -143,7 +145,9 @@ impl Federation {
             .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
             .any(|k| k.key.alg == alg && k.key.verify(signed, &sig));
         if !verified {
-            return Err(refuse(format!("the token is not signed by a key of {iss} for {alg_name}")));
+            return Err(refuse(format!(
+                "the token is not signed by a key of {iss} for {alg_name}"
+            )));
         }
         let config = issuer.config();
         let audience = config.audience.as_deref().unwrap_or(&self.default_audience);

@@ -192,7 +192,9 @@ impl Grants {
             return Err(OAuthError::TooManyRequests { retry_after, limit });
         }
         let refuse = |m: String| match via {
-            FederatedVia::Assertion => OAuthError::invalid_client(format!("federated client assertion refused: {m}"), false),
+            FederatedVia::Assertion => {
+                OAuthError::invalid_client(format!("federated client assertion refused: {m}"), false)
+            }
             FederatedVia::TokenExchange => OAuthError::InvalidRequest(format!("subject_token refused: {m}")),
         };
         let identity = match self.federation.verify(token, now_ms / 1000).await {
@@ -210,18 +212,14 @@ impl Grants {
         };
         // Unknown, disabled and not-accepting read alike: the caller learns
         // nothing about which applications exist.
-        let credential = self
-            .directory
-            .entry(client_id)
-            .filter(|e| e.enabled)
-            .and_then(|e| {
-                let id = e
-                    .federated
-                    .iter()
-                    .find(|c| c.matches(&identity.iss, &identity.sub, &identity.claims))
-                    .map(|c| c.id.clone());
-                id.map(|id| (e, id))
-            });
+        let credential = self.directory.entry(client_id).filter(|e| e.enabled).and_then(|e| {
+            let id = e
+                .federated
+                .iter()
+                .find(|c| c.matches(&identity.iss, &identity.sub, &identity.claims))
+                .map(|c| c.id.clone());
+            id.map(|id| (e, id))
+        });
         let Some((entry, credential_id)) = credential else {
             self.throttle.failed(source, client_id, now_ms);
             return Err(refuse(format!(

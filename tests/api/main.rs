@@ -13,6 +13,7 @@ mod cluster;
 mod console;
 mod durability;
 mod faults;
+mod federation;
 mod helpers;
 mod layout;
 mod listing;

@@ -52,7 +52,13 @@ pub async fn list(State(state): State<SharedState>, admin: Admin, IdPath(id): Id
         .get(&id)
         .ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
     let body = FederatedList {
-        trusted_issuers: state.grants.federation.trusted().into_iter().map(str::to_owned).collect(),
+        trusted_issuers: state
+            .grants
+            .federation
+            .trusted()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
         federated_credentials: row.app.federated_credentials.iter().map(Into::into).collect(),
     };
     Ok(axum::Json(body).into_response())
@@ -82,7 +88,11 @@ pub async fn add(
         added.ok_or(ApiError::Internal)
     })
     .await?;
-    Ok(written(&state, StatusCode::CREATED, &FederatedCredentialView::from(&added)))
+    Ok(written(
+        &state,
+        StatusCode::CREATED,
+        &FederatedCredentialView::from(&added),
+    ))
 }
 
 /// Remove a federated credential: tokens it accepted stay valid until they
@@ -90,7 +100,11 @@ pub async fn add(
 #[utoipa::path(delete, path = "/api/v1/apps/{id}/federated-credentials/{credential}", operation_id = "removeFederatedCredential", tag = "Applications",
     security(("bearer" = [])), params(("id" = String, Path), ("credential" = String, Path)),
     responses((status = 204), (status = 403, body = crate::http::schema::ApiErrorBody), (status = 404, body = crate::http::schema::ApiErrorBody)))]
-pub async fn remove(State(state): State<SharedState>, admin: Admin, IdPair(id, credential): IdPair) -> Result<Response, ApiError> {
+pub async fn remove(
+    State(state): State<SharedState>,
+    admin: Admin,
+    IdPair(id, credential): IdPair,
+) -> Result<Response, ApiError> {
     let actor = admin.actor;
     uncancellable(&state, |s| async move {
         let trusted = s.grants.federation.trusted();

@@ -9,8 +9,8 @@ use crate::http::body::has_media_type;
 use crate::http::origin::Origin;
 use crate::http::paths::TOKEN_PATH;
 use crate::oauth::grant::{AuthMethod, FederatedVia, GrantRequest, Granted};
-use crate::telemetry::{LoggedFederation, PeerAddr};
 use crate::telemetry::access::Started;
+use crate::telemetry::{LoggedFederation, PeerAddr};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -69,7 +69,9 @@ impl Exchange {
             return bad("actor_token is not supported: this server exchanges a workload's own identity token, without delegation (RFC 8693 section 2.2.2)".into());
         }
         if let Some(t) = self.requested_token_type.as_deref().filter(|t| *t != TYPE_ACCESS_TOKEN) {
-            return bad(format!("requested_token_type {t:?} is not supported; this server issues {TYPE_ACCESS_TOKEN}"));
+            return bad(format!(
+                "requested_token_type {t:?} is not supported; this server issues {TYPE_ACCESS_TOKEN}"
+            ));
         }
         if client_authenticated {
             return bad("a token exchange is authenticated by its subject_token: send client_id, and no client secret or assertion".into());
@@ -183,11 +185,13 @@ async fn token(
                 actor_token_type,
                 requested_token_type,
             };
-            let authenticated = client_secret.is_some() || assertion.is_some() || headers.contains_key(header::AUTHORIZATION);
+            let authenticated =
+                client_secret.is_some() || assertion.is_some() || headers.contains_key(header::AUTHORIZATION);
             let token = exchange.subject_token(authenticated)?;
             let client_id = client_id.ok_or_else(|| {
                 OAuthError::InvalidRequest(
-                    "client_id is required: it names the application whose token the subject_token is exchanged for".into(),
+                    "client_id is required: it names the application whose token the subject_token is exchanged for"
+                        .into(),
                 )
             })?;
             claimed = Some(client_id.clone());
@@ -241,7 +245,11 @@ async fn token(
         Ok(g) => {
             let mut resp = with_client(granted_response(&g, exchanged), Some(&g.client_id));
             if let Some(p) = &g.federated {
-                let via = if exchanged { "token exchange" } else { "federated client assertion" };
+                let via = if exchanged {
+                    "token exchange"
+                } else {
+                    "federated client assertion"
+                };
                 state
                     .directory
                     .audit_federated_token(&g.client_id, &origin.request_info(), p, via)
