@@ -41,11 +41,14 @@ cleanup() {
 }
 trap cleanup EXIT
 # The fuzzer sends thousands of requests: the abuse limits would answer
-# most of them 429 and leave the logic behind them untested.
+# most of them 429 and leave the logic behind them untested. One trusted
+# external issuer (never reached: .invalid) gives federated credentials and
+# token exchange something to accept.
 (cd "$DIR" && exec "$BIN" serve --listen "127.0.0.1:$PORT" \
   --set limits.admin_requests_per_minute=1000000 \
   --set limits.auth_failures_per_minute=1000000 \
-  --set limits.address_failures_per_minute=1000000 >"$DIR/server.log" 2>&1) &
+  --set limits.address_failures_per_minute=1000000 \
+  --set 'federation.issuers=[{issuer = "https://issuer.invalid"}]' >"$DIR/server.log" 2>&1) &
 PID=$!
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break

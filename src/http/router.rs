@@ -36,9 +36,9 @@ impl Plane {
 
 pub fn router(state: SharedState, plane: Plane) -> Router {
     let routes = match plane {
-        Plane::Both => public::router().merge(admin::router(&state.config.issuer)),
+        Plane::Both => public::router().merge(admin::router(&state.config)),
         Plane::Public => public::router(),
-        Plane::Admin => admin::router(&state.config.issuer)
+        Plane::Admin => admin::router(&state.config)
             .merge(public::token::router())
             .merge(public::health::router()),
     };

@@ -36,8 +36,13 @@ pub struct TokenForm {
     pub audience: Option<String>,
     /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (private_key_jwt, RFC 7523).
     pub client_assertion_type: Option<String>,
-    /// A JWT signed with a key registered on the application (RFC 7523 section 2.2).
+    /// A JWT signed with a key registered on the application (RFC 7523 section 2.2),
+    /// or a token from a trusted external issuer (a federated credential).
     pub client_assertion: Option<String>,
+    /// Token exchange (RFC 8693): the workload's own token from a trusted issuer.
+    pub subject_token: Option<String>,
+    /// `urn:ietf:params:oauth:token-type:jwt` or `…:id_token`.
+    pub subject_token_type: Option<String>,
 }
 
 /// RFC 6749 §5.1 token response.
@@ -48,6 +53,8 @@ pub struct TokenResponse {
     pub token_type: String,
     pub expires_in: i64,
     pub scope: Option<String>,
+    /// Token exchange only: `urn:ietf:params:oauth:token-type:access_token`.
+    pub issued_token_type: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

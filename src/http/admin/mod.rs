@@ -16,14 +16,14 @@ use crate::http::SharedState;
 use axum::Router;
 
 /// Every route of the admin plane.
-pub fn router(issuer: &crate::config::IssuerConfig) -> Router<SharedState> {
+pub fn router(config: &crate::config::Config) -> Router<SharedState> {
     Router::new()
         .merge(apps::router())
         .merge(federated::router())
         .merge(access_rules::router())
         .merge(scopes::router())
         .merge(audit::router())
-        .merge(openapi::router(issuer))
+        .merge(openapi::router(config))
         .merge(console::router())
         .merge(metrics::router())
 }

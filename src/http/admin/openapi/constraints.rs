@@ -118,7 +118,8 @@ fn default_description(status: &str) -> &'static str {
 
 /// Applies the constraints to the serialised document; `issuer` gives the
 /// configured audiences and the longest token lifetime.
-pub fn apply(doc: &mut Value, issuer: &crate::config::IssuerConfig) {
+pub fn apply(doc: &mut Value, config: &crate::config::Config) {
+    let issuer = &config.issuer;
     let lists: [(&str, &[Column]); 3] = [
         ("/api/v1/apps", APP_COLUMNS),
         ("/api/v1/authorization/access-rules", RULE_COLUMNS),
@@ -169,7 +170,13 @@ pub fn apply(doc: &mut Value, issuer: &crate::config::IssuerConfig) {
         json!({"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"});
     let grant = json!({"type": "string", "enum": ["client_credentials"]});
     let assertion_type = json!({"type": "string", "enum": [crate::oauth::assertion::ASSERTION_TYPE]});
-    schemas["TokenForm"]["properties"]["grant_type"] = grant.clone();
+    schemas["TokenForm"]["properties"]["grant_type"] = if config.federation.issuers.is_empty() {
+        grant.clone()
+    } else {
+        json!({"type": "string", "enum": ["client_credentials", crate::http::public::token::TOKEN_EXCHANGE]})
+    };
+    schemas["TokenForm"]["properties"]["subject_token_type"] = json!({"type": "string", "enum": [
+        "urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token"]});
     schemas["CompatRequest"]["properties"]["grantType"] = grant;
     for form in ["TokenForm", "RevokeForm"] {
         schemas[form]["properties"]["client_assertion_type"] = assertion_type.clone();
@@ -213,6 +220,32 @@ pub fn apply(doc: &mut Value, issuer: &crate::config::IssuerConfig) {
     let jwks_or_null = json!({"oneOf": [jwks, {"type": "null"}]});
     schemas["CreateApp"]["properties"]["jwks"] = jwks_or_null.clone();
     schemas["UpdateApp"]["properties"]["jwks"] = jwks_or_null;
+    federated_credentials(schemas, config);
+}
+
+/// `NewFederatedCredential` as `NewFederatedCredential::parse` takes it:
+/// a configured issuer, one of subject and subjectPattern, conditions on
+/// claims other than the ones every token is checked for.
+fn federated_credentials(schemas: &mut Value, config: &crate::config::Config) {
+    use crate::domain::federated::MAX_CONDITIONS;
+    let trusted: Vec<&str> = config.federation.issuers.iter().map(|i| i.issuer.as_str()).collect();
+    let text = |max: usize| json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"});
+    let new = &mut schemas["NewFederatedCredential"];
+    new["properties"]["issuer"] = json!({"type": "string", "enum": trusted});
+    new["properties"]["subject"] = text(256);
+    new["properties"]["subjectPattern"] = text(256);
+    new["properties"]["description"] = text(200);
+    new["properties"]["conditions"] = json!({
+        "type": "object",
+        "maxProperties": MAX_CONDITIONS,
+        "propertyNames": {"maxLength": 128, "pattern": "^[A-Za-z0-9_:-]+(\\.[A-Za-z0-9_:-]+)*$",
+            "not": {"enum": ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"]}},
+        "additionalProperties": text(256),
+    });
+    new["oneOf"] = json!([
+        {"required": ["subject"], "not": {"required": ["subjectPattern"]}},
+        {"required": ["subjectPattern"], "not": {"required": ["subject"]}},
+    ]);
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-pub fn router(issuer: &crate::config::IssuerConfig) -> Router<SharedState> {
-    let doc = document(issuer).to_string();
+pub fn router(config: &crate::config::Config) -> Router<SharedState> {
+    let doc = document(config).to_string();
     Router::new().route(
         "/api/openapi.json",
         get(move || {
@@ -26,9 +26,9 @@ pub fn router(issuer: &crate::config::IssuerConfig) -> Router<SharedState> {
 
 /// The served document: the handlers' annotations, then the constraints
 /// the server's parsers enforce (see `constraints`).
-pub fn document(issuer: &crate::config::IssuerConfig) -> serde_json::Value {
+pub fn document(config: &crate::config::Config) -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    constraints::apply(&mut doc, issuer);
+    constraints::apply(&mut doc, config);
     links::apply(&mut doc);
     doc
 }
