@@ -77,6 +77,8 @@ impl ListArgs {
   appauth apps regenerate 6f1c… --grace 1d   # the old secret works one more day
   appauth apps create reports-job --audience https://reports.example --token-ttl 10m
   appauth apps policy 6f1c… --audience urn:appauth:api --audience https://reports.example
+  appauth apps federated add 6f1c… --issuer https://token.actions.githubusercontent.com \\
+      --subject-pattern 'repo:acme/*:environment:prod' --condition ref=refs/heads/main
   vault read -field=creds appauth/admin | appauth apps list --credentials -")]
 pub enum AppsCommand {
     /// List applications (same filters as the console)
@@ -111,6 +113,46 @@ pub enum AppsCommand {
     },
     /// Delete an application, its access rules, and revoke its tokens
     Delete { id: String },
+    /// Federated credentials: external identities (a CI job, a Kubernetes
+    /// service account) that get the application's tokens without a secret
+    #[command(subcommand)]
+    Federated(FederatedCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FederatedCommand {
+    /// List an application's federated credentials and the trusted issuers
+    List { app: String },
+    /// Trust tokens from ISSUER whose sub is SUBJECT (or matches PATTERN,
+    /// where * is one or more characters other than : and /)
+    Add {
+        app: String,
+        /// One of the server's federation.issuers
+        #[arg(long)]
+        issuer: String,
+        #[arg(
+            long,
+            conflicts_with = "subject_pattern",
+            required_unless_present = "subject_pattern"
+        )]
+        subject: Option<String>,
+        #[arg(long, value_name = "PATTERN")]
+        subject_pattern: Option<String>,
+        /// CLAIM=VALUE (repeatable); nested claims by dotted path
+        /// (kubernetes.io.namespace=ci); VALUE may use *
+        #[arg(long = "condition", value_name = "CLAIM=VALUE", value_parser = condition)]
+        conditions: Vec<(String, String)>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Remove a federated credential (tokens it obtained stay valid until they expire)
+    Remove { app: String, credential: String },
+}
+
+fn condition(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not CLAIM=VALUE"))
 }
 
 /// A duration in seconds: a plain number, or a number with one unit of
@@ -286,6 +328,45 @@ pub fn apps(conn: &Connection, cmd: AppsCommand) -> Result<(), Failure> {
         AppsCommand::Regenerate { id, grace } => Call::get(format!("{}/secret", app_path(&id)), table::View::Secret)
             .with(Method::POST, Some(json!({ "graceSeconds": grace }))),
         AppsCommand::Delete { id } => Call::get(app_path(&id), table::View::Done).with(Method::DELETE, None),
+        AppsCommand::Federated(f) => match f {
+            FederatedCommand::List { app } => Call::get(
+                format!("{}/federated-credentials", app_path(&app)),
+                table::View::Federated,
+            ),
+            FederatedCommand::Add {
+                app,
+                issuer,
+                subject,
+                subject_pattern,
+                conditions,
+                description,
+            } => {
+                let mut body = json!({"issuer": issuer, "conditions": conditions.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<serde_json::Map<String, Value>>()});
+                if let Some(s) = subject {
+                    body["subject"] = s.into();
+                }
+                if let Some(p) = subject_pattern {
+                    body["subjectPattern"] = p.into();
+                }
+                if let Some(d) = description {
+                    body["description"] = d.into();
+                }
+                Call::get(
+                    format!("{}/federated-credentials", app_path(&app)),
+                    table::View::FederatedOne,
+                )
+                .with(Method::POST, Some(body))
+            }
+            FederatedCommand::Remove { app, credential } => Call::get(
+                format!(
+                    "{}/federated-credentials/{}",
+                    app_path(&app),
+                    client::segment(&credential)
+                ),
+                table::View::Done,
+            )
+            .with(Method::DELETE, None),
+        },
     };
     client::run(conn, call)
 }

@@ -15,6 +15,8 @@ pub enum View {
     Scope,
     Roles,
     Audit,
+    Federated,
+    FederatedOne,
     Done,
 }
 
@@ -101,6 +103,7 @@ pub fn render(view: View, v: &Value) -> String {
     ];
     const RULE: [&str; 6] = ["id", "subjectId", "roleId", "scopeType", "scopeName", "createdAt"];
     const SCOPE: [&str; 4] = ["id", "type", "name", "parentId"];
+    const FEDERATED: [&str; 5] = ["id", "issuer", "subject", "subjectPattern", "conditions"];
     let list = |key: &str, fields: &[&str]| {
         let r = rows(&v[key], fields);
         let n = r.len();
@@ -129,6 +132,11 @@ pub fn render(view: View, v: &Value) -> String {
             };
             grid(&APP, rows(&Value::Array(vec![v.clone()]), &APP)) + &secrets
         }
+        View::Federated => {
+            let creds = rows(&v["federatedCredentials"], &FEDERATED);
+            format!("trusted issuers: {}\n", text(&v["trustedIssuers"])) + &grid(&FEDERATED, creds)
+        }
+        View::FederatedOne => grid(&FEDERATED, rows(&Value::Array(vec![v.clone()]), &FEDERATED)),
         View::Rule => grid(&RULE, rows(&Value::Array(vec![v.clone()]), &RULE)),
         View::Scope => grid(&SCOPE, rows(&Value::Array(vec![v.clone()]), &SCOPE)),
         View::Secret => format!(

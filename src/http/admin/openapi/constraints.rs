@@ -87,7 +87,7 @@ fn set_parameters(op: &mut Value, schemas: &[(&str, Value)]) {
         if let Some((_, s)) = schemas.iter().find(|(n, _)| *n == name) {
             p["schema"] = s.clone();
         }
-        if p["in"] == "path" && name == "id" {
+        if p["in"] == "path" && (name == "id" || name == "credential") {
             p["schema"] = json!({"type": "string", "pattern": UUID_PATTERN});
         }
     }
@@ -232,9 +232,11 @@ fn federated_credentials(schemas: &mut Value, config: &crate::config::Config) {
     let text = |max: usize| json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"});
     let new = &mut schemas["NewFederatedCredential"];
     new["properties"]["issuer"] = json!({"type": "string", "enum": trusted});
-    new["properties"]["subject"] = text(256);
-    new["properties"]["subjectPattern"] = text(256);
-    new["properties"]["description"] = text(200);
+    // null is absent (serde's Option), as everywhere in the API.
+    let or_null = |v: Value| json!({"oneOf": [v, {"type": "null"}]});
+    new["properties"]["subject"] = or_null(text(256));
+    new["properties"]["subjectPattern"] = or_null(text(256));
+    new["properties"]["description"] = or_null(text(200));
     new["properties"]["conditions"] = json!({
         "type": "object",
         "maxProperties": MAX_CONDITIONS,
@@ -243,8 +245,8 @@ fn federated_credentials(schemas: &mut Value, config: &crate::config::Config) {
         "additionalProperties": text(256),
     });
     new["oneOf"] = json!([
-        {"required": ["subject"], "not": {"required": ["subjectPattern"]}},
-        {"required": ["subjectPattern"], "not": {"required": ["subject"]}},
+        {"required": ["subject"], "properties": {"subject": {"type": "string"}, "subjectPattern": {"type": "null"}}},
+        {"required": ["subjectPattern"], "properties": {"subjectPattern": {"type": "string"}, "subject": {"type": "null"}}},
     ]);
 }
 
