@@ -349,3 +349,100 @@ async fn the_admin_cli_reads_its_server_and_credentials_from_the_environment_and
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn the_admin_cli_adds_lists_and_removes_federated_credentials() {
+    let app =
+        spawn_app_with(&["federation.issuers=[{issuer = \"https://token.actions.githubusercontent.com\"}]".into()])
+            .await;
+    let cli = Cli {
+        app: &app,
+        creds: app.data_dir().join("initial-admin.json"),
+    };
+    let created = cli.json(&["apps", "create", "deployer"]).await;
+    let id = created["id"].as_str().unwrap();
+    let added = cli
+        .json(&[
+            "apps",
+            "federated",
+            "add",
+            id,
+            "--issuer",
+            "https://token.actions.githubusercontent.com",
+            "--subject-pattern",
+            "repo:acme/*:environment:prod",
+            "--condition",
+            "ref=refs/heads/main",
+        ])
+        .await;
+    assert_eq!(added["subjectPattern"], "repo:acme/*:environment:prod");
+    assert_eq!(added["conditions"]["ref"], "refs/heads/main");
+    let table = cli.run(&["apps", "federated", "list", id]).await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table
+            .stdout
+            .contains("trusted issuers: https://token.actions.githubusercontent.com")
+            && table.stdout.contains("repo:acme/*:environment:prod"),
+        "{}",
+        table.stdout
+    );
+    // An untrusted issuer is refused by the server (exit 1), naming the trusted ones.
+    let refused = cli
+        .run(&[
+            "apps",
+            "federated",
+            "add",
+            id,
+            "--issuer",
+            "https://evil.example",
+            "--subject",
+            "x",
+        ])
+        .await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("not trusted"), "{}", refused.stderr);
+    // Usage errors exit 2: no subject at all, or both.
+    for args in [
+        vec![
+            "apps",
+            "federated",
+            "add",
+            id,
+            "--issuer",
+            "https://token.actions.githubusercontent.com",
+        ],
+        vec![
+            "apps",
+            "federated",
+            "add",
+            id,
+            "--issuer",
+            "i",
+            "--subject",
+            "a",
+            "--subject-pattern",
+            "b*",
+        ],
+        vec![
+            "apps",
+            "federated",
+            "add",
+            id,
+            "--issuer",
+            "i",
+            "--subject",
+            "a",
+            "--condition",
+            "no-equals",
+        ],
+    ] {
+        assert_eq!(cli.run(&args).await.code, 2, "{args:?}");
+    }
+    let removed = cli
+        .run(&["apps", "federated", "remove", id, added["id"].as_str().unwrap()])
+        .await;
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    let listed = cli.json(&["apps", "federated", "list", id]).await;
+    assert_eq!(listed["federatedCredentials"], serde_json::json!([]));
+}
