@@ -662,15 +662,89 @@
       el('td', { text: k.alg || '—' }))));
     $('keys-empty').hidden = keys.length > 0;
     $('keys-remove').disabled = keys.length === 0;
+    const fed = app.federatedCredentials || [];
+    $('fed-body').replaceChildren(...fed.map((c) => {
+      const conditions = Object.entries(c.conditions || {}).map(([k, v]) => `${k}=${v}`).join(', ');
+      const removeButton = el('button', { class: 'text danger', type: 'button', text: 'REMOVE' });
+      removeButton.addEventListener('click', () => removeFederated(c));
+      return el('tr', {},
+        el('td', { class: 'mono', text: c.issuer }),
+        el('td', { class: 'mono', text: c.subject || c.subjectPattern }),
+        el('td', { class: 'mono', text: conditions || '—' }),
+        el('td', {}, removeButton));
+    }));
+    $('fed-empty').hidden = fed.length > 0;
+  }
+
+  function fedPath(app) {
+    return `/api/v1/apps/${encodeURIComponent(app.id)}/federated-credentials`;
+  }
+
+  async function loadIssuers(app) {
+    const list = await (await api('GET', fedPath(app))).json();
+    const issuers = list.trustedIssuers || [];
+    $('fed-issuer').replaceChildren(...issuers.map((i) => el('option', { value: i, text: i })));
+    $('fed-add').disabled = issuers.length === 0;
+    if (issuers.length === 0) $('fed-hint').textContent = 'This server trusts no external issuer: an operator lists them in federation.issuers.';
+  }
+
+  function fedFailed(e) {
+    if (e instanceof Expired) return;
+    $('fed-error').textContent = e.message;
+    $('fed-error').hidden = false;
+  }
+
+  async function refreshCredentials(app) {
+    renderCredentials(await (await api('GET', `/api/v1/apps/${encodeURIComponent(app.id)}`)).json());
+  }
+
+  async function addFederated() {
+    const app = state.selected;
+    $('fed-error').hidden = true;
+    const subject = $('fed-subject').value.trim();
+    const conditions = {};
+    for (const line of $('fed-conditions').value.split('\n').map((l) => l.trim()).filter(Boolean)) {
+      const at = line.indexOf('=');
+      if (at < 1) {
+        fedFailed(new Error(`"${line}" is not CLAIM=VALUE.`));
+        return;
+      }
+      conditions[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    }
+    const body = { issuer: $('fed-issuer').value, conditions };
+    body[subject.includes('*') ? 'subjectPattern' : 'subject'] = subject;
+    try {
+      await api('POST', fedPath(app), body);
+      $('fed-subject').value = '';
+      $('fed-conditions').value = '';
+      await refreshCredentials(app);
+      toast(`${app.name} now accepts tokens from ${body.issuer} for ${subject}.`);
+    } catch (e) {
+      fedFailed(e);
+    }
+  }
+
+  async function removeFederated(c) {
+    const app = state.selected;
+    $('fed-error').hidden = true;
+    try {
+      await api('DELETE', `${fedPath(app)}/${encodeURIComponent(c.id)}`);
+      await refreshCredentials(app);
+      toast(`Removed the federated credential for ${c.subject || c.subjectPattern}.`);
+    } catch (e) {
+      fedFailed(e);
+    }
   }
 
   async function openKeys() {
     const app = state.selected;
     $('keys-error').hidden = true;
+    $('fed-error').hidden = true;
     $('keys-input').value = '';
     try {
       const fresh = await (await api('GET', `/api/v1/apps/${encodeURIComponent(app.id)}`)).json();
       renderCredentials(fresh);
+      await loadIssuers(app);
       open($('keys-dialog'));
     } catch (e) {
       if (!(e instanceof Expired)) showBanner(e.message);
@@ -928,6 +1002,7 @@
   $('act-keys').addEventListener('click', openKeys);
   $('keys-save').addEventListener('click', saveKeys);
   $('keys-remove').addEventListener('click', () => setKeys(null));
+  $('fed-add').addEventListener('click', addFederated);
   $('act-delete').addEventListener('click', remove);
   $('act-toggle').addEventListener('click', toggle);
   $('rule-add').addEventListener('click', () => { $('rule-form').hidden = false; $('rule-role').focus(); });

@@ -1397,3 +1397,59 @@ async fn console_fits_every_size_and_saves_each_state() {
     }
     b.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn console_adds_and_removes_a_federated_credential_in_the_keys_dialog() {
+    let _one = BROWSER.lock().await;
+    let issuer = "https://token.actions.githubusercontent.com";
+    let app = spawn_app_with(&[format!("federation.issuers=[{{issuer = \"{issuer}\"}}]")]).await;
+    let api = app.api().await;
+    let created = api.create_app("ci-deployer").await;
+    let b = browser().await;
+    b.sign_in(&app).await;
+    b.wait_js(
+        "return document.querySelectorAll('#apps-body tr').length > 1",
+        json!(true),
+    )
+    .await;
+    b.select_row("ci-deployer").await;
+    b.click("#act-keys").await;
+    b.wait_js(&dialog_open("keys-dialog"), json!(true)).await;
+    assert_eq!(
+        b.js("return [...document.querySelectorAll('#fed-issuer option')].map(o => o.value)").await,
+        json!([issuer]),
+        "only the trusted issuers are offered"
+    );
+    // A pattern that would match almost anything: the server's reason is shown.
+    b.type_into("#fed-subject", "*").await;
+    b.click("#fed-add").await;
+    b.wait_js("return document.getElementById('fed-error').hidden", json!(false))
+        .await;
+    let shown = b.js("return document.getElementById('fed-error').textContent").await;
+    assert!(shown.as_str().unwrap().contains("besides *"), "{shown}");
+    b.type_into("#fed-subject", "repo:acme/*:environment:prod").await;
+    b.type_into("#fed-conditions", "ref=refs/heads/main").await;
+    b.click("#fed-add").await;
+    b.wait_js("return document.querySelectorAll('#fed-body tr').length", json!(1))
+        .await;
+    assert_eq!(
+        b.js("return [...document.querySelectorAll('#fed-body td')].slice(0, 3).map(td => td.textContent)")
+            .await,
+        json!([issuer, "repo:acme/*:environment:prod", "ref=refs/heads/main"])
+    );
+    b.shot("09-federated-credential").await;
+    let stored: Value = api
+        .get(&format!("/api/v1/apps/{}", created["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["federatedCredentials"][0]["conditions"]["ref"], "refs/heads/main");
+    b.click("#fed-body button").await;
+    b.wait_js("return document.querySelectorAll('#fed-body tr').length", json!(0))
+        .await;
+    assert_eq!(
+        b.js("return document.getElementById('fed-empty').hidden").await,
+        json!(false)
+    );
+}
