@@ -33,6 +33,7 @@ fn bench(c: &mut Criterion) {
             not_after: None,
             ttl: None,
             federated: None,
+            dpop_jkt: None,
         };
         g.bench_function(alg.as_str(), |b| {
             b.iter(|| issuer.issue(black_box(&req), 1_800_000_000).unwrap())

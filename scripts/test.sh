@@ -27,10 +27,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-# node openid-client (v5, CommonJS) for the private_key_jwt test, kept out of the repository.
-if [ ! -d target/node-clients/node_modules/openid-client ]; then
+# node openid-client (v5, CommonJS) for the private_key_jwt test, and oauth4webapi
+# (ESM, DPoP with nonces) for the DPoP test, kept out of the repository.
+if [ ! -d target/node-clients/node_modules/openid-client ] || [ ! -d target/node-clients/node_modules/oauth4webapi ]; then
   mkdir -p target/node-clients
-  npm install --prefix target/node-clients --no-audit --no-fund --silent openid-client@5 >/dev/null
+  npm install --prefix target/node-clients --no-audit --no-fund --silent openid-client@5 oauth4webapi@3 >/dev/null
 fi
 
 # The newest authlib from PyPI too, not only Debian's (private_key_jwt test),

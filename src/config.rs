@@ -44,6 +44,8 @@ pub struct OAuthConfig {
     /// Longest `exp − now` a client assertion may have; its `jti` is
     /// remembered that long (plus leeway).
     pub max_assertion_lifetime_seconds: i64,
+    /// Require server nonces in DPoP proofs (RFC 9449 §8).
+    pub dpop_nonce: bool,
 }
 
 /// Workload identity federation: the external issuers whose tokens may
@@ -278,6 +280,7 @@ impl Default for Config {
             audit: AuditConfig { retention_days: 90 },
             oauth: OAuthConfig {
                 max_assertion_lifetime_seconds: 3600,
+                dpop_nonce: false,
             },
             federation: FederationConfig::default(),
             warnings: Vec::new(),
@@ -329,6 +332,7 @@ pub const KEYS: &[&str] = &[
     "limits.admin_requests_per_minute",
     "audit.retention_days",
     "oauth.max_assertion_lifetime_seconds",
+    "oauth.dpop_nonce",
     "federation.issuers",
 ];
 
@@ -535,6 +539,7 @@ impl Config {
                 self.oauth.max_assertion_lifetime_seconds = integer(s, 10, 86_400)?
             }
             "federation.issuers" => self.federation.issuers = federation_issuers(s)?,
+            "oauth.dpop_nonce" => self.oauth.dpop_nonce = boolean(s)?,
             "store.path" => self.store.path = PathBuf::from(string(s)?),
             "store.backend" => {
                 self.store.backend = match string(s)?.as_str() {
@@ -892,6 +897,15 @@ fn federation_issuers(s: &Setting) -> Result<Vec<FederationIssuer>, ConfigError>
         return Err(err(s, "at most 32 federation issuers"));
     }
     Ok(out)
+}
+
+fn boolean(s: &Setting) -> Result<bool, ConfigError> {
+    match &s.value {
+        Value::Boolean(b) => Ok(*b),
+        Value::String(v) if v == "true" => Ok(true),
+        Value::String(v) if v == "false" => Ok(false),
+        _ => Err(err(s, "expected true or false")),
+    }
 }
 
 fn list(s: &Setting) -> Result<Vec<String>, ConfigError> {

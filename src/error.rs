@@ -46,6 +46,12 @@ pub enum OAuthError {
     /// A dependency the check needs cannot answer right now (503).
     #[error("temporarily_unavailable: {0}")]
     TemporarilyUnavailable(String),
+    /// RFC 9449 §5: a DPoP proof missing where required, or not acceptable.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(String),
+    /// RFC 9449 §8: retry with this server nonce in the proof.
+    #[error("use_dpop_nonce")]
+    UseDpopNonce { nonce: String },
     #[error("server_error")]
     ServerError,
 }
@@ -86,6 +92,8 @@ impl OAuthError {
             Self::UnsupportedTokenType(_) => "unsupported_token_type",
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope(_) => "insufficient_scope",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce { .. } => "use_dpop_nonce",
             Self::ServerError => "server_error",
         }
     }
@@ -114,7 +122,11 @@ impl OAuthError {
             | Self::UnsupportedTokenType(d)
             | Self::InvalidToken(d)
             | Self::InsufficientScope(d)
+            | Self::InvalidDpopProof(d)
             | Self::TemporarilyUnavailable(d) => d.clone(),
+            Self::UseDpopNonce { .. } => {
+                "send the DPoP-Nonce of this answer in the proof's nonce claim (RFC 9449 section 8)".into()
+            }
             Self::InvalidClient { description, .. } => description.clone(),
             Self::MethodNotAllowed => "this endpoint accepts POST only".into(),
             Self::PayloadTooLarge(n) => format!("request body is larger than {n} bytes"),
@@ -174,6 +186,11 @@ impl IntoResponse for OAuthError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"appauth\", error=\"insufficient_scope\""),
                 );
+            }
+            Self::UseDpopNonce { nonce } => {
+                if let Ok(v) = HeaderValue::from_str(nonce) {
+                    resp.headers_mut().insert("dpop-nonce", v);
+                }
             }
             _ => {}
         }

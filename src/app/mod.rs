@@ -138,6 +138,42 @@ impl App {
         if let Err(e) = revocations.reconcile(crate::domain::now_ms() / 1000).await {
             tracing::warn!(cache = revocations.cache_name(), error = %e, "revocation cache not available at start; appauth answers from its store, and resource servers following Redis will catch up when it is back");
         }
+        let ledger: Arc<dyn crate::oauth::replay::JtiLedger> = match &config.redis.url {
+            Some(url) => {
+                let ledger = crate::oauth::replay::RedisLedger::new(url).map_err(StartupError::Other)?;
+                let policy = tokio::time::timeout(std::time::Duration::from_secs(2), ledger.evicting_policy()).await;
+                if let Ok(Ok(Some(policy))) = policy {
+                    tracing::error!(
+                        maxmemory_policy = %policy,
+                        "Redis may evict keys: private_key_jwt assertions will be refused (503) until it runs with maxmemory-policy noeviction, since an evicted jti would be accepted again; revocation keys it evicts are rewritten by reconciliation within a second"
+                    );
+                }
+                if fresh_store {
+                    let covered =
+                        tokio::time::timeout(std::time::Duration::from_secs(2), ledger.cover_everything_before())
+                            .await
+                            .unwrap_or_else(|_| Err("timed out".to_owned()));
+                    if let Err(e) = covered {
+                        tracing::info!(error = %e, "cannot record in Redis that no assertion predates this new store; assertions issued in the second of the first one checked will be refused once");
+                    }
+                }
+                Arc::new(ledger)
+            }
+            None => {
+                if config.store.backend == crate::config::StoreBackend::Postgres {
+                    tracing::warn!(
+                        "redis.url is unset: private_key_jwt client assertions will be refused (503), because instances could not refuse each other's replays; set redis.url to accept them"
+                    );
+                    Arc::new(crate::oauth::replay::NoSharedLedger)
+                } else {
+                    Arc::new(crate::oauth::replay::MemoryLedger::new(if fresh_store {
+                        i64::MIN
+                    } else {
+                        crate::domain::now_ms() / 1000
+                    }))
+                }
+            }
+        };
         let federation = Arc::new(
             crate::federation::Federation::new(&config.federation.issuers, &issuer_url).map_err(StartupError::Other)?,
         );
@@ -164,47 +200,16 @@ impl App {
                         None => t,
                     }
                 },
-                ledger: match &config.redis.url {
-                    Some(url) => {
-                        let ledger = crate::oauth::replay::RedisLedger::new(url).map_err(StartupError::Other)?;
-                        let policy =
-                            tokio::time::timeout(std::time::Duration::from_secs(2), ledger.evicting_policy()).await;
-                        if let Ok(Ok(Some(policy))) = policy {
-                            tracing::error!(
-                                maxmemory_policy = %policy,
-                                "Redis may evict keys: private_key_jwt assertions will be refused (503) until it runs with maxmemory-policy noeviction, since an evicted jti would be accepted again; revocation keys it evicts are rewritten by reconciliation within a second"
-                            );
-                        }
-                        if fresh_store {
-                            let covered = tokio::time::timeout(
-                                std::time::Duration::from_secs(2),
-                                ledger.cover_everything_before(),
-                            )
-                            .await
-                            .unwrap_or_else(|_| Err("timed out".to_owned()));
-                            if let Err(e) = covered {
-                                tracing::info!(error = %e, "cannot record in Redis that no assertion predates this new store; assertions issued in the second of the first one checked will be refused once");
-                            }
-                        }
-                        Arc::new(ledger)
-                    }
-                    None => {
-                        if config.store.backend == crate::config::StoreBackend::Postgres {
-                            tracing::warn!(
-                                "redis.url is unset: private_key_jwt client assertions will be refused (503), because instances could not refuse each other's replays; set redis.url to accept them"
-                            );
-                            Arc::new(crate::oauth::replay::NoSharedLedger)
-                        } else {
-                            Arc::new(crate::oauth::replay::MemoryLedger::new(if fresh_store {
-                                i64::MIN
-                            } else {
-                                crate::domain::now_ms() / 1000
-                            }))
-                        }
-                    }
-                },
+                ledger: ledger.clone(),
                 max_assertion_lifetime: config.oauth.max_assertion_lifetime_seconds,
                 federation,
+                dpop: crate::oauth::dpop::Dpop {
+                    ledger,
+                    nonces: config
+                        .oauth
+                        .dpop_nonce
+                        .then(|| crate::oauth::dpop::Nonces::new(&boot.directory.derive_key(b"appauth dpop nonce"))),
+                },
             },
             request_ids: RequestIds::default(),
             access_log: telemetry::AccessLog::default(),

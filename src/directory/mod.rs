@@ -97,6 +97,12 @@ impl Directory {
         self
     }
 
+    /// A key derived from the store's pepper for `label` (e.g. DPoP nonces):
+    /// shared by every instance, never stored.
+    pub fn derive_key(&self, label: &[u8]) -> [u8; 32] {
+        self.pepper.derive(label)
+    }
+
     /// The longest token lifetime this store's server has ever issued.
     pub fn longest_ttl(&self) -> i64 {
         self.cutoff_ttl - crate::revocation::LEEWAY_SECONDS

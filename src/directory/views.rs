@@ -38,6 +38,8 @@ pub struct AppView {
     pub allowed_audiences: Option<Vec<String>>,
     /// Its tokens' lifetime in seconds; `null`: `issuer.token_ttl_seconds`.
     pub token_ttl_seconds: Option<i64>,
+    /// Tokens only with a DPoP proof, bound to its key (RFC 9449).
+    pub dpop_bound_access_tokens: bool,
     /// External identities that may get its tokens without a secret.
     pub federated_credentials: Vec<FederatedCredentialView>,
 }
@@ -167,6 +169,7 @@ impl Catalog {
             jwks: app.jwks.clone().map(Into::into),
             allowed_audiences: app.policy.allowed_audiences.clone(),
             token_ttl_seconds: app.policy.token_ttl_seconds,
+            dpop_bound_access_tokens: app.policy.dpop_bound_access_tokens,
             federated_credentials: app.federated_credentials.iter().map(Into::into).collect(),
             secrets: std::iter::once(SecretView {
                 id: app.secret_hash.id(),

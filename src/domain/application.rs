@@ -123,6 +123,9 @@ pub struct TokenPolicy {
     /// `None`: `issuer.token_ttl_seconds`. Never longer than it at issue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ttl_seconds: Option<i64>,
+    /// Tokens only with a DPoP proof (RFC 9449 §5), bound to its key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A change to a [`TokenPolicy`]: each member left out stays as it is.
@@ -131,11 +134,12 @@ pub struct PolicyChange {
     pub allowed_audiences: Option<Vec<String>>,
     /// `Some(None)`: back to the issuer's default lifetime.
     pub token_ttl_seconds: Option<Option<i64>>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 impl PolicyChange {
     pub fn is_empty(&self) -> bool {
-        self.allowed_audiences.is_none() && self.token_ttl_seconds.is_none()
+        self.allowed_audiences.is_none() && self.token_ttl_seconds.is_none() && self.dpop_bound_access_tokens.is_none()
     }
 
     pub fn apply_to(self, policy: &mut TokenPolicy) {
@@ -144,6 +148,9 @@ impl PolicyChange {
         }
         if let Some(t) = self.token_ttl_seconds {
             policy.token_ttl_seconds = t;
+        }
+        if let Some(d) = self.dpop_bound_access_tokens {
+            policy.dpop_bound_access_tokens = d;
         }
     }
 }
@@ -174,7 +181,11 @@ impl TokenPolicy {
             None => "the issuer's default lifetime".to_owned(),
             Some(s) => format!("{s} s"),
         };
-        format!("audiences {audiences}, tokens for {ttl}")
+        if self.dpop_bound_access_tokens {
+            format!("audiences {audiences}, tokens for {ttl}, DPoP-bound only")
+        } else {
+            format!("audiences {audiences}, tokens for {ttl}")
+        }
     }
 }
 

@@ -152,6 +152,14 @@ impl Pepper {
         }
     }
 
+    /// A key for another purpose, derived from the pepper (HMAC with a
+    /// label): the same on every instance that shares the pepper.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hmac::sign(&self.key, label).as_ref());
+        out
+    }
+
     pub fn hash(&self, secret: &ClientSecret) -> SecretHash {
         let mut out = [0u8; 32];
         out.copy_from_slice(hmac::sign(&self.key, secret.0.as_bytes()).as_ref());

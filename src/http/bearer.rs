@@ -80,7 +80,16 @@ impl Admin {
         // address did: the token is checked first (no I/O), and only a
         // request without valid credentials spends — or is refused by — the
         // address's failure budget. Its own per-caller limit follows below.
-        let (claims, entry) = match Self::check_token(headers, state, now_ms / 1000) {
+        let checked = Self::check_token(headers, state, now_ms / 1000);
+        let checked = match checked {
+            Ok((claims, entry, token, dpop_scheme)) => {
+                Self::check_binding(headers, state, endpoint, &claims, &token, dpop_scheme, now_ms / 1000)
+                    .await
+                    .map(|()| (claims, entry))
+            }
+            Err(e) => Err(e),
+        };
+        let (claims, entry) = match checked {
             Ok(ok) => ok,
             Err(ApiError::Unauthorized { message, token_sent }) => {
                 return Err(
@@ -141,13 +150,89 @@ impl Admin {
         })
     }
 
+    /// A DPoP-bound token (RFC 9449 §7.1) comes as `Authorization: DPoP`
+    /// with a proof of its key for this request; an unbound one as Bearer.
+    /// A bound token presented as Bearer is refused: whoever copied it
+    /// lacks the key.
+    async fn check_binding(
+        headers: &axum::http::HeaderMap,
+        state: &SharedState,
+        endpoint: &str,
+        claims: &AccessTokenClaims,
+        token: &str,
+        dpop_scheme: bool,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let unauthorized = |message: String| ApiError::Unauthorized {
+            message,
+            token_sent: true,
+        };
+        let jkt = match (claims.dpop_jkt(), dpop_scheme) {
+            (None, false) => return Ok(()),
+            (Some(_), false) => {
+                return Err(unauthorized(
+                    "invalid bearer token: it is DPoP-bound (cnf.jkt); send it as Authorization: DPoP <token> with a DPoP proof of its key (RFC 9449 section 7.1)".into(),
+                ));
+            }
+            (None, true) => {
+                return Err(unauthorized(
+                    "invalid token: it is not DPoP-bound; send it as Authorization: Bearer <token>".into(),
+                ));
+            }
+            (Some(jkt), true) => jkt,
+        };
+        let proof = crate::oauth::dpop::proof_header(headers)
+            .map_err(|e| unauthorized(format!("invalid DPoP proof: {e}")))?
+            .ok_or_else(|| unauthorized("invalid DPoP proof: a DPoP-bound token needs a DPoP header".into()))?;
+        let (method, path) = endpoint.split_once(' ').unwrap_or(("GET", endpoint));
+        // The URL the client addressed: the issuer's, or this listener's
+        // own (a private admin plane has an address of its own).
+        let mut urls = vec![format!("{}{path}", state.issuer_url)];
+        if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+            let tls = state.config.tls_enabled() || state.config.server.admin_tls_cert.is_some();
+            urls.push(format!("{}://{host}{path}", if tls { "https" } else { "http" }));
+        }
+        let mut last = None;
+        for url in &urls {
+            let expected = appauth_verify::dpop::Expected {
+                method,
+                url,
+                access_token: Some(token),
+                now,
+            };
+            match state.grants.dpop.check(proof, &expected).await {
+                Ok(p) if p.jkt == jkt => return Ok(()),
+                Ok(_) => {
+                    return Err(unauthorized(
+                        "invalid DPoP proof: it is signed by another key than the one the token is bound to".into(),
+                    ));
+                }
+                Err(crate::error::OAuthError::InvalidDpopProof(m)) if m.contains("htu") => last = Some(m),
+                Err(e) => return Err(unauthorized(format!("invalid DPoP proof: {}", e))),
+            }
+        }
+        Err(unauthorized(format!(
+            "invalid DPoP proof: {}",
+            last.unwrap_or_else(|| "its htu does not name this request".into())
+        )))
+    }
+
     /// The token checks that need no I/O: header shape, signature, expiry,
-    /// the admin audience, and an application that still exists and is enabled.
+    /// the admin audience, and an application that still exists and is
+    /// enabled. Returns the token and whether it came as `DPoP`.
     fn check_token(
         headers: &axum::http::HeaderMap,
         state: &SharedState,
         now: i64,
-    ) -> Result<(AccessTokenClaims, std::sync::Arc<crate::directory::HotEntry>), ApiError> {
+    ) -> Result<
+        (
+            AccessTokenClaims,
+            std::sync::Arc<crate::directory::HotEntry>,
+            String,
+            bool,
+        ),
+        ApiError,
+    > {
         let unauthorized = |message: String, token_sent: bool| ApiError::Unauthorized { message, token_sent };
         let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let value = values.next().ok_or_else(|| {
@@ -162,8 +247,9 @@ impl Admin {
         let value = value
             .to_str()
             .map_err(|_| unauthorized("Authorization header is not ASCII".into(), true))?;
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        let (token, dpop_scheme) = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => (token.trim(), false),
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => (token.trim(), true),
             _ => {
                 return Err(unauthorized(
                     "the admin API takes Authorization: Bearer <access token>; get one from POST /oauth/token".into(),
@@ -194,7 +280,7 @@ impl Admin {
                     true,
                 )
             })?;
-        Ok((claims, entry))
+        Ok((claims, entry, token.to_owned(), dpop_scheme))
     }
 }
 

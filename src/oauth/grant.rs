@@ -29,6 +29,8 @@ pub struct GrantRequest<'a> {
     pub scope: Option<&'a str>,
     pub resource: Option<&'a str>,
     pub audience: Option<&'a str>,
+    /// The thumbprint of a checked DPoP proof's key (RFC 9449).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -39,6 +41,8 @@ pub struct Granted {
     pub client_id: String,
     /// Set when a federated credential authenticated the client.
     pub federated: Option<crate::domain::federated::Provenance>,
+    /// Bound to a DPoP key: `token_type` is `DPoP` (RFC 9449 §5).
+    pub dpop: bool,
 }
 
 /// Where a federated token was presented: as a client assertion (a refusal
@@ -78,6 +82,8 @@ pub struct Grants {
     pub max_assertion_lifetime: i64,
     /// Trusted external issuers (`federation.issuers`).
     pub federation: Arc<crate::federation::Federation>,
+    /// DPoP proofs' single use and nonces (RFC 9449).
+    pub dpop: super::dpop::Dpop,
 }
 
 impl Grants {
@@ -245,6 +251,7 @@ impl Grants {
             req.scope,
             req.resource,
             req.audience,
+            req.dpop_jkt,
             now_ms,
         )
     }
@@ -258,9 +265,16 @@ impl Grants {
         scope_param: Option<&str>,
         resource: Option<&str>,
         audience: Option<&str>,
+        dpop_jkt: Option<&str>,
         now_ms: i64,
     ) -> Result<Granted, OAuthError> {
         let entry = &client.entry;
+        if entry.policy.dpop_bound_access_tokens && dpop_jkt.is_none() {
+            return Err(OAuthError::InvalidDpopProof(
+                "this client gets DPoP-bound tokens only: send a DPoP proof (RFC 9449 section 4) with the request"
+                    .into(),
+            ));
+        }
         let audience = self.audience(resource, audience, &entry.policy)?;
         let narrowed;
         let (scope, rules_json) = match scope_param {
@@ -298,6 +312,7 @@ impl Grants {
                     not_after: client.not_after,
                     ttl: entry.policy.token_ttl_seconds,
                     federated: client.federated.as_ref().map(|f| (f.iss.as_str(), f.sub.as_str())),
+                    dpop_jkt: dpop_jkt,
                 },
                 now_ms / 1000,
             )
@@ -318,6 +333,7 @@ impl Grants {
             scope,
             client_id: entry.client_id.clone(),
             federated: client.federated.clone(),
+            dpop: dpop_jkt.is_some(),
         })
     }
 

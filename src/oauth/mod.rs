@@ -3,6 +3,7 @@
 //! front of them (RFC 6585 §4).
 
 pub mod assertion;
+pub mod dpop;
 pub mod grant;
 pub mod replay;
 pub mod shared_failures;

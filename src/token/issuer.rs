@@ -74,6 +74,8 @@ pub struct IssueRequest<'a> {
     /// The external identity that obtained the token through a federated
     /// credential: the `fed` claim `{"iss": …, "sub": …}`.
     pub federated: Option<(&'a str, &'a str)>,
+    /// RFC 9449 §6: the thumbprint of the DPoP key the token is bound to.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -183,6 +185,10 @@ impl TokenIssuer {
             let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
             let _ = write!(payload, r#","fed":{{"iss":{},"sub":{}}}"#, json(iss), json(sub));
         }
+        if let Some(jkt) = req.dpop_jkt {
+            // A base64url thumbprint: nothing to escape.
+            let _ = write!(payload, r#","cnf":{{"jkt":"{jkt}"}}"#);
+        }
         let _ = write!(payload, r#","access_rules":{}}}"#, req.access_rules_json);
 
         let mut token = String::with_capacity(key.header_b64.len() + payload.len() * 4 / 3 + 100);
@@ -251,6 +257,7 @@ mod tests {
             not_after: None,
             ttl: None,
             federated: None,
+            dpop_jkt: None,
         }
     }
 

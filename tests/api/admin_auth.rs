@@ -125,6 +125,7 @@ async fn admin_request_with_an_expired_token_gets_401() {
                 not_after: None,
                 ttl: None,
                 federated: None,
+                dpop_jkt: None,
             },
             now - 7200,
         )

@@ -1416,7 +1416,8 @@ async fn console_adds_and_removes_a_federated_credential_in_the_keys_dialog() {
     b.click("#act-keys").await;
     b.wait_js(&dialog_open("keys-dialog"), json!(true)).await;
     assert_eq!(
-        b.js("return [...document.querySelectorAll('#fed-issuer option')].map(o => o.value)").await,
+        b.js("return [...document.querySelectorAll('#fed-issuer option')].map(o => o.value)")
+            .await,
         json!([issuer]),
         "only the trusted issuers are offered"
     );
@@ -1444,7 +1445,10 @@ async fn console_adds_and_removes_a_federated_credential_in_the_keys_dialog() {
         .json()
         .await
         .unwrap();
-    assert_eq!(stored["federatedCredentials"][0]["conditions"]["ref"], "refs/heads/main");
+    assert_eq!(
+        stored["federatedCredentials"][0]["conditions"]["ref"],
+        "refs/heads/main"
+    );
     b.click("#fed-body button").await;
     b.wait_js("return document.querySelectorAll('#fed-body tr').length", json!(0))
         .await;

@@ -11,6 +11,7 @@ mod authority;
 mod binary;
 mod cluster;
 mod console;
+mod dpop;
 mod durability;
 mod faults;
 mod federation;

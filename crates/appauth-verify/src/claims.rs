@@ -34,6 +34,25 @@ pub struct AccessTokenClaims {
     pub scope: Option<String>,
     #[serde(default)]
     pub access_rules: Vec<RuleClaim>,
+    /// Sender constraint (RFC 7800 §3.1): a DPoP-bound token (RFC 9449 §6)
+    /// names the thumbprint of the key whose proofs must come with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 9449 §6.1: the JWK SHA-256 thumbprint of the DPoP key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+}
+
+impl AccessTokenClaims {
+    /// The thumbprint a DPoP-bound token is bound to.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().and_then(|c| c.jkt.as_deref())
+    }
 }
 
 impl AccessTokenClaims {

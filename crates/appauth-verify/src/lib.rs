@@ -18,6 +18,7 @@
 #![cfg_attr(feature = "axum", doc = include_str!("../README.md"))]
 
 pub mod claims;
+pub mod dpop;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod jwk;
@@ -28,7 +29,7 @@ pub mod revocation;
 pub mod roles;
 pub mod rules;
 
-pub use self::claims::{AccessTokenClaims, Audience, RuleClaim, ScopeType};
+pub use self::claims::{AccessTokenClaims, Audience, Confirmation, RuleClaim, ScopeType};
 #[cfg(feature = "axum")]
 pub use self::extract::{BearerError, Verified, require_bearer};
 pub use self::jws::{Alg, JwtError};

@@ -141,6 +141,7 @@ mod tests {
                 scope_name: "C1".into(),
                 scope_path: tree().path(scope),
             }],
+            cnf: None,
         }
     }
 

@@ -59,6 +59,9 @@ pub struct CreateApp {
     #[serde(default)]
     #[schema(minimum = 5, maximum = 86400)]
     token_ttl_seconds: Option<i64>,
+    /// Tokens only with a DPoP proof, bound to its key (RFC 9449); default false.
+    #[serde(default)]
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -77,6 +80,8 @@ pub struct UpdateApp {
     #[schema(value_type = Option<i64>, minimum = 5, maximum = 86400)]
     #[serde(default, deserialize_with = "present_ttl")]
     token_ttl_seconds: Option<Option<i64>>,
+    /// Tokens only with a DPoP proof, bound to its key (RFC 9449).
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 fn present_ttl<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
@@ -315,6 +320,7 @@ async fn create(
     let policy = TokenPolicy {
         allowed_audiences: Some(audiences(&state, body.allowed_audiences.unwrap_or(default_audience))?),
         token_ttl_seconds: body.token_ttl_seconds.map(|t| token_ttl(&state, t)).transpose()?,
+        dpop_bound_access_tokens: body.dpop_bound_access_tokens.unwrap_or(false),
     };
     let actor = admin.actor;
     let (app, secret) = uncancellable(&state, |s| async move {
@@ -383,10 +389,11 @@ async fn update(
             Some(Some(t)) => Some(Some(token_ttl(&state, t)?)),
             other => other,
         },
+        dpop_bound_access_tokens: body.dpop_bound_access_tokens,
     };
     if body.enabled.is_none() && jwks.is_none() && policy.is_empty() {
         return Err(ApiError::bad_request(
-            "send at least one of \"enabled\" (true or false), \"jwks\", \"allowedAudiences\" and \"tokenTtlSeconds\"",
+            "send at least one of \"enabled\" (true or false), \"jwks\", \"allowedAudiences\", \"tokenTtlSeconds\" and \"dpopBoundAccessTokens\"",
         ));
     }
     let (actor, enabled) = (admin.actor, body.enabled);

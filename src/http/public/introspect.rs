@@ -47,7 +47,12 @@ pub struct Introspection {
     pub iat: i64,
     pub nbf: i64,
     pub jti: String,
+    /// `Bearer`, or `DPoP` for a token bound to a DPoP key (RFC 9449 §6.2).
     pub token_type: &'static str,
+    /// The key binding of a DPoP-bound token: `{"jkt": …}` (RFC 9449 §6.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub cnf: Option<appauth_verify::Confirmation>,
     #[schema(value_type = Vec<Object>)]
     pub access_rules: Vec<RuleClaim>,
 }
@@ -146,6 +151,7 @@ async fn introspect(
         if own_only.is_some_and(|me| me != claims.client_id) || state.is_revoked(&claims).await {
             return Ok(None);
         }
+        let token_type = if claims.dpop_jkt().is_some() { "DPoP" } else { "Bearer" };
         Ok(Some(Introspection {
             active: true,
             scope: claims.scope,
@@ -157,7 +163,8 @@ async fn introspect(
             iat: claims.iat,
             nbf: claims.nbf,
             jti: claims.jti,
-            token_type: "Bearer",
+            token_type,
+            cnf: claims.cnf,
             access_rules: claims.access_rules,
         }))
     }

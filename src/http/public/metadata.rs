@@ -41,6 +41,7 @@ pub fn render(issuer: &str, scopes: &[&str], documented: bool, exchange: bool) -
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"],
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "scopes_supported": scopes,
+        "dpop_signing_alg_values_supported": algs,
     });
     if documented {
         doc["service_documentation"] = format!("{issuer}/api/openapi.json").into();

@@ -89,10 +89,28 @@ impl Exchange {
     }
 }
 
+/// The thumbprint of the request's DPoP proof key, once the proof passed
+/// every check for this endpoint (RFC 9449 §4.3, §5).
+async fn dpop_jkt(state: &SharedState, proof: Option<&str>) -> Result<Option<String>, OAuthError> {
+    let Some(proof) = proof else {
+        return Ok(None);
+    };
+    let url = format!("{}{TOKEN_PATH}", state.issuer_url);
+    let expected = appauth_verify::dpop::Expected {
+        method: "POST",
+        url: &url,
+        access_token: None,
+        now: crate::domain::now_ms() / 1000,
+    };
+    Ok(Some(state.grants.dpop.check(proof, &expected).await?.jkt))
+}
+
 fn granted_response(g: &Granted, exchanged: bool) -> Response {
     let mut body = format!(
-        r#"{{"access_token":"{}","token_type":"Bearer","expires_in":{}"#,
-        g.access_token, g.expires_in
+        r#"{{"access_token":"{}","token_type":"{}","expires_in":{}"#,
+        g.access_token,
+        if g.dpop { "DPoP" } else { "Bearer" },
+        g.expires_in
     );
     if exchanged {
         body.push_str(&format!(r#","issued_token_type":"{TYPE_ACCESS_TOKEN}""#));
@@ -176,6 +194,7 @@ async fn token(
         )
         .await?;
         let grant = check_grant_type(grant_type.as_deref())?;
+        let dpop = crate::oauth::dpop::proof_header(&headers)?;
         if grant == GrantType::TokenExchange {
             exchanged = true;
             let exchange = Exchange {
@@ -199,12 +218,14 @@ async fn token(
                 .grants
                 .authenticate_federated(origin.source, &client_id, token, FederatedVia::TokenExchange)
                 .await?;
+            let jkt = dpop_jkt(&state, dpop).await?;
             return state.grants.grant_to(
                 &entry,
                 false,
                 scope.as_deref(),
                 resource.as_deref(),
                 audience.as_deref(),
+                jkt.as_deref(),
                 crate::domain::now_ms(),
             );
         }
@@ -217,7 +238,7 @@ async fn token(
         claimed = creds.claimed_id();
         match &creds {
             // The hot path stays synchronous: no future for a secret check.
-            ClientCredentials::Secret(c) => state.grants.client_credentials(&GrantRequest {
+            ClientCredentials::Secret(c) if dpop.is_none() => state.grants.client_credentials(&GrantRequest {
                 source: origin.source,
                 client_id: &c.id,
                 client_secret: &c.secret,
@@ -225,15 +246,20 @@ async fn token(
                 scope: scope.as_deref(),
                 resource: resource.as_deref(),
                 audience: audience.as_deref(),
+                dpop_jkt: None,
             }),
-            ClientCredentials::Assertion { .. } => {
+            // The proof is checked (and its jti recorded) only once the
+            // client has authenticated: nobody else can fill the ledger.
+            _ => {
                 let entry = creds.authenticate(&state, origin.source, "/oauth/token").await?;
+                let jkt = dpop_jkt(&state, dpop).await?;
                 state.grants.grant_to(
                     &entry,
-                    false,
+                    creds.challenge(),
                     scope.as_deref(),
                     resource.as_deref(),
                     audience.as_deref(),
+                    jkt.as_deref(),
                     crate::domain::now_ms(),
                 )
             }
@@ -244,6 +270,13 @@ async fn token(
     match result {
         Ok(g) => {
             let mut resp = with_client(granted_response(&g, exchanged), Some(&g.client_id));
+            if g.dpop
+                && let Some(nonces) = &state.grants.dpop.nonces
+                && let Ok(v) = HeaderValue::from_str(&nonces.current(crate::domain::now_ms() / 1000))
+            {
+                // The nonce for the client's next proof (RFC 9449 section 8).
+                resp.headers_mut().insert("dpop-nonce", v);
+            }
             if let Some(p) = &g.federated {
                 let via = if exchanged {
                     "token exchange"
@@ -309,6 +342,7 @@ async fn compat_token(
             scope: None,
             resource: None,
             audience: None,
+            dpop_jkt: None,
         })
     }
     .await;
