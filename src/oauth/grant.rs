@@ -33,6 +33,17 @@ pub struct GrantRequest<'a> {
     pub dpop_jkt: Option<&'a str>,
 }
 
+/// What a token request asks for beyond authentication: narrowing
+/// (`scope`), the audience (`resource` or `audience`), and the DPoP key it
+/// proved (its thumbprint).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Asked<'a> {
+    pub scope: Option<&'a str>,
+    pub resource: Option<&'a str>,
+    pub audience: Option<&'a str>,
+    pub dpop_jkt: Option<&'a str>,
+}
+
 #[derive(Debug)]
 pub struct Granted {
     pub access_token: String,
@@ -248,10 +259,12 @@ impl Grants {
         self.grant_to(
             &entry,
             req.method == AuthMethod::Basic,
-            req.scope,
-            req.resource,
-            req.audience,
-            req.dpop_jkt,
+            &Asked {
+                scope: req.scope,
+                resource: req.resource,
+                audience: req.audience,
+                dpop_jkt: req.dpop_jkt,
+            },
             now_ms,
         )
     }
@@ -262,12 +275,15 @@ impl Grants {
         &self,
         client: &Authenticated,
         challenge: bool,
-        scope_param: Option<&str>,
-        resource: Option<&str>,
-        audience: Option<&str>,
-        dpop_jkt: Option<&str>,
+        asked: &Asked<'_>,
         now_ms: i64,
     ) -> Result<Granted, OAuthError> {
+        let Asked {
+            scope: scope_param,
+            resource,
+            audience,
+            dpop_jkt,
+        } = *asked;
         let entry = &client.entry;
         if entry.policy.dpop_bound_access_tokens && dpop_jkt.is_none() {
             return Err(OAuthError::InvalidDpopProof(
@@ -312,7 +328,7 @@ impl Grants {
                     not_after: client.not_after,
                     ttl: entry.policy.token_ttl_seconds,
                     federated: client.federated.as_ref().map(|f| (f.iss.as_str(), f.sub.as_str())),
-                    dpop_jkt: dpop_jkt,
+                    dpop_jkt,
                 },
                 now_ms / 1000,
             )

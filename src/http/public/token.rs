@@ -8,7 +8,7 @@ use crate::http::SharedState;
 use crate::http::body::has_media_type;
 use crate::http::origin::Origin;
 use crate::http::paths::TOKEN_PATH;
-use crate::oauth::grant::{AuthMethod, FederatedVia, GrantRequest, Granted};
+use crate::oauth::grant::{Asked, AuthMethod, FederatedVia, GrantRequest, Granted};
 use crate::telemetry::access::Started;
 use crate::telemetry::{LoggedFederation, PeerAddr};
 use axum::Router;
@@ -222,10 +222,12 @@ async fn token(
             return state.grants.grant_to(
                 &entry,
                 false,
-                scope.as_deref(),
-                resource.as_deref(),
-                audience.as_deref(),
-                jkt.as_deref(),
+                &Asked {
+                    scope: scope.as_deref(),
+                    resource: resource.as_deref(),
+                    audience: audience.as_deref(),
+                    dpop_jkt: jkt.as_deref(),
+                },
                 crate::domain::now_ms(),
             );
         }
@@ -256,10 +258,12 @@ async fn token(
                 state.grants.grant_to(
                     &entry,
                     creds.challenge(),
-                    scope.as_deref(),
-                    resource.as_deref(),
-                    audience.as_deref(),
-                    jkt.as_deref(),
+                    &Asked {
+                        scope: scope.as_deref(),
+                        resource: resource.as_deref(),
+                        audience: audience.as_deref(),
+                        dpop_jkt: jkt.as_deref(),
+                    },
                     crate::domain::now_ms(),
                 )
             }
