@@ -200,7 +200,7 @@ impl Admin {
                 access_token: Some(token),
                 now,
             };
-            match state.grants.dpop.check(proof, &expected).await {
+            match state.grants.dpop.check(proof, &expected, &claims.client_id).await {
                 Ok(p) if p.jkt == jkt => return Ok(()),
                 Ok(_) => {
                     return Err(unauthorized(

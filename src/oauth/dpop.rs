@@ -56,9 +56,11 @@ pub struct Dpop {
 }
 
 impl Dpop {
-    /// Checks `proof` for a request (RFC 9449 §4.3): stateless checks,
-    /// then the nonce, then single use. Returns the proof (its `jkt`).
-    pub async fn check(&self, proof: &str, expected: &Expected<'_>) -> Result<Proof, OAuthError> {
+    /// Checks `proof` for a request by `client_id` (RFC 9449 §4.3):
+    /// stateless checks, then the nonce, then single use. Returns the proof
+    /// (its `jkt`). Used `jti`s are counted per client, not per key: a
+    /// client minting keys cannot take more than its share of the ledger.
+    pub async fn check(&self, proof: &str, expected: &Expected<'_>, client_id: &str) -> Result<Proof, OAuthError> {
         let checked = dpop::check(proof, expected).map_err(|e| OAuthError::InvalidDpopProof(e.0))?;
         if let Some(nonces) = &self.nonces
             && !checked
@@ -71,7 +73,7 @@ impl Dpop {
             });
         }
         let keep_until = checked.iat + dpop::MAX_AGE_SECONDS + dpop::LEEWAY_SECONDS;
-        let scope = format!("dpop:{}", checked.jkt);
+        let scope = format!("dpop:{client_id}");
         match self.ledger.first_use(&scope, &checked.jti, checked.iat, keep_until).await {
             Ok(Use::First) => Ok(checked),
             Ok(Use::Replay) => Err(OAuthError::InvalidDpopProof(

@@ -91,7 +91,7 @@ impl Exchange {
 
 /// The thumbprint of the request's DPoP proof key, once the proof passed
 /// every check for this endpoint (RFC 9449 §4.3, §5).
-async fn dpop_jkt(state: &SharedState, proof: Option<&str>) -> Result<Option<String>, OAuthError> {
+async fn dpop_jkt(state: &SharedState, proof: Option<&str>, client_id: &str) -> Result<Option<String>, OAuthError> {
     let Some(proof) = proof else {
         return Ok(None);
     };
@@ -102,7 +102,7 @@ async fn dpop_jkt(state: &SharedState, proof: Option<&str>) -> Result<Option<Str
         access_token: None,
         now: crate::domain::now_ms() / 1000,
     };
-    Ok(Some(state.grants.dpop.check(proof, &expected).await?.jkt))
+    Ok(Some(state.grants.dpop.check(proof, &expected, client_id).await?.jkt))
 }
 
 fn granted_response(g: &Granted, exchanged: bool) -> Response {
@@ -218,7 +218,7 @@ async fn token(
                 .grants
                 .authenticate_federated(origin.source, &client_id, token, FederatedVia::TokenExchange)
                 .await?;
-            let jkt = dpop_jkt(&state, dpop).await?;
+            let jkt = dpop_jkt(&state, dpop, &entry.client_id).await?;
             return state.grants.grant_to(
                 &entry,
                 false,
@@ -254,7 +254,7 @@ async fn token(
             // client has authenticated: nobody else can fill the ledger.
             _ => {
                 let entry = creds.authenticate(&state, origin.source, "/oauth/token").await?;
-                let jkt = dpop_jkt(&state, dpop).await?;
+                let jkt = dpop_jkt(&state, dpop, &entry.client_id).await?;
                 state.grants.grant_to(
                     &entry,
                     creds.challenge(),
