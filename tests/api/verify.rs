@@ -341,7 +341,10 @@ async fn the_axum_extractor_answers_with_rfc_6750_errors() {
 
     let resp = app.client.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 401);
-    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Bearer, DPoP algs=\"ES256 EdDSA RS256 PS256\""
+    );
     let resp = app.client.get(&url).bearer_auth("garbage").send().await.unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
@@ -382,9 +385,87 @@ async fn the_axum_extractor_answers_with_rfc_6750_errors() {
     let who_url = format!("http://{addr}/who");
     let resp = app.client.get(&who_url).send().await.unwrap();
     assert_eq!(resp.status(), 401);
-    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        "Bearer, DPoP algs=\"ES256 EdDSA RS256 PS256\""
+    );
     let resp = app.client.get(&who_url).bearer_auth(&token).send().await.unwrap();
     assert_eq!(resp.text().await.unwrap(), created["clientId"].as_str().unwrap());
+
+    // A DPoP-bound token (RFC 9449): worth nothing as Bearer, accepted with
+    // a proof of its key for this request, once.
+    use base64::Engine;
+    let key = crate::private_key_jwt::ClientKey::new("rs");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let proof = |k: &crate::private_key_jwt::ClientKey, method: &str, url: &str, extra: serde_json::Value| {
+        let mut claims =
+            serde_json::json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": method, "htu": url, "iat": now});
+        for (name, v) in extra.as_object().unwrap() {
+            claims[name] = v.clone();
+        }
+        k.sign(
+            serde_json::json!({"typ": "dpop+jwt", "jwk": k.jwks()["keys"][0], "kid": null}),
+            &claims,
+        )
+    };
+    let resp = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header(
+            "Authorization",
+            basic(
+                created["clientId"].as_str().unwrap(),
+                created["secret"].as_str().unwrap(),
+            ),
+        )
+        .header(
+            "DPoP",
+            proof(&key, "POST", &app.url("/oauth/token"), serde_json::json!({})),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let bound = resp.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ath = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(ring::digest::digest(&ring::digest::SHA256, bound.as_bytes()));
+    let resp = app.client.get(&who_url).bearer_auth(&bound).send().await.unwrap();
+    assert_eq!(resp.status(), 401, "a copied DPoP-bound token is refused as Bearer");
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("DPoP error=\"invalid_dpop_proof\"")
+    );
+    let call = |p: String| {
+        app.client
+            .get(&who_url)
+            .header("Authorization", format!("DPoP {bound}"))
+            .header("DPoP", p)
+            .send()
+    };
+    let thief = crate::private_key_jwt::ClientKey::new("thief");
+    for (what, p) in [
+        (
+            "another key",
+            proof(&thief, "GET", &who_url, serde_json::json!({"ath": ath})),
+        ),
+        ("no ath", proof(&key, "GET", &who_url, serde_json::json!({}))),
+        ("another URL", proof(&key, "GET", &url, serde_json::json!({"ath": ath}))),
+    ] {
+        assert_eq!(call(p).await.unwrap().status(), 401, "{what}");
+    }
+    let good = proof(&key, "GET", &who_url, serde_json::json!({"ath": ath}));
+    let resp = call(good.clone()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), created["clientId"].as_str().unwrap());
+    assert_eq!(call(good).await.unwrap().status(), 401, "a proof is good once");
 }
 
 #[tokio::test]

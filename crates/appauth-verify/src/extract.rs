@@ -1,6 +1,9 @@
 //! axum integration: the [`Verified`] extractor gives a handler the verified
 //! claims; failures are RFC 6750 answers (`WWW-Authenticate: Bearer`, 401
-//! `invalid_token`, 403 `insufficient_scope`).
+//! `invalid_token`, 403 `insufficient_scope`). DPoP-bound tokens (RFC 9449)
+//! are accepted only as `Authorization: DPoP` with a proof of their key for
+//! the request, and refused as Bearer (`WWW-Authenticate: DPoP
+//! error="invalid_dpop_proof"`, §7.1).
 
 use super::{ScopeTree, Verifier, VerifyError};
 use crate::AccessTokenClaims;
@@ -27,8 +30,13 @@ impl IntoResponse for BearerError {
         let (status, challenge, body) = match &self {
             BearerError::Missing => (
                 StatusCode::UNAUTHORIZED,
-                "Bearer".to_string(),
+                format!("Bearer, DPoP algs=\"{DPOP_ALGS}\""),
                 serde_json::json!({"error": "invalid_request", "error_description": "a bearer token is required"}),
+            ),
+            BearerError::Invalid(VerifyError::Dpop(d)) => (
+                StatusCode::UNAUTHORIZED,
+                format!("DPoP error=\"invalid_dpop_proof\", algs=\"{DPOP_ALGS}\""),
+                serde_json::json!({"error": "invalid_dpop_proof", "error_description": d}),
             ),
             BearerError::Invalid(VerifyError::RevocationUnavailable(d)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -54,16 +62,49 @@ impl IntoResponse for BearerError {
     }
 }
 
-async fn verify_headers(verifier: &Verifier, headers: &axum::http::HeaderMap) -> Result<Verified, BearerError> {
+/// The DPoP algorithms accepted (RFC 9449 §7.1 `algs`).
+const DPOP_ALGS: &str = "ES256 EdDSA RS256 PS256";
+
+async fn verify_headers(
+    verifier: &Verifier,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+) -> Result<Verified, BearerError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or(BearerError::Missing)?;
-    let token = match value.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+    let (token, dpop_scheme) = match value.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => (t.trim(), false),
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("dpop") => (t.trim(), true),
         _ => return Err(BearerError::Missing),
     };
-    verifier.verify(token).await.map(Verified).map_err(BearerError::Invalid)
+    let claims = verifier.verify(token).await.map_err(BearerError::Invalid)?;
+    let mut proofs = headers.get_all("dpop").iter();
+    let proof = match (proofs.next(), proofs.next()) {
+        (None, _) => None,
+        (Some(p), None) => Some(
+            p.to_str()
+                .map_err(|_| BearerError::Invalid(VerifyError::Dpop("the DPoP header is not ASCII".into())))?,
+        ),
+        (Some(_), Some(_)) => return Err(BearerError::Invalid(VerifyError::Dpop("send one DPoP header".into()))),
+    };
+    // The URL the client addressed: the configured public URL, else this
+    // request's Host over https or http.
+    let path = uri.path();
+    let urls: Vec<String> = match &verifier.config().public_url {
+        Some(base) => vec![format!("{}{path}", base.trim_end_matches('/'))],
+        None => headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|host| vec![format!("https://{host}{path}"), format!("http://{host}{path}")])
+            .unwrap_or_default(),
+    };
+    verifier
+        .check_sender(token, &claims, dpop_scheme, proof, method.as_str(), &urls)
+        .map_err(BearerError::Invalid)?;
+    Ok(Verified(claims))
 }
 
 impl<S> FromRequestParts<S> for Verified
@@ -78,7 +119,13 @@ where
         if let Some(v) = parts.extensions.get::<Verified>() {
             return Ok(v.clone());
         }
-        verify_headers(&Arc::<Verifier>::from_ref(state), &parts.headers).await
+        verify_headers(
+            &Arc::<Verifier>::from_ref(state),
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+        )
+        .await
     }
 }
 
@@ -95,7 +142,7 @@ pub async fn require_bearer(
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match verify_headers(&verifier, req.headers()).await {
+    match verify_headers(&verifier, req.method(), req.uri(), req.headers()).await {
         Ok(v) => {
             req.extensions_mut().insert(v);
             next.run(req).await

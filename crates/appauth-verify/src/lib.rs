@@ -81,6 +81,10 @@ pub struct VerifierConfig {
     /// most `issuer.token_ttl_seconds` allows; set it to your issuer's
     /// `token_ttl_seconds` to refuse anything it would never have issued.
     pub max_token_lifetime: Duration,
+    /// This resource server's base URL as clients address it, for DPoP
+    /// proofs' `htu` (RFC 9449 §4.3); unset: the request's `Host` over
+    /// https or http.
+    pub public_url: Option<String>,
 }
 
 impl VerifierConfig {
@@ -95,6 +99,7 @@ impl VerifierConfig {
             jwks_refresh: Duration::from_secs(300),
             jwks_refresh_max: Duration::from_secs(3600),
             max_token_lifetime: Duration::from_secs(86_400),
+            public_url: None,
         }
     }
 }
@@ -109,6 +114,9 @@ pub enum VerifyError {
     RevocationUnavailable(String),
     #[error("could not reach the issuer: {0}")]
     Discovery(String),
+    /// A DPoP-bound token without a valid proof of its key (RFC 9449 §7).
+    #[error("{0}")]
+    Dpop(String),
 }
 
 #[derive(Deserialize)]
@@ -146,7 +154,14 @@ pub struct Verifier {
     introspected: Mutex<IntrospectionCache>,
     last_introspection_ok: Mutex<Instant>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// DPoP proofs seen (`jkt` + `jti` → when they may be forgotten), so
+    /// each is accepted once by this process (RFC 9449 §11.1).
+    dpop_seen: Mutex<HashMap<String, i64>>,
 }
+
+/// DPoP proofs remembered at once; past it, proofs are refused until some
+/// expire (they are forgotten 90 s after their `iat`).
+pub const MAX_DPOP_PROOFS: usize = 100_000;
 
 impl Drop for Verifier {
     fn drop(&mut self) {
@@ -198,6 +213,7 @@ impl Verifier {
                 }),
                 last_introspection_ok: Mutex::new(Instant::now()),
                 background,
+                dpop_seen: Mutex::new(HashMap::new()),
                 cfg,
             }
         });
@@ -277,6 +293,68 @@ impl Verifier {
     }
 
     /// Verifies a bearer token; returns its claims.
+    /// The sender constraint of a verified token (RFC 9449 §7.1): a token
+    /// bound to a DPoP key (`cnf.jkt`) must come as `Authorization: DPoP`
+    /// with `proof`, a proof by that key for this request (`method`, one of
+    /// `urls` — the URL the client addressed —, `ath`), used once; an
+    /// unbound token must not claim to be DPoP. `dpop_scheme`: it came as
+    /// `DPoP`, not `Bearer`.
+    pub fn check_sender(
+        &self,
+        token: &str,
+        claims: &AccessTokenClaims,
+        dpop_scheme: bool,
+        proof: Option<&str>,
+        method: &str,
+        urls: &[String],
+    ) -> Result<(), VerifyError> {
+        let refuse = |m: &str| Err(VerifyError::Dpop(m.to_owned()));
+        let jkt = match (claims.dpop_jkt(), dpop_scheme) {
+            (None, false) => return Ok(()),
+            (Some(_), false) => {
+                return refuse("the token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof of its key");
+            }
+            (None, true) => return refuse("the token is not DPoP-bound: send it as Authorization: Bearer"),
+            (Some(jkt), true) => jkt,
+        };
+        let Some(proof) = proof else {
+            return refuse("a DPoP-bound token needs a DPoP proof header");
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut last = String::from("the DPoP proof's htu does not name this request");
+        for url in urls {
+            let expected = dpop::Expected {
+                method,
+                url,
+                access_token: Some(token),
+                now,
+            };
+            match dpop::check(proof, &expected) {
+                Ok(p) if p.jkt != jkt => return refuse("the DPoP proof is signed by another key than the token's"),
+                Ok(p) => {
+                    let mut seen = self.dpop_seen.lock().unwrap_or_else(|e| e.into_inner());
+                    if seen.len() >= MAX_DPOP_PROOFS {
+                        seen.retain(|_, until| *until > now);
+                    }
+                    if seen.len() >= MAX_DPOP_PROOFS {
+                        return refuse("too many DPoP proofs in flight; retry shortly");
+                    }
+                    let key = format!("{}.{}", p.jkt, p.jti);
+                    if seen.contains_key(&key) {
+                        return refuse("the DPoP proof was already used; sign a fresh one per request");
+                    }
+                    seen.insert(key, p.iat + dpop::MAX_AGE_SECONDS + dpop::LEEWAY_SECONDS);
+                    return Ok(());
+                }
+                Err(e) if e.0.contains("htu") => last = e.0,
+                Err(e) => return Err(VerifyError::Dpop(e.0)),
+            }
+        }
+        Err(VerifyError::Dpop(last))
+    }
+
     pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, VerifyError> {
         if token.len() > jws::MAX_TOKEN_BYTES {
             return Err(JwtError::TooLarge.into());
