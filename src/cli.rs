@@ -88,6 +88,16 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Check a configuration without starting anything
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print a shell completion script: appauth completion bash > /etc/bash_completion.d/appauth
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Load-test a running server's token endpoint
     Bench {
         /// Base URL of the server, e.g. http://127.0.0.1:8080
@@ -158,6 +168,19 @@ enum KeysCommand {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the layered configuration (defaults < file < APPAUTH_* < --set) and the files
+    /// it names (TLS certificates and keys, federation CA files), then print the effective
+    /// settings with secrets redacted. Exit 0 when valid, 2 naming the offending key otherwise.
+    ///
+    /// Example: appauth config check --config /etc/appauth/1.toml
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum AdminCommand {
     /// Create a new System administrator application and print its credentials once
     /// (when every administrator's credentials are lost). Refuses while a server holds the store.
@@ -179,6 +202,33 @@ fn load(args: &ConfigArgs, extra: Vec<String>) -> Result<Config, Failure> {
     let mut set = args.set.clone();
     set.extend(extra);
     Config::load(args.config.as_deref(), std::env::vars(), &set).map_err(|e| Failure::Usage(e.to_string()))
+}
+
+/// `appauth config check`: everything `serve` would refuse at start
+/// before touching the store, without binding or writing anything.
+fn config_check(args: &ConfigArgs) -> Result<(), Failure> {
+    let config = load(args, Vec::new())?;
+    let tls = |cert: &Option<PathBuf>, key: &Option<PathBuf>, names: (&str, &str)| match (cert, key) {
+        (Some(c), Some(k)) => crate::http::server::tls_acceptor(c, k, names)
+            .map(|_| ())
+            .map_err(Failure::Usage),
+        _ => Ok(()),
+    };
+    tls(
+        &config.server.tls_cert,
+        &config.server.tls_key,
+        ("server.tls_cert", "server.tls_key"),
+    )?;
+    tls(
+        &config.server.admin_tls_cert,
+        &config.server.admin_tls_key,
+        ("server.admin_tls_cert", "server.admin_tls_key"),
+    )?;
+    crate::federation::Federation::new(&config.federation.issuers, "https://check.invalid")
+        .map_err(|e| Failure::Usage(format!("federation.issuers: {e}")))?;
+    println!("{config:#?}");
+    println!("configuration is valid");
+    Ok(())
 }
 
 fn admin_call(result: Result<(), crate::admin_cli::Failure>) -> Result<(), Failure> {
@@ -207,6 +257,14 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, listen } => serve(&config, listen),
         Command::Init { config, json } => init(&config, json),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => config_check(&config),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "appauth", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Apps { conn, command } => admin_call(crate::admin_cli::apps(&conn, command)),
         Command::Rules { conn, command } => admin_call(crate::admin_cli::rules(&conn, command)),
         Command::Scopes { conn, command } => admin_call(crate::admin_cli::scopes(&conn, command)),

@@ -497,3 +497,65 @@ fn serve_binds_before_it_initialises_a_store() {
         "a store initialised for a server that never ran"
     );
 }
+
+#[test]
+fn config_check_validates_without_starting_and_never_prints_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = appauth(dir.path())
+        .args([
+            "config",
+            "check",
+            "--set",
+            "redis.url=redis://appauth:hunter2-secret@127.0.0.1:6379/0",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("configuration is valid") && stdout.contains("max_body_bytes: 16384"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"), "{stdout}");
+    assert!(!dir.path().join("data").exists(), "a check creates nothing");
+    // Each kind of error exits 2 and names the key.
+    for (set, key) in [
+        ("server.lisen=127.0.0.1:1", "server.lisen"),
+        ("server.tls_cert=/nonexistent/cert.pem", "server.tls_cert"),
+        (
+            "federation.issuers=[{issuer = \"http://plain.example\"}]",
+            "federation.issuers",
+        ),
+    ] {
+        let mut cmd = appauth(dir.path());
+        cmd.args(["config", "check", "--set", set]);
+        if key == "server.tls_cert" {
+            cmd.args(["--set", "server.tls_key=/nonexistent/key.pem"]);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{set}: {stderr}");
+        assert!(stderr.contains(key), "{set}: {stderr}");
+    }
+}
+
+#[test]
+fn shell_completions_are_generated_for_bash_zsh_and_fish() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, needle) in [
+        ("bash", "_appauth()"),
+        ("zsh", "#compdef appauth"),
+        ("fish", "complete -c appauth"),
+    ] {
+        let out = appauth(dir.path()).args(["completion", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains(needle) && script.contains("federated"),
+            "{shell}: {script:.200}"
+        );
+    }
+}
