@@ -4,7 +4,7 @@ use crate::helpers::*;
 use serde_json::Value;
 
 #[tokio::test]
-async fn metadata_is_served_at_both_well_known_paths_and_matches_the_issuer() {
+async fn metadata_is_served_at_both_well_known_paths_and_lists_only_registered_methods() {
     let app = spawn_app().await;
     let get = |p: &str| app.client.get(app.url(p)).send();
     let a: Value = get("/.well-known/oauth-authorization-server")
@@ -13,6 +13,8 @@ async fn metadata_is_served_at_both_well_known_paths_and_matches_the_issuer() {
         .json()
         .await
         .unwrap();
+    // The same document at the OpenID path, for clients that discover only
+    // there (openid-client 5: see private_key_jwt's node test).
     let b: Value = get("/.well-known/openid-configuration")
         .await
         .unwrap()
@@ -20,6 +22,11 @@ async fn metadata_is_served_at_both_well_known_paths_and_matches_the_issuer() {
         .await
         .unwrap();
     assert_eq!(a, b);
+    // Only registered client authentication methods (IANA) are listed.
+    assert_eq!(
+        a["introspection_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+    );
     assert_eq!(a["issuer"], app.base);
     assert_eq!(a["token_endpoint"], app.url("/oauth/token"));
     assert_eq!(a["jwks_uri"], app.url("/.well-known/jwks.json"));

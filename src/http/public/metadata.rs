@@ -1,5 +1,10 @@
-//! Discovery: RFC 8414 authorization server metadata (also served at the
-//! OpenID path) and the RFC 7517 JWKS of every published key.
+//! Discovery: RFC 8414 authorization server metadata and the RFC 7517 JWKS
+//! of every published key. appauth is an OAuth 2.0 authorization server,
+//! not an OpenID Provider (no ID tokens, no authorization endpoint). The
+//! same RFC 8414 document is also served at
+//! `/.well-known/openid-configuration`, because widely used clients
+//! (openid-client 5) discover only there; it promises RFC 8414 members, not
+//! a complete OpenID Connect Discovery document.
 
 use crate::http::SharedState;
 use axum::Router;
@@ -38,7 +43,9 @@ pub fn render(issuer: &str, scopes: &[&str], documented: bool, exchange: bool) -
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "bearer"],
+        // Admin bearer tokens are accepted too, but "bearer" is no
+        // registered client authentication method (IANA), so it is not listed.
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "scopes_supported": scopes,
         "dpop_signing_alg_values_supported": algs,
