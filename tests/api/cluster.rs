@@ -454,9 +454,20 @@ async fn an_instance_killed_right_after_acknowledging_a_write_loses_nothing() {
     );
 }
 
-#[tokio::test]
-async fn an_assertion_accepted_by_one_instance_is_a_replay_on_another() {
-    use crate::private_key_jwt::{ClientKey, claims, token_with};
+/// Two instances on one PostgreSQL and one Redis (`a` initialised the
+/// store), and an application with a registered key, created through `a`
+/// (`through_first`) or `b`.
+async fn keyed_cluster(
+    through_first: bool,
+) -> (
+    crate::helpers::RedisServer,
+    PostgresDb,
+    tempfile::TempDir,
+    TestApp,
+    TestApp,
+    crate::private_key_jwt::ClientKey,
+    Value,
+) {
     let redis = crate::helpers::RedisServer::start();
     let db = PostgresDb::create();
     let kek = tempfile::tempdir().unwrap();
@@ -464,8 +475,9 @@ async fn an_assertion_accepted_by_one_instance_is_a_replay_on_another() {
     settings.push(format!("redis.url={}", redis.url()));
     let a = spawn_instance(&settings, None).await;
     let b = spawn_instance(&settings, Some((&a.admin_id.clone(), &a.admin_secret.clone()))).await;
-    let key = ClientKey::new("k");
-    let created: Value = a
+    let key = crate::private_key_jwt::ClientKey::new("k");
+    let creator = if through_first { &a } else { &b };
+    let created: Value = creator
         .api()
         .await
         .post("/api/v1/apps", json!({"name": "keyed", "jwks": key.jwks()}))
@@ -473,6 +485,13 @@ async fn an_assertion_accepted_by_one_instance_is_a_replay_on_another() {
         .json()
         .await
         .unwrap();
+    (redis, db, kek, a, b, key, created)
+}
+
+#[tokio::test]
+async fn an_assertion_accepted_by_one_instance_is_a_replay_on_another() {
+    use crate::private_key_jwt::{claims, token_with};
+    let (_redis, _db, _kek, a, b, key, created) = keyed_cluster(true).await;
     let cid = created["clientId"].as_str().unwrap().to_owned();
     let aud = "http://auth.cluster.test/oauth/token";
     within_a_second("the keys on the other instance", || {
@@ -494,24 +513,10 @@ async fn an_assertion_accepted_by_one_instance_is_a_replay_on_another() {
 
 #[tokio::test]
 async fn after_redis_loses_the_ledger_the_instance_that_initialised_the_store_refuses_a_used_assertion() {
-    use crate::private_key_jwt::{ClientKey, claims, token_with};
-    let redis = crate::helpers::RedisServer::start();
-    let db = PostgresDb::create();
-    let kek = tempfile::tempdir().unwrap();
-    let mut settings = cluster_settings(&db, kek.path());
-    settings.push(format!("redis.url={}", redis.url()));
-    // `a` initialised the store; it has not checked an assertion yet.
-    let a = spawn_instance(&settings, None).await;
-    let b = spawn_instance(&settings, Some((&a.admin_id.clone(), &a.admin_secret.clone()))).await;
-    let key = ClientKey::new("k");
-    let created: Value = b
-        .api()
-        .await
-        .post("/api/v1/apps", json!({"name": "keyed", "jwks": key.jwks()}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    use crate::private_key_jwt::{claims, token_with};
+    // `a` initialised the store; it has not checked an assertion yet. The
+    // application is created through `b`.
+    let (redis, _db, _kek, a, b, key, created) = keyed_cluster(false).await;
     let (app_id, cid) = (
         created["id"].as_str().unwrap().to_owned(),
         created["clientId"].as_str().unwrap().to_owned(),

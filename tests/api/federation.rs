@@ -327,6 +327,15 @@ async fn federated_app(api: &Api<'_>, name: &str, credential: Value) -> (Value, 
     (created, resp.json().await.unwrap())
 }
 
+/// An RS256 key, a GitHub-like issuer publishing it, and appauth trusting
+/// that issuer (`extra`: more keys of its `federation.issuers` entry).
+async fn github_issuer_and_app(extra: &str) -> (RsaSigner, Issuer, TestApp) {
+    let signer = RsaSigner::new("gh-1");
+    let issuer = Issuer::start(json!({"keys": [signer.jwk()]})).await;
+    let app = spawn_app_with(&[issuer.setting(extra)]).await;
+    (signer, issuer, app)
+}
+
 /// The error description of a refusal with this status and code.
 async fn refused(resp: reqwest::Response, status: u16, code: &str) -> String {
     let body = assert_oauth_error(resp, status, code).await;
@@ -335,9 +344,7 @@ async fn refused(resp: reqwest::Response, status: u16, code: &str) -> String {
 
 #[tokio::test]
 async fn a_github_actions_job_gets_a_token_with_no_secret_by_assertion_and_by_token_exchange() {
-    let signer = RsaSigner::new("gh-1");
-    let issuer = Issuer::start(json!({"keys": [signer.jwk()]})).await;
-    let app = spawn_app_with(&[issuer.setting("")]).await;
+    let (signer, issuer, app) = github_issuer_and_app("").await;
     let api = app.api().await;
     let (created, credential) = federated_app(
         &api,
@@ -479,9 +486,7 @@ async fn a_kubernetes_service_account_gets_a_token_by_token_exchange_in_its_name
 
 #[tokio::test]
 async fn external_tokens_that_are_forged_misaddressed_stale_or_too_long_lived_are_refused_with_the_reason() {
-    let signer = RsaSigner::new("gh-1");
-    let issuer = Issuer::start(json!({"keys": [signer.jwk()]})).await;
-    let app = spawn_app_with(&[issuer.setting(", max_token_lifetime_seconds = 600")]).await;
+    let (signer, issuer, app) = github_issuer_and_app(", max_token_lifetime_seconds = 600").await;
     let api = app.api().await;
     let (created, _) = federated_app(
         &api,
@@ -786,9 +791,7 @@ async fn when_the_issuers_keys_cannot_be_had_its_tokens_are_refused_closed_with_
 
 #[tokio::test]
 async fn federated_credentials_are_managed_by_system_administrators_only_and_never_on_their_own_application() {
-    let signer = RsaSigner::new("gh-1");
-    let issuer = Issuer::start(json!({"keys": [signer.jwk()]})).await;
-    let app = spawn_app_with(&[issuer.setting("")]).await;
+    let (signer, issuer, app) = github_issuer_and_app("").await;
     let api = app.api().await;
     let (target, _) = api.app_with_tenant_role("target", "viewer").await;
     let path = format!("/api/v1/apps/{}/federated-credentials", target["id"].as_str().unwrap());
