@@ -214,6 +214,10 @@ pub enum LogFormat {
 pub struct LogConfig {
     pub level: String,
     pub format: LogFormat,
+    /// Write an access line for one in this many successful token
+    /// requests (1: every one). Failures and every other request are
+    /// always logged.
+    pub token_success_sample: u32,
 }
 
 impl fmt::Debug for Config {
@@ -271,6 +275,7 @@ impl Default for Config {
             log: LogConfig {
                 level: "info".into(),
                 format: LogFormat::Text,
+                token_success_sample: 1,
             },
             limits: LimitsConfig {
                 auth_failures_per_minute: 30,
@@ -326,6 +331,7 @@ pub const KEYS: &[&str] = &[
     "redis.url",
     "redis.url_file",
     "log.level",
+    "log.token_success_sample",
     "log.format",
     "limits.auth_failures_per_minute",
     "limits.address_failures_per_minute",
@@ -574,6 +580,7 @@ impl Config {
                 }
                 self.log.level = l;
             }
+            "log.token_success_sample" => self.log.token_success_sample = integer(s, 1, 1_000_000)? as u32,
             "log.format" => {
                 self.log.format = match string(s)?.as_str() {
                     "text" => LogFormat::Text,

@@ -42,6 +42,10 @@ pub const MAX_BUFFERED: usize = 8 << 20;
 pub struct AccessLog {
     sink: OnceLock<(NonBlocking, LogFormat)>,
     buf: Mutex<Vec<u8>>,
+    /// `log.token_success_sample`: 1 in this many successful token
+    /// requests gets a line (0 or 1: all).
+    token_sample: std::sync::atomic::AtomicU32,
+    token_seen: std::sync::atomic::AtomicU64,
 }
 
 impl AccessLog {
@@ -51,6 +55,18 @@ impl AccessLog {
 
     pub fn enabled(&self) -> bool {
         self.sink.get().is_some()
+    }
+
+    /// Logs only one in `n` successful token requests (failures always).
+    pub fn sample_token_successes(&self, n: u32) {
+        self.token_sample.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this successful token request is one of the sampled ones.
+    fn sampled_out(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = u64::from(self.token_sample.load(Relaxed));
+        n > 1 && self.token_seen.fetch_add(1, Relaxed) % n != 0
     }
 
     /// Hands the buffered lines to the writer (the background task calls
@@ -276,8 +292,11 @@ impl Started {
     /// Records the latency, sets `X-Request-Id` and writes the access line
     /// (when the access log is on).
     pub fn finish(self, state: &impl super::Observed, method: &str, path: &str, mut resp: Response) -> Response {
-        let (latency_us, hex) = self.stamp(state, RouteClass::of(path), &mut resp);
-        if !state.access_log().enabled() {
+        let route = RouteClass::of(path);
+        let (latency_us, hex) = self.stamp(state, route, &mut resp);
+        if !state.access_log().enabled()
+            || (route == RouteClass::Token && resp.status().is_success() && state.access_log().sampled_out())
+        {
             return resp;
         }
         let unix_micros = std::time::SystemTime::now()

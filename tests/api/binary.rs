@@ -559,3 +559,68 @@ fn shell_completions_are_generated_for_bash_zsh_and_fish() {
         );
     }
 }
+
+#[tokio::test]
+async fn sampled_token_successes_keep_one_line_in_n_and_every_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = appauth(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--set",
+            "log.token_success_sample=5",
+        ])
+        .env("APPAUTH_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let port: u16 = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server logs that it listens");
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        if let Some(address) = parsed["address"].as_str() {
+            break address.rsplit(':').next().unwrap().parse().unwrap();
+        }
+    };
+    let creds: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/initial-admin.json")).unwrap()).unwrap();
+    let (id, secret) = (creds["clientId"].as_str().unwrap(), creds["secret"].as_str().unwrap());
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/oauth/token");
+    for (n, pw) in [(10, secret.to_owned()), (3, format!("{secret}x"))] {
+        for _ in 0..n {
+            client
+                .post(&url)
+                .basic_auth(id, Some(&pw))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert!(crate::helpers::send_sigterm(child.id()));
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+    let token_lines: Vec<Value> = rx
+        .try_iter()
+        .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
+        .filter(|o| o["target"] == "appauth::access" && o["path"] == "/oauth/token")
+        .collect();
+    let ok = token_lines.iter().filter(|o| o["status"] == 200).count();
+    let failed = token_lines.iter().filter(|o| o["status"] == 401).count();
+    assert_eq!(
+        (ok, failed),
+        (2, 3),
+        "1 in 5 of 10 successes, all 3 failures: {token_lines:?}"
+    );
+}
