@@ -66,7 +66,7 @@ impl AccessLog {
     fn sampled_out(&self) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         let n = u64::from(self.token_sample.load(Relaxed));
-        n > 1 && self.token_seen.fetch_add(1, Relaxed) % n != 0
+        n > 1 && !self.token_seen.fetch_add(1, Relaxed).is_multiple_of(n)
     }
 
     /// Hands the buffered lines to the writer (the background task calls
