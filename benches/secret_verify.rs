@@ -15,7 +15,7 @@ fn bench(c: &mut Criterion) {
     let (app, secret) = rt
         .block_on(dir.create_app(
             AppName::parse("bench-app").unwrap(),
-            None,
+            Default::default(),
             Default::default(),
             &appauth::directory::Actor::system(),
         ))

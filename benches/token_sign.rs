@@ -34,6 +34,7 @@ fn bench(c: &mut Criterion) {
             ttl: None,
             federated: None,
             dpop_jkt: None,
+            x5t: None,
         };
         g.bench_function(alg.as_str(), |b| {
             b.iter(|| issuer.issue(black_box(&req), 1_800_000_000).unwrap())

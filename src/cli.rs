@@ -209,7 +209,7 @@ fn load(args: &ConfigArgs, extra: Vec<String>) -> Result<Config, Failure> {
 fn config_check(args: &ConfigArgs) -> Result<(), Failure> {
     let config = load(args, Vec::new())?;
     let tls = |cert: &Option<PathBuf>, key: &Option<PathBuf>, names: (&str, &str)| match (cert, key) {
-        (Some(c), Some(k)) => crate::http::server::tls_acceptor(c, k, names)
+        (Some(c), Some(k)) => crate::http::tls::tls_acceptor(c, k, names, &config.server)
             .map(|_| ())
             .map_err(Failure::Usage),
         _ => Ok(()),
@@ -224,6 +224,7 @@ fn config_check(args: &ConfigArgs) -> Result<(), Failure> {
         &config.server.admin_tls_key,
         ("server.admin_tls_cert", "server.admin_tls_key"),
     )?;
+    crate::oauth::mtls::Mtls::new(&config.server).map_err(Failure::Usage)?;
     crate::federation::Federation::new(&config.federation.issuers, "https://check.invalid")
         .map_err(|e| Failure::Usage(format!("federation.issuers: {e}")))?;
     println!("{config:#?}");

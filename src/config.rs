@@ -109,6 +109,21 @@ pub struct ServerConfig {
     /// Load balancers whose `X-Forwarded-For` names the client (its last
     /// entry, the one the balancer appended); from anyone else it is ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Trust anchors for `tls_client_auth` (RFC 8705 §2.1), PEM.
+    pub client_ca_file: Option<PathBuf>,
+    /// Accept `self_signed_tls_client_auth` (RFC 8705 §2.2).
+    pub self_signed_client_certs: bool,
+    /// The header in which a trusted proxy passes the client certificate it
+    /// verified the possession of (lower case); from anyone else it is ignored.
+    pub client_cert_header: Option<axum::http::HeaderName>,
+}
+
+impl ServerConfig {
+    /// Whether clients may authenticate with (and bind tokens to) a
+    /// certificate: the TLS listeners then ask for one.
+    pub fn mtls_enabled(&self) -> bool {
+        self.client_ca_file.is_some() || self.self_signed_client_certs
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +268,9 @@ impl Default for Config {
                 body_read_timeout: std::time::Duration::from_secs(10),
                 max_connections: 10_000,
                 trusted_proxies: Vec::new(),
+                client_ca_file: None,
+                self_signed_client_certs: false,
+                client_cert_header: None,
             },
             issuer: IssuerConfig {
                 url: None,
@@ -316,6 +334,9 @@ pub const KEYS: &[&str] = &[
     "server.body_read_timeout_seconds",
     "server.max_connections",
     "server.trusted_proxies",
+    "server.client_ca_file",
+    "server.self_signed_client_certs",
+    "server.client_cert_header",
     "issuer.url",
     "issuer.audiences",
     "issuer.token_ttl_seconds",
@@ -506,6 +527,19 @@ impl Config {
                 self.server.body_read_timeout = std::time::Duration::from_secs(integer(s, 1, 3600)? as u64)
             }
             "server.max_connections" => self.server.max_connections = integer(s, 1, 1_000_000)? as usize,
+            "server.client_ca_file" => self.server.client_ca_file = optional_path(s)?,
+            "server.self_signed_client_certs" => self.server.self_signed_client_certs = boolean(s)?,
+            "server.client_cert_header" => {
+                let v = string(s)?;
+                self.server.client_cert_header = if v.is_empty() {
+                    None
+                } else {
+                    Some(
+                        axum::http::HeaderName::from_bytes(v.to_ascii_lowercase().as_bytes())
+                            .map_err(|_| err(s, "expected a header name like x-ssl-client-cert"))?,
+                    )
+                }
+            }
             "server.trusted_proxies" => {
                 self.server.trusted_proxies = list(s)?
                     .iter()
@@ -626,6 +660,28 @@ impl Config {
             return Err(fail(
                 "server.admin_tls_cert",
                 "server.admin_tls_cert is for the admin listener: set server.admin_listen too",
+            ));
+        }
+        if self.server.client_cert_header.is_some() && self.server.trusted_proxies.is_empty() {
+            return Err(fail(
+                "server.client_cert_header",
+                "server.client_cert_header is read only from server.trusted_proxies: list the proxies that set it",
+            ));
+        }
+        if self.server.client_cert_header.is_some() && !self.server.mtls_enabled() {
+            return Err(fail(
+                "server.client_cert_header",
+                "server.client_cert_header needs server.client_ca_file or server.self_signed_client_certs = true",
+            ));
+        }
+        if self.server.mtls_enabled() && self.server.tls_cert.is_none() && self.server.client_cert_header.is_none() {
+            return Err(fail(
+                if self.server.client_ca_file.is_some() {
+                    "server.client_ca_file"
+                } else {
+                    "server.self_signed_client_certs"
+                },
+                "mutual TLS needs TLS: set server.tls_cert and server.tls_key, or server.client_cert_header behind a TLS-terminating proxy",
             ));
         }
         if let Some(admin) = self.server.admin_listen
@@ -988,6 +1044,41 @@ mod tests {
         assert_eq!(e.key, "redis.url");
         let e = Config::load(None, env(&[("APPAUTH_SERVER_TLS_CERT", "c.pem")]), &[]).unwrap_err();
         assert_eq!(e.key, "server.tls_cert");
+    }
+
+    #[test]
+    fn mutual_tls_needs_tls_or_a_trusted_proxy_that_passes_the_certificate() {
+        let load = |set: &[&str]| {
+            let set: Vec<String> = set.iter().map(|s| (*s).to_owned()).collect();
+            Config::load(None, env(&[]), &set)
+        };
+        let e = load(&["server.self_signed_client_certs=true"]).unwrap_err();
+        assert_eq!(e.key, "server.self_signed_client_certs");
+        assert!(e.message.contains("needs TLS"), "{}", e.message);
+        let e = load(&["server.client_ca_file=ca.pem"]).unwrap_err();
+        assert_eq!(e.key, "server.client_ca_file");
+        let e = load(&[
+            "server.client_cert_header=x-client-cert",
+            "server.self_signed_client_certs=true",
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "server.client_cert_header");
+        assert!(e.message.contains("trusted_proxies"), "{}", e.message);
+        let e = load(&[
+            "server.client_cert_header=x-client-cert",
+            "server.trusted_proxies=10.0.0.5",
+        ])
+        .unwrap_err();
+        assert!(e.message.contains("client_ca_file"), "{}", e.message);
+        let e = load(&["server.client_cert_header=bad header"]).unwrap_err();
+        assert_eq!(e.key, "server.client_cert_header");
+        let ok = load(&[
+            "server.client_cert_header=X-SSL-Client-Cert",
+            "server.trusted_proxies=10.0.0.5",
+            "server.self_signed_client_certs=true",
+        ])
+        .unwrap();
+        assert_eq!(ok.server.client_cert_header.unwrap().as_str(), "x-ssl-client-cert");
     }
 
     #[test]

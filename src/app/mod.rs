@@ -17,7 +17,8 @@ use crate::directory::Directory;
 use crate::domain::application::Application;
 use crate::domain::secret::ClientSecret;
 use crate::http::router::{Plane, router};
-use crate::http::server::{Listener, tls_acceptor};
+use crate::http::server::Listener;
+use crate::http::tls::tls_acceptor;
 use crate::http::{AppState, SharedState};
 use crate::oauth::grant::Grants;
 use crate::oauth::throttle::{FailureThrottle, RequestLimiter};
@@ -62,9 +63,10 @@ impl App {
         // must not initialise a store and write admin credentials.
         let (listener, address) = bind(config.server.listen, "server.listen").await?;
         let tls = match (&config.server.tls_cert, &config.server.tls_key) {
-            (Some(cert), Some(key)) => {
-                Some(tls_acceptor(cert, key, ("server.tls_cert", "server.tls_key")).map_err(StartupError::Other)?)
-            }
+            (Some(cert), Some(key)) => Some(
+                tls_acceptor(cert, key, ("server.tls_cert", "server.tls_key"), &config.server)
+                    .map_err(StartupError::Other)?,
+            ),
             _ => None,
         };
         let admin = match config.server.admin_listen {
@@ -73,8 +75,13 @@ impl App {
                 let (admin_listener, admin_address) = bind(at, "server.admin_listen").await?;
                 let admin_tls = match (&config.server.admin_tls_cert, &config.server.admin_tls_key) {
                     (Some(cert), Some(key)) => Some(
-                        tls_acceptor(cert, key, ("server.admin_tls_cert", "server.admin_tls_key"))
-                            .map_err(StartupError::Other)?,
+                        tls_acceptor(
+                            cert,
+                            key,
+                            ("server.admin_tls_cert", "server.admin_tls_key"),
+                            &config.server,
+                        )
+                        .map_err(StartupError::Other)?,
                     ),
                     _ => tls.clone(),
                 };
@@ -181,8 +188,12 @@ impl App {
             metadata_json: crate::http::public::metadata::render(
                 &issuer_url,
                 &role_ids,
-                admin.is_none(),
-                !config.federation.issuers.is_empty(),
+                &crate::http::public::metadata::Served {
+                    documented: admin.is_none(),
+                    token_exchange: !config.federation.issuers.is_empty(),
+                    tls_client_auth: config.server.client_ca_file.is_some(),
+                    self_signed_tls_client_auth: config.server.self_signed_client_certs,
+                },
             ),
             issuer_url,
             grants: Grants {
@@ -210,6 +221,7 @@ impl App {
                         .dpop_nonce
                         .then(|| crate::oauth::dpop::Nonces::new(&boot.directory.derive_key(b"appauth dpop nonce"))),
                 },
+                mtls: crate::oauth::mtls::Mtls::new(&config.server).map_err(StartupError::Other)?,
             },
             request_ids: RequestIds::default(),
             access_log: telemetry::AccessLog::default(),

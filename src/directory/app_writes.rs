@@ -3,6 +3,15 @@
 
 use super::*;
 
+/// An application's credentials besides its secret.
+#[derive(Debug, Clone, Default)]
+pub struct KeyCredentials {
+    /// Public keys for `private_key_jwt` (RFC 7523).
+    pub jwks: Option<ClientKeys>,
+    /// Its client certificate (RFC 8705).
+    pub tls_client_auth: Option<crate::domain::tls_client::TlsClientAuth>,
+}
+
 impl Directory {
     pub(super) fn new_app(&self, name: AppName, by: &str) -> (Application, ClientSecret) {
         let secret = ClientSecret::generate(&self.rng);
@@ -21,14 +30,18 @@ impl Directory {
             previous_secret: None,
             policy: TokenPolicy::default(),
             federated_credentials: Vec::new(),
+            tls_client_auth: None,
         };
         (app, secret)
     }
 
+    /// A new application; `keys`: the credentials besides its secret
+    /// (`private_key_jwt` keys, a client certificate), which need
+    /// `apps:keys`.
     pub async fn create_app(
         &self,
         name: AppName,
-        jwks: Option<ClientKeys>,
+        keys: KeyCredentials,
         policy: TokenPolicy,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
@@ -40,14 +53,14 @@ impl Directory {
                 "the name \"{name}\" is reserved: \"system\" and client-ID-shaped names would read as the server or a deleted creator"
             )));
         }
-        self.retry_stale(|| self.create_app_once(name.clone(), jwks.clone(), policy.clone(), actor))
+        self.retry_stale(|| self.create_app_once(name.clone(), keys.clone(), policy.clone(), actor))
             .await
     }
 
     pub(super) async fn create_app_once(
         &self,
         name: AppName,
-        jwks: Option<ClientKeys>,
+        keys: KeyCredentials,
         policy: TokenPolicy,
         actor: &Actor,
     ) -> Result<(Application, ClientSecret), DirectoryError> {
@@ -56,9 +69,12 @@ impl Directory {
         let checked = {
             let cat = self.read();
             cat.authorize(actor, perm::APPS_WRITE)
-                .and_then(|held| match &jwks {
-                    Some(_) => cat.authorize(actor, perm::APPS_KEYS),
-                    None => Ok(held),
+                .and_then(|held| {
+                    if keys.jwks.is_some() || keys.tls_client_auth.is_some() {
+                        cat.authorize(actor, perm::APPS_KEYS)
+                    } else {
+                        Ok(held)
+                    }
                 })
                 .map_err(DirectoryError::from)
                 .and_then(|_| cat.check_token_policy(actor, &policy, &self.audiences, self.token_ttl))
@@ -76,11 +92,16 @@ impl Directory {
             return Err(self.reject(actor, "app.create", &target, e).await);
         }
         let (mut app, secret) = self.new_app(name, &actor.client_id);
-        let keys_note = jwks
+        let mut keys_note = keys
+            .jwks
             .as_ref()
             .map(|k| format!("; private_key_jwt keys: {}", k.describe()))
             .unwrap_or_default();
-        app.jwks = jwks;
+        if let Some(t) = &keys.tls_client_auth {
+            keys_note.push_str(&format!("; mutual TLS: {}", t.describe()));
+        }
+        app.jwks = keys.jwks;
+        app.tls_client_auth = keys.tls_client_auth;
         app.policy = policy;
         let audit = Self::success(
             actor,

@@ -161,6 +161,7 @@ mod tests {
             previous_secret: None,
             policy: Default::default(),
             federated_credentials: Vec::new(),
+            tls_client_auth: None,
         };
         AppRow::new(app, Arc::new(LoginClock::default()))
     }

@@ -112,6 +112,8 @@ pub struct HotEntry {
     pub policy: crate::domain::application::TokenPolicy,
     /// External identities that may stand in for its secret.
     pub federated: Arc<[crate::domain::federated::FederatedCredential]>,
+    /// The client certificate that may stand in for its secret (RFC 8705).
+    pub tls_client_auth: Option<crate::domain::tls_client::TlsClientAuth>,
 }
 
 impl HotEntry {
@@ -264,6 +266,7 @@ impl Catalog {
             client_keys: row.app.jwks.as_ref().map(|k| k.verification_keys().into()),
             policy: row.app.policy.clone(),
             federated: row.app.federated_credentials.clone().into(),
+            tls_client_auth: row.app.tls_client_auth.clone(),
         }
     }
 

@@ -201,7 +201,10 @@ fn readable<T: serde::de::DeserializeOwned>(key: &str, value: Option<&[u8]>) -> 
 /// `private_key_jwt` keys (a request checked against a removed key must get
 /// no token, here as on the instance that removed it).
 fn withdraws_credentials(old: &Application, new: &Application) -> bool {
-    old.secret_hash != new.secret_hash || (old.enabled && !new.enabled) || old.jwks != new.jwks
+    old.secret_hash != new.secret_hash
+        || (old.enabled && !new.enabled)
+        || old.jwks != new.jwks
+        || old.tls_client_auth != new.tls_client_auth
 }
 
 /// An application written (or deleted) by another instance.
@@ -300,6 +303,7 @@ mod tests {
             previous_secret: None,
             policy: Default::default(),
             federated_credentials: Vec::new(),
+            tls_client_auth: None,
         }
     }
 

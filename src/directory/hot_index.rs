@@ -15,6 +15,9 @@ pub struct Authenticated {
     pub not_after: Option<i64>,
     /// Set when a federated credential authenticated the client.
     pub federated: Option<crate::domain::federated::Provenance>,
+    /// Set when the client authenticated with its TLS certificate (RFC
+    /// 8705 §2): its tokens are then bound to that certificate.
+    pub by_certificate: bool,
 }
 
 impl Authenticated {
@@ -24,6 +27,7 @@ impl Authenticated {
             entry,
             not_after: None,
             federated: None,
+            by_certificate: false,
         }
     }
 }
@@ -67,6 +71,7 @@ impl Directory {
             entry,
             not_after,
             federated: None,
+            by_certificate: false,
         })
     }
 

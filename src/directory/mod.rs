@@ -30,9 +30,11 @@ mod logins;
 mod rule_writes;
 mod scope_writes;
 mod setup;
+mod tls_client_writes;
 pub mod views;
 mod writer;
 
+pub use app_writes::KeyCredentials;
 pub use apps::Apps;
 pub use audit::{AuditActor, AuditEvent, AuditView, Outcome, RequestInfo, Target};
 pub use authority::{Actor, Denied};
@@ -188,7 +190,7 @@ mod tests {
         dir.initialize(|_, _| Ok(()), || {}).await.unwrap();
         dir.create_app(
             AppName::parse("kept").unwrap(),
-            None,
+            Default::default(),
             Default::default(),
             &Actor::system(),
         )

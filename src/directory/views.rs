@@ -40,6 +40,14 @@ pub struct AppView {
     pub token_ttl_seconds: Option<i64>,
     /// Tokens only with a DPoP proof, bound to its key (RFC 9449).
     pub dpop_bound_access_tokens: bool,
+    /// The client certificate that authenticates it (RFC 8705 §2):
+    /// `{"subjectDn"|"sanDns"|"sanUri"|"sanIp"|"sanEmail": …}`, or
+    /// `{"selfSigned": [x5t#S256 thumbprints]}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub tls_client_auth: Option<crate::domain::tls_client::TlsClientAuth>,
+    /// Tokens only over mutual TLS, bound to the client certificate (RFC 8705 §3).
+    pub certificate_bound_access_tokens: bool,
     /// External identities that may get its tokens without a secret.
     pub federated_credentials: Vec<FederatedCredentialView>,
 }
@@ -170,6 +178,8 @@ impl Catalog {
             allowed_audiences: app.policy.allowed_audiences.clone(),
             token_ttl_seconds: app.policy.token_ttl_seconds,
             dpop_bound_access_tokens: app.policy.dpop_bound_access_tokens,
+            tls_client_auth: app.tls_client_auth.clone(),
+            certificate_bound_access_tokens: app.policy.certificate_bound_access_tokens,
             federated_credentials: app.federated_credentials.iter().map(Into::into).collect(),
             secrets: std::iter::once(SecretView {
                 id: app.secret_hash.id(),

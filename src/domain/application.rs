@@ -106,6 +106,9 @@ pub struct Application {
     /// `domain::federated`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub federated_credentials: Vec<super::federated::FederatedCredential>,
+    /// The client certificate that may stand in for the secret (RFC 8705).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth: Option<super::tls_client::TlsClientAuth>,
 }
 
 /// What tokens an application may get besides its rules: for which
@@ -126,6 +129,10 @@ pub struct TokenPolicy {
     /// Tokens only with a DPoP proof (RFC 9449 §5), bound to its key.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// Tokens only over mutual TLS, bound to the client certificate (RFC
+    /// 8705 §3), whichever way the client authenticates.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub certificate_bound_access_tokens: bool,
 }
 
 /// A change to a [`TokenPolicy`]: each member left out stays as it is.
@@ -135,11 +142,15 @@ pub struct PolicyChange {
     /// `Some(None)`: back to the issuer's default lifetime.
     pub token_ttl_seconds: Option<Option<i64>>,
     pub dpop_bound_access_tokens: Option<bool>,
+    pub certificate_bound_access_tokens: Option<bool>,
 }
 
 impl PolicyChange {
     pub fn is_empty(&self) -> bool {
-        self.allowed_audiences.is_none() && self.token_ttl_seconds.is_none() && self.dpop_bound_access_tokens.is_none()
+        self.allowed_audiences.is_none()
+            && self.token_ttl_seconds.is_none()
+            && self.dpop_bound_access_tokens.is_none()
+            && self.certificate_bound_access_tokens.is_none()
     }
 
     pub fn apply_to(self, policy: &mut TokenPolicy) {
@@ -151,6 +162,9 @@ impl PolicyChange {
         }
         if let Some(d) = self.dpop_bound_access_tokens {
             policy.dpop_bound_access_tokens = d;
+        }
+        if let Some(c) = self.certificate_bound_access_tokens {
+            policy.certificate_bound_access_tokens = c;
         }
     }
 }
@@ -181,11 +195,14 @@ impl TokenPolicy {
             None => "the issuer's default lifetime".to_owned(),
             Some(s) => format!("{s} s"),
         };
+        let mut d = format!("audiences {audiences}, tokens for {ttl}");
         if self.dpop_bound_access_tokens {
-            format!("audiences {audiences}, tokens for {ttl}, DPoP-bound only")
-        } else {
-            format!("audiences {audiences}, tokens for {ttl}")
+            d.push_str(", DPoP-bound only");
         }
+        if self.certificate_bound_access_tokens {
+            d.push_str(", certificate-bound only");
+        }
+        d
     }
 }
 

@@ -12,6 +12,7 @@ pub mod role;
 pub mod rotation;
 pub mod scope;
 pub mod secret;
+pub mod tls_client;
 
 use time::OffsetDateTime;
 

@@ -6,6 +6,7 @@ use crate::directory::{Actor, AuditActor, Denied, RequestInfo, Target};
 use crate::error::ApiError;
 use crate::http::SharedState;
 use crate::http::origin::{request_info, source_ip};
+use crate::oauth::mtls::{ClientCertificate, PresentedCertificate};
 use crate::oauth::throttle::Verdict;
 use crate::token::AccessTokenClaims;
 use axum::extract::FromRequestParts;
@@ -60,7 +61,8 @@ impl FromRequestParts<SharedState> for Admin {
         let endpoint = format!("{} {}", parts.method, parts.uri.path());
         let request = request_info(&parts.extensions);
         let source = source_ip(&parts.extensions);
-        Admin::authenticate(&parts.headers, request, source, &endpoint, state).await
+        let cert = parts.extensions.get::<PresentedCertificate>().cloned();
+        Admin::authenticate(&parts.headers, request, source, &endpoint, cert.as_deref(), state).await
     }
 }
 
@@ -73,6 +75,7 @@ impl Admin {
         request: RequestInfo,
         source: IpAddr,
         endpoint: &str,
+        cert: Option<&ClientCertificate>,
         state: &SharedState,
     ) -> Result<Self, ApiError> {
         let now_ms = crate::domain::now_ms();
@@ -82,11 +85,12 @@ impl Admin {
         // address's failure budget. Its own per-caller limit follows below.
         let checked = Self::check_token(headers, state, now_ms / 1000);
         let checked = match checked {
-            Ok((claims, entry, token, dpop_scheme)) => {
-                Self::check_binding(headers, state, endpoint, &claims, &token, dpop_scheme, now_ms / 1000)
+            Ok((claims, entry, token, dpop_scheme)) => match Self::check_certificate(&claims, cert) {
+                Ok(()) => Self::check_binding(headers, state, endpoint, &claims, &token, dpop_scheme, now_ms / 1000)
                     .await
-                    .map(|()| (claims, entry))
-            }
+                    .map(|()| (claims, entry)),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let (claims, entry) = match checked {
@@ -148,6 +152,19 @@ impl Admin {
             actor,
             endpoint: endpoint.to_owned(),
         })
+    }
+
+    /// A certificate-bound token (RFC 8705 §3) comes over a connection with
+    /// the client certificate it is bound to; whoever copied it lacks the
+    /// certificate's key.
+    fn check_certificate(claims: &AccessTokenClaims, cert: Option<&ClientCertificate>) -> Result<(), ApiError> {
+        match claims.certificate_thumbprint() {
+            Some(bound) if cert.map(|c| c.thumbprint.as_str()) != Some(bound) => Err(ApiError::Unauthorized {
+                message: "invalid bearer token: it is certificate-bound (cnf.x5t#S256); present its client certificate on the TLS connection (RFC 8705 section 3)".into(),
+                token_sent: true,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// A DPoP-bound token (RFC 9449 §7.1) comes as `Authorization: DPoP`

@@ -22,5 +22,6 @@ pub mod router;
 pub mod schema;
 pub mod server;
 pub mod state;
+pub mod tls;
 
 pub use state::{AppState, SharedState};

@@ -6,6 +6,7 @@ use crate::connection::{self, Activity, Watched};
 use crate::http::SharedState;
 use crate::http::paths::TOKEN_PATH;
 use crate::http::router::Plane;
+use crate::oauth::mtls::{ClientCertificate, PresentedCertificate};
 use crate::telemetry::PeerAddr;
 use axum::Router;
 use futures_util::future::Either;
@@ -13,7 +14,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -93,6 +93,49 @@ pub async fn serve(
     Ok(())
 }
 
+/// What every request of one connection shares.
+#[derive(Clone)]
+struct Conn {
+    state: SharedState,
+    plane: Plane,
+    router: Router,
+    trusted: Arc<[std::net::IpAddr]>,
+    peer: SocketAddr,
+}
+
+impl Conn {
+    /// The connection's request handler. The peer address rides on every
+    /// request (abuse limits and the audit log need it), and so does the
+    /// client certificate: the one of this TLS connection, or the one a
+    /// trusted proxy names in `server.client_cert_header`.
+    fn service(
+        self,
+        tls_cert: Option<PresentedCertificate>,
+    ) -> impl hyper::service::Service<
+        hyper::Request<hyper::body::Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
+    > + Clone {
+        hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let client = PeerAddr(forwarded_client(&self.trusted, self.peer, req.headers()));
+            let cert = match &self.state.config.server.client_cert_header {
+                Some(name) if self.trusted.contains(&self.peer.ip()) => req
+                    .headers()
+                    .get(name)
+                    .and_then(|v| ClientCertificate::from_header(v.as_bytes()))
+                    .map(Arc::new),
+                _ => tls_cert.clone(),
+            };
+            let mut req = req.map(axum::body::Body::new);
+            if let Some(cert) = cert {
+                req.extensions_mut().insert(cert);
+            }
+            dispatch(&self.state, self.plane, &self.router, Some(client), req)
+        })
+    }
+}
+
 struct AcceptLoop<'g> {
     state: SharedState,
     builder: auto::Builder<TokioExecutor>,
@@ -133,16 +176,13 @@ impl AcceptLoop<'_> {
             };
             let _ = stream.set_nodelay(true);
             let Ok(stream) = stream.into_std() else { continue };
-            let router = l.router.clone();
-            // The peer address rides on every request of the connection
-            // (abuse limits and the audit log need it).
-            let trusted = trusted_proxies.clone();
-            let state = self.state.clone();
-            let plane = l.plane;
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let client = PeerAddr(forwarded_client(&trusted, peer, req.headers()));
-                dispatch(&state, plane, &router, Some(client), req.map(axum::body::Body::new))
-            });
+            let conn = Conn {
+                state: self.state.clone(),
+                plane: l.plane,
+                router: l.router.clone(),
+                trusted: trusted_proxies.clone(),
+                peer,
+            };
             let builder = self.builder.clone();
             let watcher = self.graceful.watcher();
             let tls = l.tls.clone();
@@ -160,14 +200,23 @@ impl AcceptLoop<'_> {
                 let serve = async {
                     match tls {
                         None => {
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), conn.service(None));
                             let _ = watcher.watch(conn.into_owned()).await;
                         }
                         Some(acceptor) => {
                             let handshake =
                                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
                             let Ok(Ok(tls)) = handshake else { return };
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                            // The certificate the client proved it holds (RFC 8705).
+                            let cert = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| {
+                                    ClientCertificate::new(c.iter().map(|c| c.clone().into_owned()).collect())
+                                })
+                                .map(Arc::new);
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), conn.service(cert));
                             let _ = watcher.watch(conn.into_owned()).await;
                         }
                     }
@@ -298,28 +347,6 @@ impl ConnectionWorkers {
             let _ = t.join();
         }
     }
-}
-
-/// A TLS acceptor for a certificate chain and key; `keys` names the two
-/// settings they came from, for the error message.
-pub fn tls_acceptor(cert: &Path, key: &Path, keys: (&str, &str)) -> Result<TlsAcceptor, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| format!("{} {}: {e}", keys.0, cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{} {}: no certificate found", keys.0, cert.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{} {}: {e}", keys.1, key.display()))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("{}/{} do not match or are unusable: {e}", keys.0, keys.1))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 pub async fn shutdown_signal() {

@@ -31,6 +31,8 @@ pub struct GrantRequest<'a> {
     pub audience: Option<&'a str>,
     /// The thumbprint of a checked DPoP proof's key (RFC 9449).
     pub dpop_jkt: Option<&'a str>,
+    /// The thumbprint of the client certificate on the connection (RFC 8705).
+    pub x5t: Option<&'a str>,
 }
 
 /// What a token request asks for beyond authentication: narrowing
@@ -42,6 +44,10 @@ pub struct Asked<'a> {
     pub resource: Option<&'a str>,
     pub audience: Option<&'a str>,
     pub dpop_jkt: Option<&'a str>,
+    /// The thumbprint of the client certificate on the connection, if any:
+    /// the token is bound to it when the client authenticated with it or
+    /// its policy asks for certificate-bound tokens (RFC 8705 §3).
+    pub x5t: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -95,6 +101,8 @@ pub struct Grants {
     pub federation: Arc<crate::federation::Federation>,
     /// DPoP proofs' single use and nonces (RFC 9449).
     pub dpop: super::dpop::Dpop,
+    /// Client certificates (RFC 8705).
+    pub mtls: super::mtls::Mtls,
 }
 
 impl Grants {
@@ -253,6 +261,41 @@ impl Grants {
         Ok(authenticated)
     }
 
+    /// Mutual-TLS client authentication (RFC 8705 §2) behind the same
+    /// abuse limits: `client_id` names the application, the connection's
+    /// certificate proves it.
+    pub fn authenticate_certificate(
+        &self,
+        source: IpAddr,
+        client_id: &str,
+        cert: &super::mtls::ClientCertificate,
+    ) -> Result<Authenticated, OAuthError> {
+        let now_ms = crate::domain::now_ms();
+        if let Verdict::Block { retry_after, limit, .. } = self.throttle.check(source, client_id, now_ms) {
+            return Err(OAuthError::TooManyRequests { retry_after, limit });
+        }
+        // Unknown and disabled read like a wrong certificate.
+        let checked = match self.directory.entry(client_id).filter(|e| e.enabled) {
+            None => Err("client authentication failed".to_owned()),
+            Some(entry) => self
+                .mtls
+                .authenticate(&entry, cert)
+                .map(|()| entry)
+                .map_err(|m| format!("client authentication failed: {m}")),
+        };
+        match checked {
+            Ok(entry) => {
+                let mut authenticated = Authenticated::by_key(entry);
+                authenticated.by_certificate = true;
+                Ok(authenticated)
+            }
+            Err(m) => {
+                self.throttle.failed(source, client_id, now_ms);
+                Err(OAuthError::invalid_client(m, false))
+            }
+        }
+    }
+
     pub fn client_credentials(&self, req: &GrantRequest<'_>) -> Result<Granted, OAuthError> {
         let now_ms = crate::domain::now_ms();
         let entry = self.authenticate(req.source, req.client_id, req.client_secret, req.method, now_ms)?;
@@ -264,6 +307,7 @@ impl Grants {
                 resource: req.resource,
                 audience: req.audience,
                 dpop_jkt: req.dpop_jkt,
+                x5t: req.x5t,
             },
             now_ms,
         )
@@ -283,6 +327,7 @@ impl Grants {
             resource,
             audience,
             dpop_jkt,
+            x5t,
         } = *asked;
         let entry = &client.entry;
         if entry.policy.dpop_bound_access_tokens && dpop_jkt.is_none() {
@@ -291,6 +336,15 @@ impl Grants {
                     .into(),
             ));
         }
+        let x5t = if client.by_certificate || entry.policy.certificate_bound_access_tokens {
+            Some(x5t.ok_or_else(|| {
+                OAuthError::InvalidRequest(
+                    "this client gets certificate-bound tokens only: present its client certificate on the TLS connection (RFC 8705 section 3)".into(),
+                )
+            })?)
+        } else {
+            None
+        };
         let audience = self.audience(resource, audience, &entry.policy)?;
         let narrowed;
         let (scope, rules_json) = match scope_param {
@@ -329,6 +383,7 @@ impl Grants {
                     ttl: entry.policy.token_ttl_seconds,
                     federated: client.federated.as_ref().map(|f| (f.iss.as_str(), f.sub.as_str())),
                     dpop_jkt,
+                    x5t,
                 },
                 now_ms / 1000,
             )

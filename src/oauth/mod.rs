@@ -5,6 +5,7 @@
 pub mod assertion;
 pub mod dpop;
 pub mod grant;
+pub mod mtls;
 pub mod replay;
 pub mod shared_failures;
 pub mod throttle;

@@ -76,6 +76,8 @@ pub struct IssueRequest<'a> {
     pub federated: Option<(&'a str, &'a str)>,
     /// RFC 9449 §6: the thumbprint of the DPoP key the token is bound to.
     pub dpop_jkt: Option<&'a str>,
+    /// RFC 8705 §3.1: the thumbprint of the client certificate it is bound to.
+    pub x5t: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -185,9 +187,18 @@ impl TokenIssuer {
             let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
             let _ = write!(payload, r#","fed":{{"iss":{},"sub":{}}}"#, json(iss), json(sub));
         }
-        if let Some(jkt) = req.dpop_jkt {
-            // A base64url thumbprint: nothing to escape.
-            let _ = write!(payload, r#","cnf":{{"jkt":"{jkt}"}}"#);
+        // Base64url thumbprints: nothing to escape.
+        match (req.dpop_jkt, req.x5t) {
+            (None, None) => {}
+            (Some(jkt), None) => {
+                let _ = write!(payload, r#","cnf":{{"jkt":"{jkt}"}}"#);
+            }
+            (None, Some(x5t)) => {
+                let _ = write!(payload, r#","cnf":{{"x5t#S256":"{x5t}"}}"#);
+            }
+            (Some(jkt), Some(x5t)) => {
+                let _ = write!(payload, r#","cnf":{{"jkt":"{jkt}","x5t#S256":"{x5t}"}}"#);
+            }
         }
         let _ = write!(payload, r#","access_rules":{}}}"#, req.access_rules_json);
 
@@ -258,6 +269,7 @@ mod tests {
             ttl: None,
             federated: None,
             dpop_jkt: None,
+            x5t: None,
         }
     }
 

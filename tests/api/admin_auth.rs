@@ -126,6 +126,7 @@ async fn admin_request_with_an_expired_token_gets_401() {
                 ttl: None,
                 federated: None,
                 dpop_jkt: None,
+                x5t: None,
             },
             now - 7200,
         )

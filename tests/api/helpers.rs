@@ -88,7 +88,12 @@ pub async fn spawn_in(dir: TempDir, extra: &[String]) -> TestApp {
 /// A token from the server at `base` (HTTP Basic), panicking with its
 /// answer when refused; for servers started outside `TestApp` too.
 pub async fn token_at(base: &str, id: &str, secret: &str) -> String {
-    let resp = http_client()
+    token_with(&http_client(), base, id, secret).await
+}
+
+/// [`token_at`] over a given client (one that trusts a test CA, say).
+pub async fn token_with(client: &reqwest::Client, base: &str, id: &str, secret: &str) -> String {
+    let resp = client
         .post(format!("{base}/oauth/token"))
         .header("Authorization", basic(id, secret))
         .header("Content-Type", "application/x-www-form-urlencoded")
@@ -232,7 +237,7 @@ impl TestApp {
 
     /// A token for (id, secret), panicking with the server's answer if refused.
     pub async fn token_for(&self, id: &str, secret: &str) -> String {
-        token_at(&self.base, id, secret).await
+        token_with(&self.client, &self.base, id, secret).await
     }
 
     pub async fn admin_token(&self) -> String {

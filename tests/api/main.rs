@@ -19,6 +19,7 @@ mod helpers;
 mod layout;
 mod listing;
 mod metadata;
+mod mtls;
 mod openapi;
 mod planes;
 mod private_key_jwt;

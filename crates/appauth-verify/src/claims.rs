@@ -35,7 +35,8 @@ pub struct AccessTokenClaims {
     #[serde(default)]
     pub access_rules: Vec<RuleClaim>,
     /// Sender constraint (RFC 7800 §3.1): a DPoP-bound token (RFC 9449 §6)
-    /// names the thumbprint of the key whose proofs must come with it.
+    /// names the thumbprint of the key whose proofs must come with it; a
+    /// certificate-bound one (RFC 8705 §3) its client certificate's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
 }
@@ -46,12 +47,21 @@ pub struct Confirmation {
     /// RFC 9449 §6.1: the JWK SHA-256 thumbprint of the DPoP key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jkt: Option<String>,
+    /// RFC 8705 §3.1: the SHA-256 thumbprint of the client certificate a
+    /// certificate-bound token must be presented with.
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
 }
 
 impl AccessTokenClaims {
     /// The thumbprint a DPoP-bound token is bound to.
     pub fn dpop_jkt(&self) -> Option<&str> {
         self.cnf.as_ref().and_then(|c| c.jkt.as_deref())
+    }
+
+    /// The certificate thumbprint a certificate-bound token is bound to.
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.cnf.as_ref().and_then(|c| c.x5t_s256.as_deref())
     }
 }
 

@@ -3,7 +3,9 @@
 //! `invalid_token`, 403 `insufficient_scope`). DPoP-bound tokens (RFC 9449)
 //! are accepted only as `Authorization: DPoP` with a proof of their key for
 //! the request, and refused as Bearer (`WWW-Authenticate: DPoP
-//! error="invalid_dpop_proof"`, §7.1).
+//! error="invalid_dpop_proof"`, §7.1). Certificate-bound tokens (RFC 8705
+//! §3) need the [`crate::ClientCertificate`] they name in the request's
+//! extensions, put there by the resource server's TLS layer.
 
 use super::{ScopeTree, Verifier, VerifyError};
 use crate::AccessTokenClaims;
@@ -70,6 +72,7 @@ async fn verify_headers(
     method: &axum::http::Method,
     uri: &axum::http::Uri,
     headers: &axum::http::HeaderMap,
+    certificate: Option<&crate::ClientCertificate>,
 ) -> Result<Verified, BearerError> {
     let value = headers
         .get(header::AUTHORIZATION)
@@ -104,6 +107,8 @@ async fn verify_headers(
     verifier
         .check_sender(token, &claims, dpop_scheme, proof, method.as_str(), &urls)
         .map_err(BearerError::Invalid)?;
+    crate::mtls::check(claims.certificate_thumbprint(), certificate.map(|c| c.0.as_slice()))
+        .map_err(|e| BearerError::Invalid(e.into()))?;
     Ok(Verified(claims))
 }
 
@@ -124,6 +129,7 @@ where
             &parts.method,
             &parts.uri,
             &parts.headers,
+            parts.extensions.get(),
         )
         .await
     }
@@ -142,7 +148,15 @@ pub async fn require_bearer(
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match verify_headers(&verifier, req.method(), req.uri(), req.headers()).await {
+    match verify_headers(
+        &verifier,
+        req.method(),
+        req.uri(),
+        req.headers(),
+        req.extensions().get(),
+    )
+    .await
+    {
         Ok(v) => {
             req.extensions_mut().insert(v);
             next.run(req).await

@@ -23,6 +23,7 @@ pub mod dpop;
 pub mod extract;
 pub mod jwk;
 pub mod jws;
+pub mod mtls;
 #[cfg(feature = "redis")]
 mod redis_set;
 pub mod revocation;
@@ -33,6 +34,7 @@ pub use self::claims::{AccessTokenClaims, Audience, Confirmation, RuleClaim, Sco
 #[cfg(feature = "axum")]
 pub use self::extract::{BearerError, Verified, require_bearer};
 pub use self::jws::{Alg, JwtError};
+pub use self::mtls::ClientCertificate;
 pub use self::rules::ScopeTree;
 
 use self::jws::{Expectations, PublicKey};
@@ -85,6 +87,9 @@ pub struct VerifierConfig {
     /// proofs' `htu` (RFC 9449 §4.3); unset: the request's `Host` over
     /// https or http.
     pub public_url: Option<String>,
+    /// PEM certificates of a private CA the issuer's HTTPS certificate
+    /// chains to (trusted besides the public roots), e.g. an internal PKI.
+    pub issuer_ca_pem: Option<String>,
 }
 
 impl VerifierConfig {
@@ -100,6 +105,7 @@ impl VerifierConfig {
             jwks_refresh_max: Duration::from_secs(3600),
             max_token_lifetime: Duration::from_secs(86_400),
             public_url: None,
+            issuer_ca_pem: None,
         }
     }
 }
@@ -117,6 +123,9 @@ pub enum VerifyError {
     /// A DPoP-bound token without a valid proof of its key (RFC 9449 §7).
     #[error("{0}")]
     Dpop(String),
+    /// A certificate-bound token without its certificate (RFC 8705 §3).
+    #[error(transparent)]
+    Certificate(#[from] mtls::CertificateMismatch),
 }
 
 #[derive(Deserialize)]
@@ -175,10 +184,15 @@ impl Verifier {
     /// Discovers the issuer's metadata and keys (and, in Redis mode, starts
     /// following revocations).
     pub async fn discover(cfg: VerifierConfig) -> Result<Arc<Verifier>, VerifyError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| VerifyError::Discovery(e.to_string()))?;
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(5));
+        if let Some(pem) = &cfg.issuer_ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| VerifyError::Discovery(format!("issuer_ca_pem: {e}")))?;
+            for c in certs {
+                http = http.add_root_certificate(c);
+            }
+        }
+        let http = http.build().map_err(|e| VerifyError::Discovery(e.to_string()))?;
         let url = format!("{}/.well-known/oauth-authorization-server", cfg.issuer);
         let meta: Metadata = fetch_json(&http, &url).await?;
         if meta.issuer != cfg.issuer {

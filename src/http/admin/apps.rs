@@ -4,11 +4,12 @@
 use super::extract::{
     ApiJson, IdPath, OptionalJson, QueryPairs, allow, off_runtime, uncancellable, wants_csv, written,
 };
-use crate::directory::{AppView, Catalog};
+use crate::directory::{AppView, Catalog, KeyCredentials};
 use crate::domain::application::{AppName, PolicyChange, TokenPolicy};
 use crate::domain::client_keys::ClientKeys;
 use crate::domain::role::perm;
 use crate::domain::rotation::Grace;
+use crate::domain::tls_client::TlsClientAuth;
 use crate::error::ApiError;
 use crate::error::no_store;
 use crate::http::SharedState;
@@ -62,6 +63,18 @@ pub struct CreateApp {
     /// Tokens only with a DPoP proof, bound to its key (RFC 9449); default false.
     #[serde(default)]
     dpop_bound_access_tokens: Option<bool>,
+    /// The client certificate that authenticates it (RFC 8705 §2): one
+    /// member, `subjectDn` (RFC 4514), `sanDns`, `sanUri`, `sanIp` or
+    /// `sanEmail` for a certificate from a client CA
+    /// (`server.client_ca_file`), or `selfSigned`, a list of 1 to 10 PEM
+    /// certificates. Needs apps:keys.
+    #[schema(value_type = Option<Object>)]
+    #[serde(default)]
+    tls_client_auth: Option<serde_json::Value>,
+    /// Tokens only over mutual TLS, bound to the client certificate (RFC
+    /// 8705 §3); default false.
+    #[serde(default)]
+    certificate_bound_access_tokens: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -82,6 +95,12 @@ pub struct UpdateApp {
     token_ttl_seconds: Option<Option<i64>>,
     /// Tokens only with a DPoP proof, bound to its key (RFC 9449).
     dpop_bound_access_tokens: Option<bool>,
+    /// Replaces its client certificate (see create); `null` removes it.
+    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "present")]
+    tls_client_auth: Option<Option<serde_json::Value>>,
+    /// Tokens only over mutual TLS, bound to the client certificate (RFC 8705).
+    certificate_bound_access_tokens: Option<bool>,
 }
 
 fn present_ttl<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
@@ -130,6 +149,36 @@ fn token_ttl(state: &SharedState, ttl: i64) -> Result<i64, ApiError> {
 /// Tells a member sent as `null` (`Some(None)`) from one left out (`None`).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<serde_json::Value>>, D::Error> {
     Option::<serde_json::Value>::deserialize(d).map(Some)
+}
+
+/// A client certificate registration the server can check: its method is
+/// enabled here (`server.client_ca_file`, `server.self_signed_client_certs`).
+fn tls_client_auth(state: &SharedState, v: Option<&serde_json::Value>) -> Result<Option<TlsClientAuth>, ApiError> {
+    let Some(auth) = v
+        .filter(|v| !v.is_null())
+        .map(TlsClientAuth::parse)
+        .transpose()
+        .map_err(ApiError::bad_request)?
+    else {
+        return Ok(None);
+    };
+    let enabled = if auth.needs_ca() {
+        state.grants.mtls.pki()
+    } else {
+        state.grants.mtls.self_signed()
+    };
+    if !enabled {
+        let setting = if auth.needs_ca() {
+            "server.client_ca_file"
+        } else {
+            "server.self_signed_client_certs"
+        };
+        return Err(ApiError::bad_request(format!(
+            "tlsClientAuth: {} is not enabled on this server ({setting})",
+            auth.method()
+        )));
+    }
+    Ok(Some(auth))
 }
 
 fn client_keys(v: Option<&serde_json::Value>) -> Result<Option<ClientKeys>, ApiError> {
@@ -315,16 +364,20 @@ async fn create(
     ApiJson(body): ApiJson<CreateApp>,
 ) -> Result<Response, ApiError> {
     let name = AppName::parse(&body.name).map_err(ApiError::bad_request)?;
-    let jwks = client_keys(body.jwks.as_ref())?;
+    let keys = KeyCredentials {
+        jwks: client_keys(body.jwks.as_ref())?,
+        tls_client_auth: tls_client_auth(&state, body.tls_client_auth.as_ref())?,
+    };
     let default_audience = state.config.issuer.audiences.iter().take(1).cloned().collect();
     let policy = TokenPolicy {
         allowed_audiences: Some(audiences(&state, body.allowed_audiences.unwrap_or(default_audience))?),
         token_ttl_seconds: body.token_ttl_seconds.map(|t| token_ttl(&state, t)).transpose()?,
         dpop_bound_access_tokens: body.dpop_bound_access_tokens.unwrap_or(false),
+        certificate_bound_access_tokens: body.certificate_bound_access_tokens.unwrap_or(false),
     };
     let actor = admin.actor;
     let (app, secret) = uncancellable(&state, |s| async move {
-        Ok(s.directory.create_app(name, jwks, policy, &actor).await?)
+        Ok(s.directory.create_app(name, keys, policy, &actor).await?)
     })
     .await?;
     let view = state.directory.read().app_view(&app);
@@ -390,10 +443,15 @@ async fn update(
             other => other,
         },
         dpop_bound_access_tokens: body.dpop_bound_access_tokens,
+        certificate_bound_access_tokens: body.certificate_bound_access_tokens,
     };
-    if body.enabled.is_none() && jwks.is_none() && policy.is_empty() {
+    let mtls = match &body.tls_client_auth {
+        Some(v) => Some(tls_client_auth(&state, v.as_ref())?),
+        None => None,
+    };
+    if body.enabled.is_none() && jwks.is_none() && mtls.is_none() && policy.is_empty() {
         return Err(ApiError::bad_request(
-            "send at least one of \"enabled\" (true or false), \"jwks\", \"allowedAudiences\", \"tokenTtlSeconds\" and \"dpopBoundAccessTokens\"",
+            "send at least one of \"enabled\" (true or false), \"jwks\", \"tlsClientAuth\", \"allowedAudiences\", \"tokenTtlSeconds\", \"dpopBoundAccessTokens\" and \"certificateBoundAccessTokens\"",
         ));
     }
     let (actor, enabled) = (admin.actor, body.enabled);
@@ -404,6 +462,9 @@ async fn update(
         }
         if let Some(keys) = jwks {
             app = Some(s.directory.set_client_keys(&id, keys, &actor).await?);
+        }
+        if let Some(auth) = mtls {
+            app = Some(s.directory.set_tls_client_auth(&id, auth, &actor).await?);
         }
         if let Some(enabled) = enabled {
             let changed = s.directory.set_enabled(&id, enabled, &actor).await?;

@@ -1,11 +1,13 @@
 //! Client authentication on the OAuth endpoints (RFC 6749 §2.3.1): HTTP
 //! Basic with form-urlencoded id and secret, `client_id` and
-//! `client_secret` in the body, or a signed client assertion
-//! (`private_key_jwt`, RFC 7523 §2.2) — one method, never two.
+//! `client_secret` in the body, a signed client assertion
+//! (`private_key_jwt`, RFC 7523 §2.2), or `client_id` alone with the TLS
+//! client certificate (RFC 8705 §2) — one method, never two.
 
 use crate::error::OAuthError;
 use crate::http::form;
 use crate::oauth::grant::AuthMethod;
+use crate::oauth::mtls::PresentedCertificate;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -58,6 +60,11 @@ pub enum ClientCredentials {
         client_id: Option<String>,
         assertion: String,
     },
+    /// RFC 8705 §2: `client_id` and the connection's certificate.
+    Certificate {
+        client_id: String,
+        cert: PresentedCertificate,
+    },
 }
 
 impl ClientCredentials {
@@ -68,6 +75,7 @@ impl ClientCredentials {
             Self::Assertion { client_id, assertion } => client_id
                 .clone()
                 .or_else(|| crate::oauth::assertion::claimed_client(assertion)),
+            Self::Certificate { client_id, .. } => Some(client_id.clone()),
         }
     }
 
@@ -98,6 +106,7 @@ impl ClientCredentials {
                     .authenticate_assertion(source, client_id.as_deref(), assertion, &audiences)
                     .await
             }
+            Self::Certificate { client_id, cert } => state.grants.authenticate_certificate(source, client_id, cert),
         }
     }
 }
@@ -164,7 +173,12 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 }
 
 /// Which one method the request used, or why it is not exactly one.
-pub fn credentials(headers: &HeaderMap, params: AuthParams) -> Result<ClientCredentials, OAuthError> {
+/// `cert`: the client certificate on the connection, if any.
+pub fn credentials(
+    headers: &HeaderMap,
+    params: AuthParams,
+    cert: Option<&PresentedCertificate>,
+) -> Result<ClientCredentials, OAuthError> {
     let AuthParams {
         client_id,
         client_secret,
@@ -172,7 +186,17 @@ pub fn credentials(headers: &HeaderMap, params: AuthParams) -> Result<ClientCred
         assertion,
     } = params;
     match (assertion_type, assertion) {
-        (None, None) => secret_credentials(headers, client_id, client_secret).map(ClientCredentials::Secret),
+        (None, None) => match (cert, client_id, client_secret) {
+            (Some(cert), Some(client_id), None) if !headers.contains_key(header::AUTHORIZATION) => {
+                Ok(ClientCredentials::Certificate {
+                    client_id,
+                    cert: cert.clone(),
+                })
+            }
+            (_, client_id, client_secret) => {
+                secret_credentials(headers, client_id, client_secret).map(ClientCredentials::Secret)
+            }
+        },
         (Some(t), Some(assertion)) => {
             if t != crate::oauth::assertion::ASSERTION_TYPE {
                 return Err(OAuthError::InvalidRequest(format!(
@@ -227,9 +251,21 @@ fn secret_credentials(
                 true,
             )),
             _ => Err(OAuthError::invalid_client(
-                "client authentication is required: HTTP Basic, client_id and client_secret in the body, or a client assertion (private_key_jwt)",
+                "client authentication is required: HTTP Basic, client_id and client_secret in the body, a client assertion (private_key_jwt), or client_id with a TLS client certificate",
                 true,
             )),
         },
+    }
+}
+
+/// The client certificate of the request's connection (RFC 8705), as the
+/// server put it in the extensions; never fails.
+pub struct TlsClient(pub Option<PresentedCertificate>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TlsClient {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<PresentedCertificate>().cloned()))
     }
 }

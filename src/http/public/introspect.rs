@@ -2,7 +2,7 @@
 //! it carry? The caller authenticates as an application (Basic or body) or
 //! with an admin bearer token.
 
-use super::client_auth::credentials;
+use super::client_auth::{TlsClient, credentials};
 use super::oauth::{method_not_allowed, oauth_form, with_client};
 use crate::domain::access_rule::RuleClaim;
 use crate::domain::role::perm;
@@ -82,6 +82,7 @@ fn is_bearer(headers: &HeaderMap) -> bool {
 async fn introspect(
     State(state): State<SharedState>,
     origin: Origin,
+    tls: TlsClient,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
@@ -119,6 +120,7 @@ async fn introspect(
                 origin.request_info(),
                 origin.source,
                 "POST /oauth/introspect",
+                tls.0.as_deref(),
                 &state,
             )
             .await
@@ -134,7 +136,11 @@ async fn introspect(
             caller = Some(admin.client_id().to_owned());
             None
         } else {
-            let creds = credentials(&headers, [client_id, client_secret, assertion_type, assertion].into())?;
+            let creds = credentials(
+                &headers,
+                [client_id, client_secret, assertion_type, assertion].into(),
+                tls.0.as_ref(),
+            )?;
             caller = creds.claimed_id();
             let client = creds.authenticate(&state, origin.source, "/oauth/introspect").await?;
             let sees_all = state

@@ -25,9 +25,19 @@ pub fn router() -> Router<SharedState> {
 /// `service_documentation` (the OpenAPI document) is named only when the
 /// issuer's own listener serves it: on a private admin plane it is not
 /// public, and a link that 404s helps nobody.
-/// Token exchange (RFC 8693) is listed when an external issuer is trusted.
-pub fn render(issuer: &str, scopes: &[&str], documented: bool, exchange: bool) -> String {
+/// Token exchange (RFC 8693) is listed when an external issuer is trusted,
+/// the mutual-TLS methods (RFC 8705 §2) and certificate-bound tokens when
+/// enabled.
+pub fn render(issuer: &str, scopes: &[&str], served: &Served) -> String {
     let algs: Vec<&str> = crate::oauth::assertion::ALGS.iter().map(|a| a.as_str()).collect();
+    let mut methods = vec!["client_secret_basic", "client_secret_post", "private_key_jwt"];
+    if served.tls_client_auth {
+        methods.push("tls_client_auth");
+    }
+    if served.self_signed_tls_client_auth {
+        methods.push("self_signed_tls_client_auth");
+    }
+    let exchange = served.token_exchange;
     let mut doc = serde_json::json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/oauth/token"),
@@ -39,21 +49,42 @@ pub fn render(issuer: &str, scopes: &[&str], documented: bool, exchange: bool) -
         } else {
             vec!["client_credentials"]
         },
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": algs,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": methods,
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
         // Admin bearer tokens are accepted too, but "bearer" is no
         // registered client authentication method (IANA), so it is not listed.
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "scopes_supported": scopes,
         "dpop_signing_alg_values_supported": algs,
     });
-    if documented {
+    if served.documented {
         doc["service_documentation"] = format!("{issuer}/api/openapi.json").into();
     }
+    if served.tls_client_auth || served.self_signed_tls_client_auth {
+        doc["tls_client_certificate_bound_access_tokens"] = true.into();
+        // RFC 8705 §5: the same endpoints take client certificates (the
+        // listener asks for one on every connection).
+        doc["mtls_endpoint_aliases"] = serde_json::json!({
+            "token_endpoint": format!("{issuer}/oauth/token"),
+            "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+            "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        });
+    }
     doc.to_string()
+}
+
+/// What the metadata announces beyond the fixed members.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Served {
+    /// The issuer's listener serves the OpenAPI document.
+    pub documented: bool,
+    /// RFC 8693 token exchange (an external issuer is trusted).
+    pub token_exchange: bool,
+    pub tls_client_auth: bool,
+    pub self_signed_tls_client_auth: bool,
 }
 
 fn json(body: String, cache: &'static str) -> Response {

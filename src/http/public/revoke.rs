@@ -1,6 +1,6 @@
 //! `POST /oauth/revoke` (RFC 7009): a client revokes one of its own tokens.
 
-use super::client_auth::credentials;
+use super::client_auth::{TlsClient, credentials};
 use super::oauth::{method_not_allowed, oauth_form, with_client};
 use crate::error::{OAuthError, no_store};
 use crate::http::SharedState;
@@ -26,6 +26,7 @@ pub fn router() -> Router<SharedState> {
 async fn revoke(
     State(state): State<SharedState>,
     origin: Origin,
+    tls: TlsClient,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
@@ -47,7 +48,11 @@ async fn revoke(
             ],
         )
         .await?;
-        let creds = credentials(&headers, [client_id, client_secret, assertion_type, assertion].into())?;
+        let creds = credentials(
+            &headers,
+            [client_id, client_secret, assertion_type, assertion].into(),
+            tls.0.as_ref(),
+        )?;
         claimed = creds.claimed_id();
         let client = creds.authenticate(&state, origin.source, "/oauth/revoke").await?;
         let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;

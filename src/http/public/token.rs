@@ -1,7 +1,7 @@
 //! `POST /oauth/token` (RFC 6749 §4.4, §2.3.1, §5) and the JSON
 //! compatibility form `POST /api/v1/token` for existing API clients.
 
-use super::client_auth::{ClientCredentials, credentials, no_credentials_in_url};
+use super::client_auth::{ClientCredentials, TlsClient, credentials, no_credentials_in_url};
 use super::oauth::{method_not_allowed, oauth_body, oauth_form, with_client};
 use crate::error::{OAuthError, no_store};
 use crate::http::SharedState;
@@ -136,8 +136,9 @@ fn granted_response(g: &Granted, exchanged: bool) -> Response {
 pub async fn direct(state: SharedState, peer: Option<PeerAddr>, req: axum::http::Request<Body>) -> Response {
     let started = Started::now(&*state);
     let origin = Origin::of(peer, started.id);
-    let (parts, body) = req.into_parts();
-    let resp = token(State(state.clone()), origin, parts.uri, parts.headers, body).await;
+    let (mut parts, body) = req.into_parts();
+    let tls = TlsClient(parts.extensions.remove());
+    let resp = token(State(state.clone()), origin, tls, parts.uri, parts.headers, body).await;
     started.finish(&*state, "POST", TOKEN_PATH, resp)
 }
 
@@ -150,12 +151,14 @@ pub async fn direct(state: SharedState, peer: Option<PeerAddr>, req: axum::http:
 async fn token(
     State(state): State<SharedState>,
     origin: Origin,
+    TlsClient(cert): TlsClient,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let mut claimed: Option<String> = None;
     let mut exchanged = false;
+    let x5t = cert.as_ref().map(|c| c.thumbprint.as_str());
     let result = async {
         no_credentials_in_url(&uri)?;
         let [
@@ -227,6 +230,7 @@ async fn token(
                     resource: resource.as_deref(),
                     audience: audience.as_deref(),
                     dpop_jkt: jkt.as_deref(),
+                    x5t,
                 },
                 crate::domain::now_ms(),
             );
@@ -236,7 +240,11 @@ async fn token(
                 "subject_token and actor_token belong to grant_type {TOKEN_EXCHANGE}"
             )));
         }
-        let creds = credentials(&headers, [client_id, client_secret, assertion_type, assertion].into())?;
+        let creds = credentials(
+            &headers,
+            [client_id, client_secret, assertion_type, assertion].into(),
+            cert.as_ref(),
+        )?;
         claimed = creds.claimed_id();
         match &creds {
             // The hot path stays synchronous: no future for a secret check.
@@ -249,6 +257,7 @@ async fn token(
                 resource: resource.as_deref(),
                 audience: audience.as_deref(),
                 dpop_jkt: None,
+                x5t,
             }),
             // The proof is checked (and its jti recorded) only once the
             // client has authenticated: nobody else can fill the ledger.
@@ -263,6 +272,7 @@ async fn token(
                         resource: resource.as_deref(),
                         audience: audience.as_deref(),
                         dpop_jkt: jkt.as_deref(),
+                        x5t,
                     },
                     crate::domain::now_ms(),
                 )
@@ -347,6 +357,7 @@ async fn compat_token(
             resource: None,
             audience: None,
             dpop_jkt: None,
+            x5t: None,
         })
     }
     .await;
