@@ -120,6 +120,7 @@ pub(super) async fn background_tasks(state: SharedState, mut stop: tokio::sync::
     let mut store_probe = tokio::time::interval(Duration::from_secs(1));
     let mut log_check = tokio::time::interval(Duration::from_secs(5));
     let mut access_flush = tokio::time::interval(Duration::from_millis(100));
+    let mut token_audit = tokio::time::interval(Duration::from_millis(250));
     let mut warned_log_drops = false;
     // Twice a second: Redis is whole again within 2 s of any state loss.
     let mut reconcile = tokio::time::interval(Duration::from_millis(500));
@@ -156,6 +157,11 @@ pub(super) async fn background_tasks(state: SharedState, mut stop: tokio::sync::
                 state.admin_failures.sweep(now * 1000);
             }
             _ = access_flush.tick() => state.access_log.flush(),
+            _ = token_audit.tick() => {
+                if let Err(e) = state.directory.flush_token_audit().await {
+                    tracing::error!(error = %e, "could not append federated-token audit records");
+                }
+            }
             _ = log_check.tick() => {
                 let dropped = state.metrics.log_lines_dropped();
                 if dropped > 0 && !warned_log_drops {

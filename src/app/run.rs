@@ -25,6 +25,9 @@ impl App {
         if let Err(e) = self.state.directory.flush_logins().await {
             tracing::error!(error = %e, "could not save last-login times at shutdown");
         }
+        if let Err(e) = self.state.directory.flush_token_audit().await {
+            tracing::error!(error = %e, "could not append federated-token audit records at shutdown");
+        }
         let store = self.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
         tracing::info!("stopped");

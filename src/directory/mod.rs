@@ -90,6 +90,9 @@ pub struct Directory {
     pending: std::sync::Mutex<Vec<crate::store::Change>>,
     /// Set by a full reload (see `follow`).
     reloaded: std::sync::atomic::AtomicBool,
+    /// Audit records of tokens issued to federated identities, appended
+    /// in batches (see `audit_log`).
+    token_audit: std::sync::Mutex<audit_log::TokenAudit>,
 }
 
 impl Directory {
@@ -143,6 +146,7 @@ impl Directory {
             seen: std::sync::atomic::AtomicU64::new(seen),
             pending: std::sync::Mutex::default(),
             reloaded: std::sync::atomic::AtomicBool::new(false),
+            token_audit: Default::default(),
         })
     }
 

@@ -6,293 +6,16 @@
 //! RFC 8693 token exchange; every refusal is asserted with its reason.
 
 use crate::helpers::*;
+use crate::oidc_issuer::*;
 use crate::private_key_jwt::ClientKey;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
-/// What the external tokens in these tests are addressed to.
-const AUDIENCE: &str = "https://appauth.test";
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// An RS256 signing key, as GitHub Actions uses.
-struct RsaSigner {
-    pair: RsaKeyPair,
-    kid: String,
-}
-
-impl RsaSigner {
-    fn new(kid: &str) -> Self {
-        use rsa::pkcs8::EncodePrivateKey;
-        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
-        let der = key.to_pkcs8_der().unwrap();
-        Self {
-            pair: RsaKeyPair::from_pkcs8(der.as_bytes()).unwrap(),
-            kid: kid.into(),
-        }
-    }
-
-    fn jwk(&self) -> Value {
-        let public: ring::rsa::PublicKeyComponents<Vec<u8>> = self.pair.public().into();
-        json!({"kty": "RSA", "kid": self.kid, "alg": "RS256", "use": "sig",
-            "n": URL_SAFE_NO_PAD.encode(&public.n), "e": URL_SAFE_NO_PAD.encode(&public.e)})
-    }
-
-    fn sign(&self, mut header: Value, claims: &Value) -> String {
-        let h = header.as_object_mut().unwrap();
-        h.entry("alg").or_insert("RS256".into());
-        h.entry("kid").or_insert(self.kid.clone().into());
-        h.entry("typ").or_insert("JWT".into());
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut sig = vec![0; self.pair.public().modulus_len()];
-        self.pair
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig)
-            .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
-    }
-}
-
-/// How the issuer answers key requests.
-#[derive(Clone)]
-enum Mode {
-    Normal,
-    Down,
-    Slow(Duration),
-    Huge,
-    RedirectTo(String),
-}
-
-struct IssuerState {
-    jwks: Value,
-    mode: Mode,
-    jwks_fetches: usize,
-    max_age: u64,
-}
-
-/// A real HTTPS OIDC issuer on loopback, with a CA of its own.
-struct Issuer {
-    url: String,
-    ca_file: std::path::PathBuf,
-    state: Arc<Mutex<IssuerState>>,
-    _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Issuer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-impl Issuer {
-    async fn start(jwks: Value) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "federation test CA");
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let server_params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-        let server_key = rcgen::KeyPair::generate().unwrap();
-        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
-        let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
-        let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, ca_cert.pem()).unwrap();
-
-        let tls = {
-            use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-            let config =
-                rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                    .with_safe_default_protocol_versions()
-                    .unwrap()
-                    .with_no_client_auth()
-                    .with_single_cert(
-                        vec![CertificateDer::from(server_cert.der().to_vec())],
-                        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
-                    )
-                    .unwrap();
-            tokio_rustls::TlsAcceptor::from(Arc::new(config))
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let state = Arc::new(Mutex::new(IssuerState {
-            jwks,
-            mode: Mode::Normal,
-            jwks_fetches: 0,
-            max_age: 300,
-        }));
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let (served_state, served_url) = (state.clone(), url.clone());
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = tokio::select! {
-                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
-                    _ = &mut stopped => return,
-                };
-                let (tls, state, url) = (tls.clone(), served_state.clone(), served_url.clone());
-                tokio::spawn(async move {
-                    let Ok(stream) = tls.accept(stream).await else { return };
-                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (state, url) = (state.clone(), url.clone());
-                        async move { Ok::<_, std::convert::Infallible>(answer(&state, &url, req.uri().path()).await) }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Issuer {
-            url,
-            ca_file,
-            state,
-            _dir: dir,
-            stop: Some(stop),
-        }
-    }
-
-    /// The `federation.issuers` entry trusting this issuer.
-    fn setting(&self, extra: &str) -> String {
-        format!(
-            "federation.issuers=[{{issuer = \"{}\", ca_file = \"{}\", audience = \"{AUDIENCE}\"{extra}}}]",
-            self.url,
-            self.ca_file.display()
-        )
-    }
-
-    fn set(&self, f: impl FnOnce(&mut IssuerState)) {
-        f(&mut self.state.lock().unwrap());
-    }
-
-    fn fetches(&self) -> usize {
-        self.state.lock().unwrap().jwks_fetches
-    }
-}
-
-async fn answer(state: &Mutex<IssuerState>, url: &str, path: &str) -> hyper::Response<String> {
-    let respond = |status: u16, body: String, extra: Option<(&str, String)>| {
-        let mut b = hyper::Response::builder()
-            .status(status)
-            .header("content-type", "application/json");
-        if let Some((k, v)) = extra {
-            b = b.header(k, v);
-        }
-        b.body(body).unwrap()
-    };
-    let (mode, jwks, max_age) = {
-        let mut st = state.lock().unwrap();
-        if path == "/jwks" {
-            st.jwks_fetches += 1;
-        }
-        (st.mode.clone(), st.jwks.clone(), st.max_age)
-    };
-    match (&mode, path) {
-        (Mode::Down, _) => respond(503, "{}".into(), None),
-        (Mode::Slow(d), _) => {
-            tokio::time::sleep(*d).await;
-            respond(200, jwks.to_string(), None)
-        }
-        (_, "/.well-known/openid-configuration") => respond(
-            200,
-            json!({"issuer": url, "jwks_uri": format!("{url}/jwks"), "response_types_supported": ["id_token"],
-                "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256", "ES256"]})
-            .to_string(),
-            None,
-        ),
-        (Mode::Huge, "/jwks") => respond(
-            200,
-            format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(300 * 1024)),
-            None,
-        ),
-        (Mode::RedirectTo(to), "/jwks") => {
-            let mut r = respond(302, String::new(), Some(("location", to.clone())));
-            *r.status_mut() = hyper::StatusCode::FOUND;
-            r
-        }
-        (_, "/jwks") => respond(
-            200,
-            jwks.to_string(),
-            Some(("cache-control", format!("public, max-age={max_age}"))),
-        ),
-        _ => respond(404, "{}".into(), None),
-    }
-}
-
-/// Claims shaped exactly like a GitHub Actions OIDC token's.
-fn github_claims(issuer: &str, repo: &str, git_ref: &str, environment: &str) -> Value {
-    let t = now();
-    json!({
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "sub": format!("repo:{repo}:environment:{environment}"),
-        "aud": AUDIENCE,
-        "ref": git_ref,
-        "sha": "e83c5163316f89bfbde7d9ab23ca2e25604af290",
-        "repository": repo,
-        "repository_owner": repo.split('/').next().unwrap(),
-        "repository_owner_id": "65",
-        "repository_visibility": "private",
-        "repository_id": "35",
-        "run_id": "5407227840",
-        "run_number": "10",
-        "run_attempt": "1",
-        "actor": "octocat",
-        "actor_id": "12",
-        "workflow": "deploy",
-        "head_ref": "",
-        "base_ref": "",
-        "event_name": "push",
-        "ref_type": "branch",
-        "environment": environment,
-        "job_workflow_ref": format!("{repo}/.github/workflows/deploy.yml@{git_ref}"),
-        "runner_environment": "github-hosted",
-        "iss": issuer,
-        "nbf": t - 5,
-        "exp": t + 300,
-        "iat": t
-    })
-}
-
-/// Claims shaped exactly like a Kubernetes projected service-account token's.
-fn kubernetes_claims(issuer: &str, namespace: &str, account: &str) -> Value {
-    let t = now();
-    json!({
-        "aud": [AUDIENCE],
-        "exp": t + 3600,
-        "iat": t,
-        "iss": issuer,
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "kubernetes.io": {
-            "namespace": namespace,
-            "node": {"name": "worker-1", "uid": "4f9a6c7e-0000-4000-8000-000000000001"},
-            "pod": {"name": "deployer-7d9c", "uid": "4f9a6c7e-0000-4000-8000-000000000002"},
-            "serviceaccount": {"name": account, "uid": "4f9a6c7e-0000-4000-8000-000000000003"}
-        },
-        "nbf": t,
-        "sub": format!("system:serviceaccount:{namespace}:{account}")
-    })
-}
-
 /// A form post to the token endpoint, no client authentication.
 async fn token_post(app: &TestApp, body: &str) -> reqwest::Response {
     app.post_form("/oauth/token", body, None).await
@@ -435,13 +158,21 @@ async fn a_github_actions_job_gets_a_token_with_no_secret_by_assertion_and_by_to
     .await;
     assert!(why.contains("no federated credential"), "{why}");
 
-    // The audit log names who obtained the tokens, never the token.
-    let audit: Value = api
-        .get("/api/v1/audit?filterBy=action==token.federated")
-        .await
-        .json()
-        .await
-        .unwrap();
+    // The audit log names who obtained the tokens, never the token (the
+    // records are appended in batches, every 250 ms).
+    let mut audit = Value::Null;
+    for _ in 0..40 {
+        audit = api
+            .get("/api/v1/audit?filterBy=action==token.federated")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if audit["totalRecords"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(audit["totalRecords"], 2, "{audit}");
     let summary = audit["events"][0]["summary"].as_str().unwrap();
     assert!(

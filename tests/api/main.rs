@@ -20,6 +20,7 @@ mod layout;
 mod listing;
 mod metadata;
 mod mtls;
+mod oidc_issuer;
 mod openapi;
 mod planes;
 mod private_key_jwt;

@@ -4,56 +4,12 @@
 //! independent clients (Python authlib, node openid-client).
 
 use crate::helpers::*;
+pub(crate) use crate::oidc_issuer::ClientKey;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// A client's P-256 key: signs assertions, and its public JWK is what the
-/// application registers.
-pub(crate) struct ClientKey {
-    pair: EcdsaKeyPair,
-    kid: String,
-}
-
-impl ClientKey {
-    pub(crate) fn new(kid: &str) -> Self {
-        let rng = SystemRandom::new();
-        let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.as_ref(), &rng).unwrap();
-        Self { pair, kid: kid.into() }
-    }
-
-    fn jwk(&self) -> Value {
-        let p = self.pair.public_key().as_ref();
-        json!({"kty": "EC", "crv": "P-256", "kid": self.kid, "alg": "ES256",
-            "x": URL_SAFE_NO_PAD.encode(&p[1..33]), "y": URL_SAFE_NO_PAD.encode(&p[33..65])})
-    }
-
-    pub(crate) fn jwks(&self) -> Value {
-        json!({"keys": [self.jwk()]})
-    }
-
-    /// Signs `claims` with `header` (alg and kid filled in unless given).
-    pub(crate) fn sign(&self, mut header: Value, claims: &Value) -> String {
-        header.as_object_mut().unwrap().entry("alg").or_insert("ES256".into());
-        header
-            .as_object_mut()
-            .unwrap()
-            .entry("kid")
-            .or_insert(self.kid.clone().into());
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let sig = self.pair.sign(&SystemRandom::new(), signing_input.as_bytes()).unwrap();
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
-    }
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now()

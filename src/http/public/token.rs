@@ -299,8 +299,7 @@ async fn token(
                 };
                 state
                     .directory
-                    .audit_federated_token(&g.client_id, &origin.request_info(), p, via)
-                    .await;
+                    .audit_federated_token(&g.client_id, &origin.request_info(), p, via);
                 resp.extensions_mut().insert(LoggedFederation {
                     iss: p.iss.clone(),
                     sub: p.sub.clone(),
