@@ -14,6 +14,7 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # Independent clients for RS256 and private_key_jwt: PyJWT and authlib
 # (Debian's, under /usr/bin/python3), node openid-client (npm, below).
 /usr/bin/python3 -c 'import jwt, authlib, cryptography, requests' >/dev/null 2>&1 \

@@ -624,3 +624,39 @@ async fn sampled_token_successes_keep_one_line_in_n_and_every_failure() {
         "1 in 5 of 10 successes, all 3 failures: {token_lines:?}"
     );
 }
+
+#[tokio::test]
+async fn the_systemd_unit_scores_at_most_2_in_the_offline_security_analysis() {
+    // An instance of the template, as systemctl would load it.
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("appauth@1.service");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/appauth@.service"), &unit).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze is installed (scripts/test.sh installs systemd)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| l.split("appauth@1.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no overall exposure level in: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(score <= 2.0, "exposure {score} > 2.0:\n{text}");
+    // It still has what it needs: its state directory writable, /etc/appauth readable.
+    let unit_text = std::fs::read_to_string(&unit).unwrap();
+    for needed in [
+        "StateDirectory=appauth/%i",
+        "ReadWritePaths=/var/lib/appauth/%i",
+        "ConfigurationDirectory=appauth",
+        "AF_UNIX",
+    ] {
+        assert!(unit_text.contains(needed), "{needed}");
+    }
+}
