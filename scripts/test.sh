@@ -15,6 +15,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# The Debian package test: help2man (the man page), dpkg-dev (cargo-deb's dependency lookup).
+command -v help2man >/dev/null 2>&1 || need+=(help2man)
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 # Independent clients for RS256 and private_key_jwt: PyJWT and authlib
 # (Debian's, under /usr/bin/python3), node openid-client (npm, below).
 /usr/bin/python3 -c 'import jwt, authlib, cryptography, requests' >/dev/null 2>&1 \
@@ -28,6 +31,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
+
+# cargo-deb builds the .deb in the package test (installed once, into ~/.cargo/bin).
+command -v cargo-deb >/dev/null 2>&1 || cargo install --quiet --locked cargo-deb
 
 # node openid-client (v5, CommonJS) for the private_key_jwt test, and oauth4webapi
 # (ESM, DPoP with nonces) for the DPoP test, kept out of the repository.

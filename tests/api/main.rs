@@ -22,6 +22,7 @@ mod metadata;
 mod mtls;
 mod oidc_issuer;
 mod openapi;
+mod package;
 mod planes;
 mod private_key_jwt;
 mod query_prop;
