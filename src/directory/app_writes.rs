@@ -265,27 +265,50 @@ impl Directory {
         jwks: Option<ClientKeys>,
         actor: &Actor,
     ) -> Result<Application, DirectoryError> {
+        let change = |app: &mut Application| {
+            let describe = |k: &Option<ClientKeys>| k.as_ref().map_or("none".to_owned(), ClientKeys::describe);
+            let summary = format!("private_key_jwt keys: {} -> {}", describe(&app.jwks), describe(&jwks));
+            app.jwks = jwks.clone();
+            summary
+        };
+        self.replace_key_credential(
+            id,
+            actor,
+            "app.keys",
+            "your own application's private_key_jwt keys",
+            change,
+        )
+        .await
+    }
+
+    /// Replaces a credential of an application other than its secret (keys,
+    /// a client certificate): `change` makes the change and says what it
+    /// was, for the audit log. A key is a credential that outlives the
+    /// rules of whoever added it: System administrators only (apps:keys),
+    /// never on the caller's own application or one that created it, so a
+    /// stolen token cannot make itself permanent. Requests already checked
+    /// against the replaced credential get no token after this answer (see
+    /// `Credential`).
+    pub(super) async fn replace_key_credential(
+        &self,
+        id: &str,
+        actor: &Actor,
+        action: &str,
+        own: &str,
+        change: impl FnOnce(&mut Application) -> String,
+    ) -> Result<Application, DirectoryError> {
         let _w = self.lock_for_write().await;
-        let action = "app.keys";
         let target = self.app_target(id);
-        // A key is a credential that outlives the rules of whoever added it:
-        // System administrators only (apps:keys), and never on the caller's
-        // own application, so a stolen token cannot make itself permanent.
         let checked = self.check_app_write(actor, id, perm::APPS_KEYS).and_then(|app| {
-            self.read()
-                .check_not_self(actor, id, "your own application's private_key_jwt keys")?;
+            self.read().check_not_self(actor, id, own)?;
             Ok(app)
         });
         let mut app = match checked {
             Ok(app) => app,
             Err(e) => return Err(self.reject(actor, action, &target, e).await),
         };
-        let describe = |k: &Option<ClientKeys>| k.as_ref().map_or("none".to_owned(), ClientKeys::describe);
-        let summary = format!("private_key_jwt keys: {} -> {}", describe(&app.jwks), describe(&jwks));
-        app.jwks = jwks;
+        let summary = change(&mut app);
         app.updated_at = now_ms();
-        // A request already checked against a removed key must not get its
-        // token after this answer (see `Credential`).
         let credential = self.read().apps.get(id).map(|r| r.credential.clone());
         if let Some(c) = &credential {
             c.retire();

@@ -6,7 +6,6 @@
 
 use super::*;
 use crate::domain::tls_client::TlsClientAuth;
-use app_writes::restore_unless_indeterminate;
 
 impl Directory {
     /// Replaces the application's mTLS registration; `None` removes it.
@@ -26,44 +25,19 @@ impl Directory {
         auth: Option<TlsClientAuth>,
         actor: &Actor,
     ) -> Result<Application, DirectoryError> {
-        let _w = self.lock_for_write().await;
-        let action = "app.mtls";
-        let target = self.app_target(id);
-        let checked = self.check_app_write(actor, id, perm::APPS_KEYS).and_then(|app| {
-            self.read()
-                .check_not_self(actor, id, "your own application's client certificate")?;
-            Ok(app)
-        });
-        let mut app = match checked {
-            Ok(app) => app,
-            Err(e) => return Err(self.reject(actor, action, &target, e).await),
+        let change = |app: &mut Application| {
+            let describe = |a: &Option<TlsClientAuth>| a.as_ref().map_or("none".to_owned(), TlsClientAuth::describe);
+            let summary = format!("mutual TLS: {} -> {}", describe(&app.tls_client_auth), describe(&auth));
+            app.tls_client_auth = auth;
+            summary
         };
-        let describe = |a: &Option<TlsClientAuth>| a.as_ref().map_or("none".to_owned(), TlsClientAuth::describe);
-        let summary = format!("mutual TLS: {} -> {}", describe(&app.tls_client_auth), describe(&auth));
-        app.tls_client_auth = auth;
-        app.updated_at = now_ms();
-        // A request already checked against the replaced certificate must
-        // not get its token after this answer (see `Credential`).
-        let credential = self.read().apps.get(id).map(|r| r.credential.clone());
-        if let Some(c) = &credential {
-            c.retire();
-        }
-        let persisted = self
-            .persist(vec![
-                Write::Put(keys::app(&app.id), encode(&app)),
-                Self::success(actor, action, &target, 200, summary),
-            ])
-            .await;
-        if let Err(e) = persisted {
-            restore_unless_indeterminate(credential.as_ref(), &e);
-            return Err(e.into());
-        }
-        let mut cat = self.write_catalog();
-        cat.apps.update(id, |row| {
-            row.app = app.clone();
-            row.credential = Arc::default();
-        });
-        self.refresh_hot(&cat, &[id]);
-        Ok(app)
+        self.replace_key_credential(
+            id,
+            actor,
+            "app.mtls",
+            "your own application's client certificate",
+            change,
+        )
+        .await
     }
 }

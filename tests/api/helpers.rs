@@ -123,16 +123,25 @@ impl Drop for Served {
 /// Starts the real binary (`appauth serve` on port 0) in `dir`; returns the
 /// process and its base URL, read from its "listening" log line.
 pub fn serve_binary(dir: &Path) -> (Served, String) {
+    serve_command(
+        std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
+            .current_dir(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"]),
+    )
+}
+
+/// Starts a server command (one that execs `appauth serve`); returns the
+/// process and its base URL, read from its "listening" log line.
+pub fn serve_command(cmd: &mut std::process::Command) -> (Served, String) {
     use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appauth"))
-        .current_dir(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    let mut child = cmd
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let served = Served(child);
     let address = loop {
         let line = lines.next().expect("server exited before listening").unwrap();
         if let Some(rest) = line.split("address=").nth(1) {
@@ -141,7 +150,7 @@ pub fn serve_binary(dir: &Path) -> (Served, String) {
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (Served(child), format!("http://{address}"))
+    (served, format!("http://{address}"))
 }
 
 /// SIGTERM (a clean shutdown) through the shell's builtin `kill`:

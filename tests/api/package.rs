@@ -79,34 +79,15 @@ async fn the_debian_package_installs_serves_a_token_as_appauth_and_purges_cleanl
     assert!(!unit.contains("%i"), "{unit}");
 
     // As the service would: the appauth user, the installed configuration.
-    let (server, base) = {
-        use std::io::{BufRead, BufReader};
-        // setpriv execs the server itself (runuser forks, and killing it
-        // would leave the server running).
-        let mut child = Command::new("setpriv")
+    // setpriv execs the server itself (runuser forks, and killing it would
+    // leave the server running).
+    let (server, base) = serve_command(
+        Command::new("setpriv")
             .args(["--reuid=appauth", "--regid=appauth", "--init-groups", "--"])
             .args(["/usr/bin/appauth", "serve", "--config", "/etc/appauth/appauth.toml"])
             .args(["--listen", "127.0.0.1:0"])
-            .current_dir("/")
-            .env_remove("RUST_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let served = Served(child);
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("the packaged server exited before listening")
-                .unwrap();
-            if let Some(rest) = line.split("address=").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        (served, format!("http://{address}"))
-    };
+            .current_dir("/"),
+    );
     let creds: serde_json::Value =
         serde_json::from_slice(&std::fs::read("/var/lib/appauth/data/initial-admin.json").unwrap()).unwrap();
     let store = std::fs::metadata("/var/lib/appauth/data").unwrap();
