@@ -72,11 +72,19 @@ pub fn run(conn: &Connection, call: Call) -> Result<(), Failure> {
         .map_err(|e| Failure::Refused(format!("cannot start the async runtime: {e}")))?;
     let base = conn.url.trim_end_matches('/').to_owned();
     let answer = runtime.block_on(async move {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| Failure::Refused(e.to_string()))?;
-        let unreachable = |e: reqwest::Error| Failure::Refused(format!("cannot reach {base}: {e}"));
+        let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+        if let Some(path) = &conn.cacert {
+            let pem = std::fs::read(path).map_err(|e| Failure::Usage(format!("--cacert {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| Failure::Usage(format!("--cacert {}: no PEM certificate in it", path.display())))?;
+            for c in certs {
+                http = http.add_root_certificate(c);
+            }
+        }
+        let http = http.build().map_err(|e| Failure::Refused(e.to_string()))?;
+        let unreachable = |e: reqwest::Error| Failure::Refused(format!("cannot reach {base}: {}", causes(&e)));
         let resp = http
             .post(format!("{base}/oauth/token"))
             .basic_auth(segment_form(&id), Some(segment_form(&secret)))
@@ -92,6 +100,18 @@ pub fn run(conn: &Connection, call: Call) -> Result<(), Failure> {
         let token: Value =
             serde_json::from_str(&body).map_err(|_| Failure::Refused("the token answer is not JSON".into()))?;
         let token = token["access_token"].as_str().unwrap_or_default().to_owned();
+        let mut call = call;
+        if let Some(reference) = call.app.take() {
+            let id = resolve_app(&http, &base, &token, &reference).await?;
+            call.path = call.path.replace(super::APP, &segment(&id));
+            if let Some(body) = &mut call.body {
+                for v in body.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+                    if v == super::APP {
+                        *v = Value::String(id.clone());
+                    }
+                }
+            }
+        }
         let mut req = http
             .request(call.method.clone(), format!("{base}{}", call.path))
             .bearer_auth(token)
@@ -105,8 +125,9 @@ pub fn run(conn: &Connection, call: Call) -> Result<(), Failure> {
         if !status.is_success() {
             return Err(refusal(status, &body));
         }
-        Ok(body)
+        Ok((body, call.view))
     })?;
+    let (answer, view) = answer;
     let value: Value = if answer.trim().is_empty() {
         Value::Null
     } else {
@@ -117,9 +138,67 @@ pub fn run(conn: &Connection, call: Call) -> Result<(), Failure> {
             println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
         }
     } else {
-        print!("{}", table::render(call.view, &value));
+        print!("{}", table::render(view, &value));
     }
     Ok(())
+}
+
+/// An error and every cause under it: "error sending request" alone hides
+/// the TLS or connection failure that a user can act on.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// The id of the application `reference` names: its id, its client ID or
+/// its name, in that order; a reference that names none is refused with
+/// what was tried.
+async fn resolve_app(http: &reqwest::Client, base: &str, token: &str, reference: &str) -> Result<String, Failure> {
+    let unreachable = |e: reqwest::Error| Failure::Refused(format!("cannot reach {base}: {}", causes(&e)));
+    let resp = http
+        .get(format!("{base}/api/v1/apps/{}", segment(reference)))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(unreachable)?;
+    if status.is_success() {
+        return Ok(reference.to_owned());
+    }
+    if status != reqwest::StatusCode::NOT_FOUND && status != reqwest::StatusCode::BAD_REQUEST {
+        return Err(refusal(status, &body));
+    }
+    for column in ["clientId", "name"] {
+        let resp = http
+            .get(format!("{base}/api/v1/apps"))
+            .bearer_auth(token)
+            .query(&[("filterBy", format!("{column}=={reference}")), ("limit", "2".into())])
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(unreachable)?;
+        if !status.is_success() {
+            return Err(refusal(status, &body));
+        }
+        let found: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if let Some(id) = found["applications"][0]["id"].as_str() {
+            return Ok(id.to_owned());
+        }
+    }
+    Err(Failure::Refused(format!(
+        "no application has the id, client ID or name {reference:?}"
+    )))
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.

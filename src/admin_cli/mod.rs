@@ -30,6 +30,10 @@ pub struct Connection {
     /// `table` for people, `json` for scripts (the API's own answer)
     #[arg(long, default_value = "table", value_parser = ["table", "json"], global = true)]
     pub output: String,
+    /// PEM certificate(s) of a private CA the server's HTTPS certificate
+    /// chains to (trusted besides the system's roots)
+    #[arg(long, env = "APPAUTH_CACERT", value_name = "FILE", global = true)]
+    pub cacert: Option<PathBuf>,
 }
 
 /// Filters, search, sort and paging, as the list endpoints take them.
@@ -73,6 +77,7 @@ impl ListArgs {
 #[command(after_help = "Examples:
   appauth apps list --filter 'name=@ci' --sort createdAt --desc
   appauth apps create ci-pipeline-prod --output json > ci-creds.json
+  appauth apps show ci-pipeline-prod   # by name, client ID or id
   appauth apps regenerate 6f1c…   # prints the new secret once
   appauth apps regenerate 6f1c… --grace 1d   # the old secret works one more day
   appauth apps create reports-job --audience https://reports.example --token-ttl 10m
@@ -212,14 +217,14 @@ impl PolicyArgs {
 #[derive(Subcommand, Debug)]
 #[command(after_help = "Examples:
   appauth rules list --filter \"subjectId=$APP_ID\"
-  appauth rules create --app $APP_ID --role l1-researcher --scope-type cluster --scope $CLUSTER_ID
+  appauth rules create --app ci-pipeline-prod --role l1-researcher --scope-type cluster --scope $CLUSTER_ID
   appauth rules delete $RULE_ID")]
 pub enum RulesCommand {
     /// List access rules
     List(ListArgs),
     /// Grant a role on a scope to an application
     Create {
-        /// The application's id
+        /// The application: its id, client ID or name
         #[arg(long)]
         app: String,
         /// A role id (see `appauth roles list`)
@@ -279,7 +284,13 @@ struct Call {
     query: Vec<(&'static str, String)>,
     body: Option<Value>,
     view: table::View,
+    /// An application named on the command line by id, client ID or name:
+    /// resolved to its id, which replaces [`APP`] in the path and body.
+    app: Option<String>,
 }
+
+/// Where the resolved application id goes.
+const APP: &str = "{app}";
 
 impl Call {
     fn get(path: impl Into<String>, view: table::View) -> Self {
@@ -289,7 +300,14 @@ impl Call {
             query: Vec::new(),
             body: None,
             view,
+            app: None,
         }
+    }
+
+    /// The call is about the application `reference` (id, client ID or name).
+    fn about(mut self, reference: String) -> Self {
+        self.app = Some(reference);
+        self
     }
 
     fn with(mut self, method: reqwest::Method, body: Option<Value>) -> Self {
@@ -305,9 +323,8 @@ impl Call {
     }
 }
 
-fn app_path(id: &str) -> String {
-    format!("/api/v1/apps/{}", client::segment(id))
-}
+/// The path of the application the call is [`Call::about`].
+const APP_PATH: &str = "/api/v1/apps/{app}";
 
 pub fn apps(conn: &Connection, cmd: AppsCommand) -> Result<(), Failure> {
     use reqwest::Method;
@@ -315,24 +332,26 @@ pub fn apps(conn: &Connection, cmd: AppsCommand) -> Result<(), Failure> {
         AppsCommand::List(a) => Call::list("/api/v1/apps", &a, table::View::Apps),
         AppsCommand::Create { name, policy } => Call::get("/api/v1/apps", table::View::Secret)
             .with(Method::POST, Some(policy.body(json!({ "name": name })))),
-        AppsCommand::Policy { id, policy } => {
-            Call::get(app_path(&id), table::View::App).with(Method::PATCH, Some(policy.body(json!({}))))
-        }
-        AppsCommand::Show { id } => Call::get(app_path(&id), table::View::App),
-        AppsCommand::Enable { id } => {
-            Call::get(app_path(&id), table::View::App).with(Method::PATCH, Some(json!({"enabled": true})))
-        }
-        AppsCommand::Disable { id } => {
-            Call::get(app_path(&id), table::View::App).with(Method::PATCH, Some(json!({"enabled": false})))
-        }
-        AppsCommand::Regenerate { id, grace } => Call::get(format!("{}/secret", app_path(&id)), table::View::Secret)
-            .with(Method::POST, Some(json!({ "graceSeconds": grace }))),
-        AppsCommand::Delete { id } => Call::get(app_path(&id), table::View::Done).with(Method::DELETE, None),
+        AppsCommand::Policy { id, policy } => Call::get(APP_PATH, table::View::App)
+            .with(Method::PATCH, Some(policy.body(json!({}))))
+            .about(id),
+        AppsCommand::Show { id } => Call::get(APP_PATH, table::View::App).about(id),
+        AppsCommand::Enable { id } => Call::get(APP_PATH, table::View::App)
+            .with(Method::PATCH, Some(json!({"enabled": true})))
+            .about(id),
+        AppsCommand::Disable { id } => Call::get(APP_PATH, table::View::App)
+            .with(Method::PATCH, Some(json!({"enabled": false})))
+            .about(id),
+        AppsCommand::Regenerate { id, grace } => Call::get(format!("{APP_PATH}/secret"), table::View::Secret)
+            .with(Method::POST, Some(json!({ "graceSeconds": grace })))
+            .about(id),
+        AppsCommand::Delete { id } => Call::get(APP_PATH, table::View::Done)
+            .with(Method::DELETE, None)
+            .about(id),
         AppsCommand::Federated(f) => match f {
-            FederatedCommand::List { app } => Call::get(
-                format!("{}/federated-credentials", app_path(&app)),
-                table::View::Federated,
-            ),
+            FederatedCommand::List { app } => {
+                Call::get(format!("{APP_PATH}/federated-credentials"), table::View::Federated).about(app)
+            }
             FederatedCommand::Add {
                 app,
                 issuer,
@@ -351,21 +370,16 @@ pub fn apps(conn: &Connection, cmd: AppsCommand) -> Result<(), Failure> {
                 if let Some(d) = description {
                     body["description"] = d.into();
                 }
-                Call::get(
-                    format!("{}/federated-credentials", app_path(&app)),
-                    table::View::FederatedOne,
-                )
-                .with(Method::POST, Some(body))
+                Call::get(format!("{APP_PATH}/federated-credentials"), table::View::FederatedOne)
+                    .with(Method::POST, Some(body))
+                    .about(app)
             }
             FederatedCommand::Remove { app, credential } => Call::get(
-                format!(
-                    "{}/federated-credentials/{}",
-                    app_path(&app),
-                    client::segment(&credential)
-                ),
+                format!("{APP_PATH}/federated-credentials/{}", client::segment(&credential)),
                 table::View::Done,
             )
-            .with(Method::DELETE, None),
+            .with(Method::DELETE, None)
+            .about(app),
         },
     };
     client::run(conn, call)
@@ -381,10 +395,12 @@ pub fn rules(conn: &Connection, cmd: RulesCommand) -> Result<(), Failure> {
             role,
             scope_type,
             scope,
-        } => Call::get(PATH, table::View::Rule).with(
-            Method::POST,
-            Some(json!({"subjectType": "app", "subjectId": app, "roleId": role, "scopeType": scope_type, "scopeId": scope})),
-        ),
+        } => Call::get(PATH, table::View::Rule)
+            .with(
+                Method::POST,
+                Some(json!({"subjectType": "app", "subjectId": APP, "roleId": role, "scopeType": scope_type, "scopeId": scope})),
+            )
+            .about(app),
         RulesCommand::Delete { id } => Call::get(format!("{PATH}/{}", client::segment(&id)), table::View::Done)
             .with(Method::DELETE, None),
     };

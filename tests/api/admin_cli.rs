@@ -211,7 +211,11 @@ async fn the_admin_cli_reads_credentials_from_stdin_and_exits_1_on_refusal_and_2
     )
     .await;
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("404"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no application has the id, client ID or name"),
+        "{}",
+        out.stderr
+    );
     // A weaker caller is refused with 403, exit 1.
     let api = app.api().await;
     let viewer = api.create_app("viewer-cli").await;
@@ -445,4 +449,86 @@ async fn the_admin_cli_adds_lists_and_removes_federated_credentials() {
     assert_eq!(removed.code, 0, "{}", removed.stderr);
     let listed = cli.json(&["apps", "federated", "list", id]).await;
     assert_eq!(listed["federatedCredentials"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn the_cli_names_applications_by_id_client_id_or_name_and_trusts_a_private_ca_with_cacert() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let mut app = spawn_in(
+        dir,
+        &[
+            format!("server.tls_cert={}", cert_path.display()),
+            format!("server.tls_key={}", key_path.display()),
+        ],
+    )
+    .await;
+    app.client = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let creds = app.dir.path().join("data/initial-admin.json");
+    let ca = app.dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    // Without the CA: the real cause, not just "error sending request".
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
+    cmd.args(["apps", "list", "--url", &app.base, "--credentials"])
+        .arg(&creds);
+    let out = output(cmd, None).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.to_lowercase().contains("certificate") && out.stderr.contains("UnknownIssuer"),
+        "{}",
+        out.stderr
+    );
+    let run = |args: Vec<String>| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
+        cmd.args(&args)
+            .args(["--url", &app.base, "--output", "json", "--credentials"])
+            .arg(&creds)
+            .env("APPAUTH_CACERT", &ca);
+        output(cmd, None)
+    };
+    let created = app.api().await.create_app("nightly-report").await;
+    let (id, client_id) = (created["id"].as_str().unwrap(), created["clientId"].as_str().unwrap());
+    for reference in [id, client_id, "nightly-report"] {
+        let out = run(vec!["apps".into(), "show".into(), reference.into()]).await;
+        assert_eq!(out.code, 0, "{reference}: {}", out.stderr);
+        let shown: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(shown["id"], id, "{reference}");
+    }
+    let out = run(vec!["apps".into(), "disable".into(), "nightly-report".into()]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(serde_json::from_str::<Value>(&out.stdout).unwrap()["enabled"], false);
+    // A rule for an application named by name.
+    let tenant = app.api().await.tenant_id().await;
+    let out = run([
+        "rules",
+        "create",
+        "--app",
+        "nightly-report",
+        "--role",
+        "viewer",
+        "--scope-type",
+        "tenant",
+        "--scope",
+        &tenant,
+    ]
+    .map(String::from)
+    .to_vec())
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(serde_json::from_str::<Value>(&out.stdout).unwrap()["subjectId"], id);
+    let out = run(vec!["apps".into(), "show".into(), "no-such-app".into()]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("no application has the id, client ID or name \"no-such-app\""),
+        "{}",
+        out.stderr
+    );
 }
