@@ -112,6 +112,12 @@ pub fn run(conn: &Connection, call: Call) -> Result<(), Failure> {
                 }
             }
         }
+        if let Some(body) = &mut call.body
+            && body["scopeType"] == super::SCOPE_TYPE
+        {
+            let scope = body["scopeId"].as_str().unwrap_or_default().to_owned();
+            body["scopeType"] = scope_type(&http, &base, &token, &scope).await?.into();
+        }
         let mut req = http
             .request(call.method.clone(), format!("{base}{}", call.path))
             .bearer_auth(token)
@@ -199,6 +205,31 @@ async fn resolve_app(http: &reqwest::Client, base: &str, token: &str, reference:
     Err(Failure::Refused(format!(
         "no application has the id, client ID or name {reference:?}"
     )))
+}
+
+/// The type of the scope with id `scope`, from the scope tree.
+async fn scope_type(http: &reqwest::Client, base: &str, token: &str, scope: &str) -> Result<String, Failure> {
+    let unreachable = |e: reqwest::Error| Failure::Refused(format!("cannot reach {base}: {}", causes(&e)));
+    let resp = http
+        .get(format!("{base}/api/v1/scopes"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(unreachable)?;
+    if !status.is_success() {
+        return Err(refusal(status, &body));
+    }
+    let tree: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    tree["scopes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["id"].as_str().is_some_and(|id| id.eq_ignore_ascii_case(scope)))
+        .and_then(|s| s["type"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| Failure::Refused(format!("no scope has the id {scope:?} (see `appauth scopes list`)")))
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.

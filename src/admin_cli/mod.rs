@@ -217,7 +217,7 @@ impl PolicyArgs {
 #[derive(Subcommand, Debug)]
 #[command(after_help = "Examples:
   appauth rules list --filter \"subjectId=$APP_ID\"
-  appauth rules create --app ci-pipeline-prod --role l1-researcher --scope-type cluster --scope $CLUSTER_ID
+  appauth rules create --app ci-pipeline-prod --role l1-researcher --scope $CLUSTER_ID
   appauth rules delete $RULE_ID")]
 pub enum RulesCommand {
     /// List access rules
@@ -230,9 +230,10 @@ pub enum RulesCommand {
         /// A role id (see `appauth roles list`)
         #[arg(long)]
         role: String,
-        /// tenant, cluster, department or project
+        /// tenant, cluster, department or project; default: the type of
+        /// the scope --scope names
         #[arg(long)]
-        scope_type: String,
+        scope_type: Option<String>,
         /// The scope's id (see `appauth scopes list`)
         #[arg(long)]
         scope: String,
@@ -291,6 +292,9 @@ struct Call {
 
 /// Where the resolved application id goes.
 const APP: &str = "{app}";
+
+/// A `scopeType` to be read from the scope the body's `scopeId` names.
+const SCOPE_TYPE: &str = "{scope-type}";
 
 impl Call {
     fn get(path: impl Into<String>, view: table::View) -> Self {
@@ -398,11 +402,13 @@ pub fn rules(conn: &Connection, cmd: RulesCommand) -> Result<(), Failure> {
         } => Call::get(PATH, table::View::Rule)
             .with(
                 Method::POST,
-                Some(json!({"subjectType": "app", "subjectId": APP, "roleId": role, "scopeType": scope_type, "scopeId": scope})),
+                Some(json!({"subjectType": "app", "subjectId": APP, "roleId": role,
+                    "scopeType": scope_type.unwrap_or_else(|| SCOPE_TYPE.to_owned()), "scopeId": scope})),
             )
             .about(app),
-        RulesCommand::Delete { id } => Call::get(format!("{PATH}/{}", client::segment(&id)), table::View::Done)
-            .with(Method::DELETE, None),
+        RulesCommand::Delete { id } => {
+            Call::get(format!("{PATH}/{}", client::segment(&id)), table::View::Done).with(Method::DELETE, None)
+        }
     };
     client::run(conn, call)
 }

@@ -504,7 +504,7 @@ async fn the_cli_names_applications_by_id_client_id_or_name_and_trusts_a_private
     let out = run(vec!["apps".into(), "disable".into(), "nightly-report".into()]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(serde_json::from_str::<Value>(&out.stdout).unwrap()["enabled"], false);
-    // A rule for an application named by name.
+    // A rule for an application named by name, the scope's type read from the tree.
     let tenant = app.api().await.tenant_id().await;
     let out = run([
         "rules",
@@ -522,7 +522,11 @@ async fn the_cli_names_applications_by_id_client_id_or_name_and_trusts_a_private
     .to_vec())
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(serde_json::from_str::<Value>(&out.stdout).unwrap()["subjectId"], id);
+    let rule: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (&rule["subjectId"], &rule["scopeType"]),
+        (&Value::from(id), &Value::from("tenant"))
+    );
     let out = run(vec!["apps".into(), "show".into(), "no-such-app".into()]).await;
     assert_eq!(out.code, 1);
     assert!(
