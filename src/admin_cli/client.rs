@@ -118,20 +118,48 @@ pub fn run(conn: &Connection, call: Call) -> Result<(), Failure> {
             let scope = body["scopeId"].as_str().unwrap_or_default().to_owned();
             body["scopeType"] = scope_type(&http, &base, &token, &scope).await?.into();
         }
-        let mut req = http
-            .request(call.method.clone(), format!("{base}{}", call.path))
-            .bearer_auth(token)
-            .query(&call.query);
-        if let Some(body) = &call.body {
-            req = req.json(body);
+        let send = |offset: Option<usize>| {
+            let mut req = http
+                .request(call.method.clone(), format!("{base}{}", call.path))
+                .bearer_auth(&token)
+                .query(&call.query);
+            if let Some(offset) = offset {
+                req = req.query(&[("limit", "500".to_owned()), ("offset", offset.to_string())]);
+            }
+            if let Some(body) = &call.body {
+                req = req.json(body);
+            }
+            async move {
+                let resp = req.send().await.map_err(unreachable)?;
+                let status = resp.status();
+                let body = resp.text().await.map_err(unreachable)?;
+                if !status.is_success() {
+                    return Err(refusal(status, &body));
+                }
+                Ok(body)
+            }
+        };
+        if !call.all {
+            return Ok((send(None).await?, call.view));
         }
-        let resp = req.send().await.map_err(unreachable)?;
-        let status = resp.status();
-        let body = resp.text().await.map_err(unreachable)?;
-        if !status.is_success() {
-            return Err(refusal(status, &body));
+        // Every page, joined into one answer of the same shape.
+        let mut joined: Value = Value::Null;
+        loop {
+            let rows_so_far = rows(&joined).map_or(0, Vec::len);
+            let page: Value = serde_json::from_str(&send(Some(rows_so_far)).await?)
+                .map_err(|_| Failure::Refused("the answer is not JSON".into()))?;
+            let got = rows(&page).map_or(0, Vec::len);
+            let total = page["totalRecords"].as_u64().unwrap_or(0) as usize;
+            if joined.is_null() {
+                joined = page;
+            } else if let (Some(all), Some(more)) = (rows_mut(&mut joined), rows(&page)) {
+                all.extend(more.iter().cloned());
+            }
+            if got == 0 || rows(&joined).map_or(0, Vec::len) >= total {
+                break;
+            }
         }
-        Ok((body, call.view))
+        Ok((joined.to_string(), call.view))
     })?;
     let (answer, view) = answer;
     let value: Value = if answer.trim().is_empty() {
@@ -205,6 +233,15 @@ async fn resolve_app(http: &reqwest::Client, base: &str, token: &str, reference:
     Err(Failure::Refused(format!(
         "no application has the id, client ID or name {reference:?}"
     )))
+}
+
+/// The rows of a list answer: its one array member.
+fn rows(v: &Value) -> Option<&Vec<Value>> {
+    v.as_object()?.values().find_map(Value::as_array)
+}
+
+fn rows_mut(v: &mut Value) -> Option<&mut Vec<Value>> {
+    v.as_object_mut()?.values_mut().find_map(Value::as_array_mut)
 }
 
 /// The type of the scope with id `scope`, from the scope tree.

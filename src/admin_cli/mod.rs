@@ -57,6 +57,9 @@ pub struct ListArgs {
     /// Skip this many rows
     #[arg(long)]
     offset: Option<u32>,
+    /// Every matching row, page after page (not with --limit or --offset)
+    #[arg(long, conflicts_with_all = ["limit", "offset"])]
+    all: bool,
 }
 
 impl ListArgs {
@@ -288,6 +291,8 @@ struct Call {
     /// An application named on the command line by id, client ID or name:
     /// resolved to its id, which replaces [`APP`] in the path and body.
     app: Option<String>,
+    /// Fetch every page of a list.
+    all: bool,
 }
 
 /// Where the resolved application id goes.
@@ -305,6 +310,7 @@ impl Call {
             body: None,
             view,
             app: None,
+            all: false,
         }
     }
 
@@ -323,6 +329,7 @@ impl Call {
     fn list(path: &str, args: &ListArgs, view: table::View) -> Self {
         let mut call = Self::get(path, view);
         call.query = args.query();
+        call.all = args.all;
         call
     }
 }

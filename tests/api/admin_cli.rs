@@ -527,6 +527,33 @@ async fn the_cli_names_applications_by_id_client_id_or_name_and_trusts_a_private
         (&rule["subjectId"], &rule["scopeType"]),
         (&Value::from(id), &Value::from("tenant"))
     );
+    // --all pages through more than one page (500 rows each).
+    let api = app.api().await;
+    let creates = (0..505).map(|i| {
+        let api = &api;
+        async move {
+            api.post("/api/v1/apps", serde_json::json!({"name": format!("bulk-{i:03}")}))
+                .await
+        }
+    });
+    for resp in futures_util::future::join_all(creates).await {
+        assert_eq!(resp.status(), 201);
+    }
+    let out = run(["apps", "list", "--filter", "name=@bulk-", "--all"]
+        .map(String::from)
+        .to_vec())
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let listed: Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: std::collections::BTreeSet<&str> = listed["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!((names.len(), listed["totalRecords"].as_u64()), (505, Some(505)));
+    let out = run(["apps", "list", "--all", "--limit", "5"].map(String::from).to_vec()).await;
+    assert_eq!(out.code, 2, "--all and --limit conflict: {}", out.stderr);
     let out = run(vec!["apps".into(), "show".into(), "no-such-app".into()]).await;
     assert_eq!(out.code, 1);
     assert!(
