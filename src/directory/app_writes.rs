@@ -300,7 +300,9 @@ impl Directory {
         let _w = self.lock_for_write().await;
         let target = self.app_target(id);
         let checked = self.check_app_write(actor, id, perm::APPS_KEYS).and_then(|app| {
-            self.read().check_not_self(actor, id, own)?;
+            let cat = self.read();
+            cat.check_not_self(actor, id, own)?;
+            cat.check_reach(actor, &app.policy, &self.audiences, self.token_ttl)?;
             Ok(app)
         });
         let mut app = match checked {
@@ -411,6 +413,8 @@ impl Directory {
         // on one's own application. Rotating at once stays `apps:write`
         // (it is loud: the owner's deployment breaks).
         let checked = self.check_app_write(actor, id, perm::APPS_WRITE).and_then(|app| {
+            self.read()
+                .check_reach(actor, &app.policy, &self.audiences, self.token_ttl)?;
             if grace.seconds() > 0 {
                 let cat = self.read();
                 cat.authorize(actor, perm::APPS_KEYS)?;

@@ -239,6 +239,26 @@ impl Catalog {
         Ok(())
     }
 
+    /// A write that gives the caller a way to obtain an application's
+    /// tokens (a new secret, a key, a federated credential, a certificate)
+    /// gives it that application's reach: allowed only within the caller's
+    /// own audiences and token lifetime, as creating such an application is.
+    pub fn check_reach(
+        &self,
+        actor: &Actor,
+        target: &crate::domain::application::TokenPolicy,
+        served: &[String],
+        default_ttl: i64,
+    ) -> Result<(), DirectoryError> {
+        self.check_token_policy(actor, target, served, default_ttl)
+            .map_err(|e| match e {
+                DirectoryError::Forbidden(m) => DirectoryError::Forbidden(format!(
+                    "this application's tokens reach beyond your own application's (a new credential for it would hand you that reach): {m}"
+                )),
+                other => other,
+            })
+    }
+
     /// A caller may not change its own application, nor one that created
     /// it, directly or through applications it created: otherwise a stolen
     /// token could create a helper application and have it change the

@@ -43,8 +43,10 @@ impl Directory {
         };
         let target = self.app_target(id);
         let checked = self.check_app_write(actor, id, perm::APPS_KEYS).and_then(|mut app| {
-            self.read()
-                .check_not_self(actor, id, "your own application's federated credentials")?;
+            let cat = self.read();
+            cat.check_not_self(actor, id, "your own application's federated credentials")?;
+            cat.check_reach(actor, &app.policy, &self.audiences, self.token_ttl)?;
+            drop(cat);
             let added = match change {
                 FederatedChange::Add(new) => {
                     let cred = new

@@ -231,3 +231,60 @@ async fn nobody_widens_audiences_beyond_their_own_or_changes_their_own_policy() 
         .unwrap();
     assert!(audit["totalRecords"].as_u64().unwrap() >= 3, "{audit}");
 }
+
+#[tokio::test]
+async fn nobody_takes_over_an_application_that_reaches_further_than_their_own() {
+    let app = two_audience_app().await;
+    let api = app.api().await;
+    // A System administrator whose own tokens reach only the default
+    // audience, for 300 s; an application that reaches billing for an hour.
+    let (restricted, token) = api
+        .app_with_tenant_role("restricted-admin", "system-administrator")
+        .await;
+    let resp = api
+        .patch(
+            &format!("/api/v1/apps/{}", restricted["id"].as_str().unwrap()),
+            json!({"tokenTtlSeconds": 300}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let weak = Api { app: &app, token };
+    let resp = api
+        .post(
+            "/api/v1/apps",
+            json!({"name": "billing", "allowedAudiences": [BILLING]}),
+        )
+        .await;
+    let billing: Value = resp.json().await.unwrap();
+    let path = format!("/api/v1/apps/{}", billing["id"].as_str().unwrap());
+    // Each way of getting a credential for it is refused, so its reach
+    // never becomes the caller's.
+    let resp = weak.post(&format!("{path}/secret"), json!({})).await;
+    assert_api_error(resp, 403, "reach beyond your own").await;
+    let resp = weak.post(&format!("{path}/secret"), json!({"graceSeconds": 600})).await;
+    assert_api_error(resp, 403, "reach beyond your own").await;
+    let key = crate::private_key_jwt::ClientKey::new("k");
+    let resp = weak.patch(&path, json!({"jwks": key.jwks()})).await;
+    assert_api_error(resp, 403, "reach beyond your own").await;
+    // The same for a lifetime longer than the caller's own.
+    let long = api.create_app("long-lived").await;
+    let resp = weak
+        .post(
+            &format!("/api/v1/apps/{}/secret", long["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_api_error(resp, 403, "tokenTtlSeconds may be at most 300").await;
+    // Within its reach it may: an application no wider nor longer-lived.
+    let short = weak
+        .post("/api/v1/apps", json!({"name": "short", "tokenTtlSeconds": 300}))
+        .await;
+    let short: Value = short.json().await.unwrap();
+    let resp = weak
+        .post(
+            &format!("/api/v1/apps/{}/secret", short["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+}
