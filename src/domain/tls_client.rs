@@ -232,7 +232,8 @@ pub fn parse_dn(s: &str) -> Result<Vec<Vec<(String, String)>>, String> {
         } else {
             name.to_ascii_uppercase()
         };
-        let mut value = String::new();
+        // Bytes: `\C4\8D` is one UTF-8 character in two escaped bytes.
+        let mut value: Vec<u8> = Vec::new();
         let mut end = None;
         while let Some(c) = chars.next() {
             match c {
@@ -246,19 +247,22 @@ pub fn parse_dn(s: &str) -> Result<Vec<Vec<(String, String)>>, String> {
                             .filter(char::is_ascii_hexdigit)
                             .ok_or("a \\ with one hex digit")?;
                         let byte = u8::from_str_radix(&format!("{next}{low}"), 16).map_err(|e| e.to_string())?;
-                        value.push(char::from(byte));
+                        value.push(byte);
                     } else {
-                        value.push(next);
+                        value.extend_from_slice(next.encode_utf8(&mut [0; 4]).as_bytes());
                     }
                 }
                 ',' | '+' => {
                     end = Some(c);
                     break;
                 }
-                c => value.push(c),
+                c => value.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
             }
         }
-        let value = value.trim().to_owned();
+        let value = String::from_utf8(value).map_err(|_| format!("{name}'s value is not UTF-8"))?;
+        // Only the spaces RFC 4514 lets surround a value: a name padded with
+        // other (Unicode) white space is another name.
+        let value = value.trim_matches(' ').to_owned();
         if value.is_empty() {
             return Err(format!("{name} has no value"));
         }
@@ -313,6 +317,8 @@ mod tests {
         let multi = parse_dn("cn=a+ou=b,o=c").unwrap();
         assert_eq!(multi[0], rdn(&[("CN", "a"), ("OU", "b")]));
         assert_eq!(parse_dn("CN=\\41\\42").unwrap()[0], rdn(&[("CN", "AB")]));
+        assert_eq!(parse_dn("CN=Lu\\C4\\8Di\\C4\\87").unwrap()[0], rdn(&[("CN", "Lučić")]));
+        assert_eq!(parse_dn("CN=a\u{A0}").unwrap()[0], rdn(&[("CN", "a\u{A0}")]));
         for bad in ["", "CN", "CN=", "=x", "CN=a,", "CN=a\\", "C N=a", "CN=\\4"] {
             assert!(parse_dn(bad).is_err(), "{bad:?}");
         }

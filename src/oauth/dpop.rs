@@ -72,9 +72,19 @@ impl Dpop {
                 nonce: nonces.current(expected.now),
             });
         }
+        // The stateless check allows 30 s of clock skew ahead; single use
+        // across restarts needs less: a proof may have been used from
+        // `iat - FUTURE_SECONDS`, and the ledger refuses what may have been
+        // used before its record began.
+        if checked.iat > expected.now + FUTURE_SECONDS {
+            return Err(OAuthError::InvalidDpopProof(format!(
+                "the DPoP proof's iat is more than {FUTURE_SECONDS} s ahead of this server's clock; sync the client's clock"
+            )));
+        }
         let keep_until = checked.iat + dpop::MAX_AGE_SECONDS + dpop::LEEWAY_SECONDS;
         let scope = format!("dpop:{client_id}");
-        match self.ledger.first_use(&scope, &checked.jti, checked.iat, keep_until).await {
+        let earliest_use = checked.iat - FUTURE_SECONDS;
+        match self.ledger.first_use(&scope, &checked.jti, earliest_use, keep_until).await {
             Ok(Use::First) => Ok(checked),
             Ok(Use::Replay) => Err(OAuthError::InvalidDpopProof(
                 "the DPoP proof's jti was already used; sign a fresh proof per request (RFC 9449 section 11.1)".into(),
@@ -94,6 +104,9 @@ impl Dpop {
         }
     }
 }
+
+/// How far ahead of this server's clock a proof's `iat` may be.
+pub const FUTURE_SECONDS: i64 = 5;
 
 /// The request's single `DPoP` header, if any (RFC 9449 §4.3 item 1).
 pub fn proof_header(headers: &axum::http::HeaderMap) -> Result<Option<&str>, OAuthError> {

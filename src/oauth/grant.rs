@@ -274,14 +274,15 @@ impl Grants {
         if let Verdict::Block { retry_after, limit, .. } = self.throttle.check(source, client_id, now_ms) {
             return Err(OAuthError::TooManyRequests { retry_after, limit });
         }
-        // Unknown and disabled read like a wrong certificate.
+        // Every failure reads the same to the client: the reason would tell
+        // a stranger which client IDs exist and what name an application
+        // registered (what certificate to ask a CA for). It is logged.
         let checked = match self.directory.entry(client_id).filter(|e| e.enabled) {
             None => Err("client authentication failed".to_owned()),
-            Some(entry) => self
-                .mtls
-                .authenticate(&entry, cert)
-                .map(|()| entry)
-                .map_err(|m| format!("client authentication failed: {m}")),
+            Some(entry) => self.mtls.authenticate(&entry, cert).map(|()| entry).map_err(|reason| {
+                tracing::info!(client_id, reason, "mutual-TLS client authentication failed");
+                "client authentication failed".to_owned()
+            }),
         };
         match checked {
             Ok(entry) => {

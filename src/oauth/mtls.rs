@@ -55,7 +55,8 @@ impl ClientCertificate {
         for rdn in cert.subject().iter().collect::<Vec<_>>().into_iter().rev() {
             let mut attributes = Vec::new();
             for a in rdn.iter() {
-                let value = a.as_str().ok()?.trim().to_owned();
+                // ASCII spaces only: other white space makes another name.
+                let value = a.as_str().ok()?.trim_matches(' ').to_owned();
                 attributes.push((attribute_name(&a.attr_type().to_id_string()), value));
             }
             names.subject.push(attributes);

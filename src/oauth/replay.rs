@@ -135,7 +135,7 @@ impl MemoryLedger {
         if inner.total >= 4096 && inner.pruned_at < now {
             let mut total = 0;
             inner.by_client.retain(|_, seen| {
-                seen.retain(|_, until| *until > now);
+                seen.retain(|_, until| *until >= now);
                 total += seen.len();
                 !seen.is_empty()
             });
@@ -144,7 +144,9 @@ impl MemoryLedger {
         }
         let key = digest(client_id, jti);
         let seen = inner.by_client.get(client_id);
-        if seen.and_then(|s| s.get(&key)).is_some_and(|until| *until > now) {
+        // Kept through its last second: a proof or assertion is still
+        // accepted at exactly `until`, so it must still be on record then.
+        if seen.and_then(|s| s.get(&key)).is_some_and(|until| *until >= now) {
             return Ok(Use::Replay);
         }
         if seen.is_some_and(|s| s.len() >= MAX_PER_CLIENT) {
@@ -328,6 +330,8 @@ mod tests {
         let l = MemoryLedger::new(1_000);
         assert_eq!(l.record("c", "j", 1_001, 2_000, 1_001), Ok(Use::First));
         assert_eq!(l.record("c", "j", 1_001, 2_000, 1_002), Ok(Use::Replay));
+        // Still on record in its last second, when it would still be accepted.
+        assert_eq!(l.record("c", "j", 1_001, 2_000, 2_000), Ok(Use::Replay));
         assert_eq!(
             l.record("other", "j", 1_001, 2_000, 1_002),
             Ok(Use::First),

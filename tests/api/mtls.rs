@@ -214,20 +214,12 @@ async fn a_certificate_that_is_not_the_registered_one_is_refused_with_401() {
     // The right CA, another subject.
     let other = s.ca.issue("ci-runner-2", &[]).client(&s.server_ca);
     let body = assert_oauth_error(s.token_request(&other, &client_id).await, 401, "invalid_client").await;
-    assert!(
-        body["error_description"].as_str().unwrap().contains("subject"),
-        "{body}"
-    );
+    // The same words for every failure: nothing about what is registered.
+    assert_eq!(body["error_description"], "client authentication failed", "{body}");
     // The right subject, but nobody's CA: a self-signed look-alike.
     let forged = self_signed("ci-runner").client(&s.server_ca);
     let body = assert_oauth_error(s.token_request(&forged, &client_id).await, 401, "invalid_client").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("trusted client CA"),
-        "{body}"
-    );
+    assert_eq!(body["error_description"], "client authentication failed", "{body}");
     // The right subject from another CA.
     let elsewhere = ClientCa::new("someone else's CA")
         .issue("ci-runner", &[])
@@ -269,13 +261,7 @@ async fn a_registered_self_signed_certificate_authenticates_and_another_does_not
         "invalid_client",
     )
     .await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("not one registered"),
-        "{body}"
-    );
+    assert_eq!(body["error_description"], "client authentication failed", "{body}");
     // Rotation: register the new one by its thumbprint; the old one stops.
     let api = s.app.api().await;
     let resp = api

@@ -107,8 +107,9 @@ async fn verify_headers(
     verifier
         .check_sender(token, &claims, dpop_scheme, proof, method.as_str(), &urls)
         .map_err(BearerError::Invalid)?;
-    crate::mtls::check(claims.certificate_thumbprint(), certificate.map(|c| c.0.as_slice()))
-        .map_err(|e| BearerError::Invalid(e.into()))?;
+    verifier
+        .check_certificate(&claims, certificate.map(|c| c.0.as_slice()))
+        .map_err(BearerError::Invalid)?;
     Ok(Verified(claims))
 }
 

@@ -350,7 +350,7 @@ impl Verifier {
                 Ok(p) => {
                     let mut seen = self.dpop_seen.lock().unwrap_or_else(|e| e.into_inner());
                     if seen.len() >= MAX_DPOP_PROOFS {
-                        seen.retain(|_, until| *until > now);
+                        seen.retain(|_, until| *until >= now);
                     }
                     if seen.len() >= MAX_DPOP_PROOFS {
                         return refuse("too many DPoP proofs in flight; retry shortly");
@@ -367,6 +367,15 @@ impl Verifier {
             }
         }
         Err(VerifyError::Dpop(last))
+    }
+
+    /// The certificate binding of a verified token (RFC 8705 §3): a token
+    /// with `cnf.x5t#S256` is accepted only with that certificate, the DER
+    /// of the client certificate on the request's connection (`None`: no
+    /// certificate). Like [`Verifier::check_sender`], a resource server that
+    /// does not use the axum extractor calls it after [`Verifier::verify`].
+    pub fn check_certificate(&self, claims: &AccessTokenClaims, presented: Option<&[u8]>) -> Result<(), VerifyError> {
+        mtls::check(claims.certificate_thumbprint(), presented).map_err(Into::into)
     }
 
     pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims, VerifyError> {
