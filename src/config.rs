@@ -92,6 +92,9 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// The admin plane's own address; unset: `listen` serves both planes.
     pub admin_listen: Option<SocketAddr>,
+    /// The admin plane's URL as its callers address it (DPoP proofs'
+    /// `htu` on the admin API); unset: only `issuer.url` is accepted.
+    pub admin_url: Option<String>,
     /// The admin listener's certificate and key; unset: the public ones.
     pub admin_tls_cert: Option<PathBuf>,
     pub admin_tls_key: Option<PathBuf>,
@@ -260,6 +263,7 @@ impl Default for Config {
                 tls_cert: None,
                 tls_key: None,
                 admin_listen: None,
+                admin_url: None,
                 admin_tls_cert: None,
                 admin_tls_key: None,
                 max_body_bytes: 16384,
@@ -326,6 +330,7 @@ pub const KEYS: &[&str] = &[
     "server.tls_cert",
     "server.tls_key",
     "server.admin_listen",
+    "server.admin_url",
     "server.admin_tls_cert",
     "server.admin_tls_key",
     "server.max_body_bytes",
@@ -512,6 +517,18 @@ impl Config {
                         v.parse()
                             .map_err(|_| err(s, "expected an address like 127.0.0.1:8081"))?,
                     )
+                }
+            }
+            "server.admin_url" => {
+                let v = string(s)?;
+                self.server.admin_url = if v.is_empty() {
+                    None
+                } else {
+                    let url = url::Url::parse(&v)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.query().is_none())
+                        .ok_or_else(|| err(s, "expected an http(s) URL like https://appauth-admin.internal:9081"))?;
+                    Some(url.as_str().trim_end_matches('/').to_owned())
                 }
             }
             "server.admin_tls_cert" => self.server.admin_tls_cert = optional_path(s)?,

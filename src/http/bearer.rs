@@ -202,12 +202,13 @@ impl Admin {
             .map_err(|e| unauthorized(format!("invalid DPoP proof: {e}")))?
             .ok_or_else(|| unauthorized("invalid DPoP proof: a DPoP-bound token needs a DPoP header".into()))?;
         let (method, path) = endpoint.split_once(' ').unwrap_or(("GET", endpoint));
-        // The URL the client addressed: the issuer's, or this listener's
-        // own (a private admin plane has an address of its own).
+        // The URL the client addressed, from configuration only: the
+        // issuer's, or the admin plane's own (`server.admin_url`). Never the
+        // request's `Host`: a client names whatever host it likes there, so
+        // a proof made for another server could be replayed here.
         let mut urls = vec![format!("{}{path}", state.issuer_url)];
-        if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-            let tls = state.config.tls_enabled() || state.config.server.admin_tls_cert.is_some();
-            urls.push(format!("{}://{host}{path}", if tls { "https" } else { "http" }));
+        if let Some(admin) = &state.config.server.admin_url {
+            urls.push(format!("{admin}{path}"));
         }
         let mut last = None;
         for url in &urls {

@@ -308,6 +308,19 @@ async fn the_admin_api_takes_a_bound_token_only_with_a_proof_of_its_key_for_that
             "{what}: {body}"
         );
     }
+    // A proof made for another server, with the request's Host forged to
+    // match it: the expected htu comes from configuration, never from Host.
+    let elsewhere = format!("http://rs.evil.example:{}/api/v1/apps", app.port);
+    let resp = app
+        .client
+        .get(&apps)
+        .header("Host", format!("rs.evil.example:{}", app.port))
+        .header("Authorization", format!("DPoP {token}"))
+        .header("DPoP", proof(&key, "GET", &elsewhere, json!({"ath": ath})))
+        .send()
+        .await
+        .unwrap();
+    assert_api_error(resp, 401, "htu").await;
     let good = proof(&key, "GET", &apps, json!({"ath": ath}));
     assert_eq!(call("DPoP", Some(good.clone())).await.unwrap().status(), 200);
     assert_api_error(call("DPoP", Some(good)).await.unwrap(), 401, "already used").await;
@@ -372,4 +385,44 @@ console.log(JSON.stringify({{ token_type: result.token_type, access_token: resul
         "the admin API accepted the DPoP-bound token with its proof"
     );
     assert!(claims_of(result["access_token"].as_str().unwrap())["cnf"]["jkt"].is_string());
+}
+
+#[tokio::test]
+async fn on_a_private_admin_plane_a_proof_names_the_configured_admin_url() {
+    let port = free_port();
+    let admin_url = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(&[
+        format!("server.admin_listen=127.0.0.1:{port}"),
+        format!("server.admin_url={admin_url}"),
+    ])
+    .await;
+    let key = ClientKey::new("k");
+    let resp = token_with_proof(
+        &app,
+        &app.admin_id.clone(),
+        &app.admin_secret.clone(),
+        &[proof(&key, "POST", &app.url("/oauth/token"), json!({}))],
+    )
+    .await;
+    let token = resp.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ath = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()));
+    let apps = format!("{admin_url}/api/v1/apps");
+    let call = |htu: String| {
+        app.client
+            .get(&apps)
+            .header("Authorization", format!("DPoP {token}"))
+            .header("DPoP", proof(&key, "GET", &htu, json!({"ath": ath})))
+            .send()
+    };
+    assert_eq!(call(apps.clone()).await.unwrap().status(), 200, "the admin URL");
+    assert_eq!(
+        call(app.url("/api/v1/apps")).await.unwrap().status(),
+        200,
+        "the issuer URL"
+    );
+    let resp = call("http://localhost:1/api/v1/apps".into()).await.unwrap();
+    assert_api_error(resp, 401, "htu").await;
 }
