@@ -83,6 +83,24 @@ enum Command {
         #[command(subcommand)]
         command: crate::admin_cli::AuditCommand,
     },
+    /// Write the directory of a running server (scopes, applications,
+    /// their policy, keys, federated credentials and access rules; never a
+    /// secret) as YAML, or JSON with -o json
+    Export {
+        #[command(flatten)]
+        conn: crate::admin_cli::Connection,
+        #[command(flatten)]
+        args: crate::admin_cli::ExportArgs,
+    },
+    /// Make a running server's directory match a file written by export:
+    /// prints the changes, makes them through the admin API with your
+    /// credentials, stops at the first refusal
+    Apply {
+        #[command(flatten)]
+        conn: crate::admin_cli::Connection,
+        #[command(flatten)]
+        args: crate::admin_cli::ApplyArgs,
+    },
     /// Manage signing keys
     Keys {
         #[command(subcommand)]
@@ -271,6 +289,8 @@ pub fn main() -> ExitCode {
         Command::Scopes { conn, command } => admin_call(crate::admin_cli::scopes(&conn, command)),
         Command::Roles { conn, command } => admin_call(crate::admin_cli::roles(&conn, command)),
         Command::Audit { conn, command } => admin_call(crate::admin_cli::audit(&conn, command)),
+        Command::Export { conn, args } => admin_call(crate::admin_cli::export(&conn, args)),
+        Command::Apply { conn, args } => admin_call(crate::admin_cli::apply(&conn, args)),
         // The load generator is only for benchmarks, so the default build
         // leaves it out; say how to get it rather than claim it is unknown.
         #[cfg(not(feature = "loadgen"))]

@@ -7,14 +7,20 @@
 //! Exit codes: 0 done, 1 the server refused (its message is printed),
 //! 2 usage (bad arguments, unreadable credentials).
 
+mod apply;
 mod client;
+mod export;
+mod manifest;
+mod session;
 mod table;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-pub use client::Failure;
+pub use apply::{ApplyArgs, apply};
+pub use export::{ExportArgs, export};
+pub use session::Failure;
 
 /// What every admin command takes.
 #[derive(Args, Debug, Clone)]
@@ -27,8 +33,8 @@ pub struct Connection {
     /// No default: the initial credentials file is meant to be deleted
     #[arg(long, env = "APPAUTH_CREDENTIALS", value_name = "FILE", global = true)]
     pub credentials: Option<PathBuf>,
-    /// `table` for people, `json` for scripts (the API's own answer)
-    #[arg(long, default_value = "table", value_parser = ["table", "json"], global = true)]
+    /// `table` for people; `json` or `yaml` for scripts (the API's own answer)
+    #[arg(long, short = 'o', default_value = "table", value_parser = ["table", "json", "yaml"], global = true)]
     pub output: String,
     /// PEM certificate(s) of a private CA the server's HTTPS certificate
     /// chains to (trusted besides the system's roots)
@@ -386,7 +392,7 @@ pub fn apps(conn: &Connection, cmd: AppsCommand) -> Result<(), Failure> {
                     .about(app)
             }
             FederatedCommand::Remove { app, credential } => Call::get(
-                format!("{APP_PATH}/federated-credentials/{}", client::segment(&credential)),
+                format!("{APP_PATH}/federated-credentials/{}", session::segment(&credential)),
                 table::View::Done,
             )
             .with(Method::DELETE, None)
@@ -414,7 +420,7 @@ pub fn rules(conn: &Connection, cmd: RulesCommand) -> Result<(), Failure> {
             )
             .about(app),
         RulesCommand::Delete { id } => {
-            Call::get(format!("{PATH}/{}", client::segment(&id)), table::View::Done).with(Method::DELETE, None)
+            Call::get(format!("{PATH}/{}", session::segment(&id)), table::View::Done).with(Method::DELETE, None)
         }
     };
     client::run(conn, call)
@@ -433,7 +439,7 @@ pub fn scopes(conn: &Connection, cmd: ScopesCommand) -> Result<(), Failure> {
             Some(json!({"type": scope_type, "name": name, "parentId": parent})),
         ),
         ScopesCommand::Delete { id } => {
-            Call::get(format!("/api/v1/scopes/{}", client::segment(&id)), table::View::Done).with(Method::DELETE, None)
+            Call::get(format!("/api/v1/scopes/{}", session::segment(&id)), table::View::Done).with(Method::DELETE, None)
         }
     };
     client::run(conn, call)

@@ -130,7 +130,17 @@ pub fn render(view: View, v: &Value) -> String {
             } else {
                 format!("\nsecrets\n{}", grid(&SECRET, secrets))
             };
-            grid(&APP, rows(&Value::Array(vec![v.clone()]), &APP)) + &secrets
+            const RULES: [&str; 4] = ["id", "roleName", "scopeType", "scopeName"];
+            let rules = rows(&v["accessRules"], &RULES);
+            let rules = if rules.is_empty() {
+                "\naccess rules: none\n".to_owned()
+            } else {
+                format!("\naccess rules\n{}", grid(&RULES, rules))
+            };
+            grid(&APP, rows(&Value::Array(vec![v.clone()]), &APP))
+                + &format!("\nlast login: {}\n", text(&v["lastLogin"]))
+                + &rules
+                + &secrets
         }
         View::Federated => {
             let creds = rows(&v["federatedCredentials"], &FEDERATED);

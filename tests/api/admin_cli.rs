@@ -7,19 +7,19 @@ use serde_json::Value;
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
-struct Cli<'a> {
-    app: &'a TestApp,
-    creds: std::path::PathBuf,
+pub struct Cli<'a> {
+    pub app: &'a TestApp,
+    pub creds: std::path::PathBuf,
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Cli<'_> {
-    async fn run(&self, args: &[&str]) -> Out {
+    pub async fn run(&self, args: &[&str]) -> Out {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
         cmd.args(args)
             .arg("--url")
@@ -29,7 +29,7 @@ impl Cli<'_> {
         output(cmd, None).await
     }
 
-    async fn json(&self, args: &[&str]) -> Value {
+    pub async fn json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.extend(["--output", "json"]);
         let out = self.run(&all).await;
@@ -240,8 +240,14 @@ async fn the_admin_cli_reads_credentials_from_stdin_and_exits_1_on_refusal_and_2
     assert!(out.stderr.contains("clientId"), "{}", out.stderr);
     let out = stdin_call(args(&["apps", "frobnicate"]), creds.clone()).await;
     assert_eq!(out.code, 2);
-    let out = stdin_call(args(&["apps", "list", "--output", "yaml"]), creds.clone()).await;
+    let out = stdin_call(args(&["apps", "list", "--output", "xml"]), creds.clone()).await;
     assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("table, json, yaml"), "{}", out.stderr);
+    // YAML is the API's answer too, for `-o yaml`.
+    let out = stdin_call(args(&["apps", "list", "-o", "yaml"]), creds.clone()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let listed: serde_json::Value = serde_yaml_ng::from_str(&out.stdout).unwrap();
+    assert_eq!(listed["applications"][0]["clientId"], app.admin_id.as_str(), "{}", out.stdout);
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
     cmd.args([
         "apps",

@@ -15,6 +15,7 @@ mod dpop;
 mod durability;
 mod faults;
 mod federation;
+mod gitops;
 mod helpers;
 mod layout;
 mod listing;
