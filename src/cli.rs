@@ -101,6 +101,31 @@ enum Command {
         #[command(flatten)]
         args: crate::admin_cli::ApplyArgs,
     },
+    /// Take a consistent backup of a running server's sled store (System
+    /// administrators only); it holds secret hashes and the audit log, not
+    /// signing keys or the pepper
+    Backup {
+        #[command(flatten)]
+        conn: crate::admin_cli::Connection,
+        #[command(flatten)]
+        args: crate::admin_cli::BackupArgs,
+    },
+    /// Replace the sled store with a backup (the server must be stopped; the
+    /// previous store is kept beside it, renamed). Refuses when keys.dir does
+    /// not hold the pepper the backup's secret hashes were made with.
+    ///
+    /// Example: appauth restore 2026-12-01.backup --config /etc/appauth/appauth.toml
+    Restore {
+        /// A file `appauth backup` wrote
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Restore even when keys.dir holds another pepper or none (every
+        /// client secret will then be refused: regenerate them)
+        #[arg(long)]
+        force: bool,
+    },
     /// Manage signing keys
     Keys {
         #[command(subcommand)]
@@ -250,6 +275,19 @@ fn config_check(args: &ConfigArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn restore(args: &ConfigArgs, file: &std::path::Path, force: bool) -> Result<(), Failure> {
+    use crate::store::backup::{RestoreRefused, restore_file};
+    let config = load(args, Vec::new())?;
+    match restore_file(&config, file, force) {
+        Ok(told) => {
+            println!("{told}");
+            Ok(())
+        }
+        Err(RestoreRefused::Usage(m)) => Err(Failure::Usage(m)),
+        Err(RestoreRefused::Other(m)) => Err(Failure::Other(m)),
+    }
+}
+
 fn admin_call(result: Result<(), crate::admin_cli::Failure>) -> Result<(), Failure> {
     result.map_err(|e| match e {
         crate::admin_cli::Failure::Usage(m) => Failure::Usage(m),
@@ -291,6 +329,8 @@ pub fn main() -> ExitCode {
         Command::Audit { conn, command } => admin_call(crate::admin_cli::audit(&conn, command)),
         Command::Export { conn, args } => admin_call(crate::admin_cli::export(&conn, args)),
         Command::Apply { conn, args } => admin_call(crate::admin_cli::apply(&conn, args)),
+        Command::Backup { conn, args } => admin_call(crate::admin_cli::backup(&conn, args)),
+        Command::Restore { file, config, force } => restore(&config, &file, force),
         // The load generator is only for benchmarks, so the default build
         // leaves it out; say how to get it rather than claim it is unknown.
         #[cfg(not(feature = "loadgen"))]

@@ -8,6 +8,7 @@
 //! 2 usage (bad arguments, unreadable credentials).
 
 mod apply;
+mod backup;
 mod client;
 mod export;
 mod manifest;
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 
 pub use apply::{ApplyArgs, apply};
+pub use backup::{BackupArgs, backup};
 pub use export::{ExportArgs, export};
 pub use session::Failure;
 

@@ -106,6 +106,24 @@ impl Session {
         serde_json::from_str(&text).map_err(|_| Failure::Refused("the answer is not JSON".into()))
     }
 
+    /// A GET whose answer is a file, not JSON.
+    pub async fn download(&self, path: &str) -> Result<Vec<u8>, Failure> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .timeout(std::time::Duration::from_secs(600))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.unreachable(e))?;
+        if !status.is_success() {
+            return Err(refusal(status, &String::from_utf8_lossy(&bytes)));
+        }
+        Ok(bytes.to_vec())
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value, Failure> {
         self.call(reqwest::Method::GET, path, &[], None).await
     }

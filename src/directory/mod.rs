@@ -19,6 +19,7 @@ mod apps;
 pub mod audit;
 mod audit_log;
 pub mod authority;
+mod backup;
 pub mod catalog;
 mod codec;
 mod cutoffs;

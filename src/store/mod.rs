@@ -5,6 +5,7 @@
 //! for scale-out) is one new file. Records are JSON under typed key prefixes
 //! (see [`keys`]); the typed layer lives in [`crate::directory`].
 
+pub mod backup;
 pub mod memory;
 pub mod postgres;
 pub mod sled;
@@ -117,6 +118,16 @@ pub trait Store: Send + Sync + 'static {
     fn feed(&self) -> Option<&dyn ChangeFeed> {
         None
     }
+    /// Every record and side record at one instant, for `appauth backup`;
+    /// writes wait while it is taken. `None`: this backend is backed up
+    /// with its own tools (PostgreSQL: `pg_dump`).
+    fn snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
+        Ok(None)
+    }
+    /// Whether [`Self::snapshot`] takes snapshots.
+    fn snapshots(&self) -> bool {
+        false
+    }
     /// A small durable write, to find out whether writes work again.
     fn probe_write(&self) -> Result<(), StoreError> {
         self.apply(&[Write::Put(
@@ -128,6 +139,17 @@ pub trait Store: Send + Sync + 'static {
 
 /// The side record holding last-login times (`merge_logins`).
 pub const LAST_LOGIN_SIDE: &str = "last-login";
+
+/// Every side record name (what a backup copies besides the records).
+pub const SIDES: &[&str] = &[LAST_LOGIN_SIDE];
+
+/// The whole store at one instant (see [`Store::snapshot`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Every record, in key order.
+    pub records: Vec<(Vec<u8>, Vec<u8>)>,
+    pub sides: Vec<(String, Vec<u8>)>,
+}
 
 /// One committed change, as another instance learns of it: the key and
 /// its value *now* (`None`: deleted), so applying a batch in order always

@@ -54,7 +54,16 @@ pub struct PostgresStore {
     healthy: Arc<AtomicBool>,
     signal: Arc<tokio::sync::Notify>,
     stop: Arc<AtomicBool>,
+    /// The newest change this instance was handed or wrote: its number and
+    /// commit time (µs). A number alone does not identify a change: after
+    /// a restore from an earlier dump (or a failover that lost commits),
+    /// new writes reuse the numbers, and once the log's head is past what
+    /// an instance saw, only the commit time shows the log it saw is gone.
+    mark: Arc<Mutex<Option<(u64, i64)>>>,
 }
+
+/// A change's commit time in µs, as the feed compares them.
+const COMMITTED_US: &str = "(extract(epoch from committed_at) * 1000000)::bigint";
 
 struct Connection {
     config: Endpoint,
@@ -229,6 +238,7 @@ impl PostgresStore {
             healthy: Arc::new(AtomicBool::new(true)),
             signal: Arc::new(tokio::sync::Notify::new()),
             stop: Arc::new(AtomicBool::new(false)),
+            mark: Arc::new(Mutex::new(None)),
         };
         // On the connection thread, like every call: the `postgres` client
         // runs its own runtime, which may not start inside tokio's.
@@ -565,6 +575,7 @@ impl ChangeFeed for PostgresStore {
     }
 
     fn since(&self, seq: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let mark = self.mark.clone();
         self.call(move |c| {
             let mut tx = c
                 .build_transaction()
@@ -582,14 +593,39 @@ impl ChangeFeed for PostgresStore {
             if oldest.is_some_and(|o| o as u64 > seq + 1) || newest.map_or(0, |n| n as u64) < seq {
                 return Err(StoreError::FeedGap(seq));
             }
+            // The change we saw last is still the one under its number:
+            // otherwise the log was rewound and written past us again.
+            let at_seen: Option<i64> = tx
+                .query_opt(
+                    &format!("SELECT {COMMITTED_US} FROM appauth_changes WHERE seq = $1"),
+                    &[&to_i64(seq)],
+                )
+                .map_err(db_err)?
+                .map(|r| r.get(0));
+            let marked = *mark.lock().unwrap_or_else(|p| p.into_inner());
+            if let (Some((marked_seq, marked_at)), Some(at)) = (marked, at_seen)
+                && marked_seq == seq
+                && marked_at != at
+            {
+                return Err(StoreError::FeedGap(seq));
+            }
             let rows = tx
                 .query(
-                    "SELECT c.seq, c.key, kv.value FROM appauth_changes c
-                     LEFT JOIN appauth_kv kv ON kv.key = c.key
-                     WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+                    &format!(
+                        "SELECT c.seq, c.key, kv.value, {COMMITTED_US} FROM appauth_changes c
+                         LEFT JOIN appauth_kv kv ON kv.key = c.key
+                         WHERE c.seq > $1 ORDER BY c.seq LIMIT $2"
+                    ),
                     &[&to_i64(seq), &(limit.min(100_000) as i64)],
                 )
                 .map_err(db_err)?;
+            let newest_seen = match rows.last() {
+                Some(r) => Some((r.get::<_, i64>(0) as u64, r.get::<_, i64>(3))),
+                None => at_seen.map(|at| (seq, at)),
+            };
+            if newest_seen.is_some() {
+                *mark.lock().unwrap_or_else(|p| p.into_inner()) = newest_seen;
+            }
             Ok(rows
                 .iter()
                 .map(|r| Change {
@@ -603,6 +639,7 @@ impl ChangeFeed for PostgresStore {
 
     fn apply_after(&self, seen: u64, writes: &[Write]) -> Result<u64, StoreError> {
         let writes = writes.to_vec();
+        let mark = self.mark.clone();
         self.call(move |c| {
             let mut tx = c.transaction().map_err(db_err)?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
@@ -619,7 +656,15 @@ impl ChangeFeed for PostgresStore {
                 return Err(StoreError::Stale);
             }
             let last = write_batch(&mut tx, &writes).map_err(db_err)?;
+            // `committed_at` defaults to now(): the transaction's start.
+            let at: i64 = tx
+                .query_one("SELECT (extract(epoch from now()) * 1000000)::bigint", &[])
+                .map_err(db_err)?
+                .get(0);
             tx.commit().map_err(commit_err)?;
+            if let Some(last) = last {
+                *mark.lock().unwrap_or_else(|p| p.into_inner()) = Some((last, at));
+            }
             Ok(last.unwrap_or(seen))
         })
     }

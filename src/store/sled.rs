@@ -293,6 +293,33 @@ impl Store for SledStore {
         self.reopen()
     }
 
+    /// Holds the handle exclusively while it copies: a write runs whole
+    /// under the shared hold (apply, flush), so the copy has every write
+    /// acknowledged before it began and none half-applied. Token requests
+    /// never touch the store and go on; writes wait for the copy.
+    fn snapshot(&self) -> Result<Option<super::Snapshot>, StoreError> {
+        let guard = self.db.write().unwrap_or_else(|p| p.into_inner());
+        let db = guard
+            .as_ref()
+            .ok_or_else(|| StoreError::Io(format!("store at {} is not open (reopen failed)", self.dir.display())))?;
+        let records = db
+            .iter()
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut sides = Vec::new();
+        for name in super::SIDES {
+            if let Some(bytes) = self.get_side(name)? {
+                sides.push(((*name).to_owned(), bytes));
+            }
+        }
+        drop(guard);
+        Ok(Some(super::Snapshot { records, sides }))
+    }
+
+    fn snapshots(&self) -> bool {
+        true
+    }
+
     fn healthy(&self) -> bool {
         self.healthy.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -247,7 +247,12 @@ async fn the_admin_cli_reads_credentials_from_stdin_and_exits_1_on_refusal_and_2
     let out = stdin_call(args(&["apps", "list", "-o", "yaml"]), creds.clone()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let listed: serde_json::Value = serde_yaml_ng::from_str(&out.stdout).unwrap();
-    assert_eq!(listed["applications"][0]["clientId"], app.admin_id.as_str(), "{}", out.stdout);
+    assert_eq!(
+        listed["applications"][0]["clientId"],
+        app.admin_id.as_str(),
+        "{}",
+        out.stdout
+    );
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
     cmd.args([
         "apps",

@@ -14,14 +14,14 @@ const WITHIN: Duration = Duration::from_secs(1);
 /// issuer (as behind a load balancer: a token from any instance is valid at
 /// every other) and the key-encryption key file. Nothing else is shared:
 /// each instance has its own store and keys directories.
-fn cluster_settings(db: &PostgresDb, kek: &std::path::Path) -> Vec<String> {
+pub fn cluster_settings(db: &PostgresDb, kek: &std::path::Path) -> Vec<String> {
     let mut settings = db.settings();
     settings.push("issuer.url=http://auth.cluster.test".into());
     settings.push(format!("keys.kek_file={}", kek.join("kek").display()));
     settings
 }
 
-async fn cluster(n: usize) -> (PostgresDb, tempfile::TempDir, Vec<TestApp>) {
+pub async fn cluster(n: usize) -> (PostgresDb, tempfile::TempDir, Vec<TestApp>) {
     let db = PostgresDb::create();
     let kek = tempfile::tempdir().unwrap();
     let settings = cluster_settings(&db, kek.path());

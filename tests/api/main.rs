@@ -8,6 +8,7 @@ mod apps;
 mod audiences;
 mod audit;
 mod authority;
+mod backups;
 mod binary;
 mod cluster;
 mod console;

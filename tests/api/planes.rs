@@ -96,6 +96,7 @@ async fn with_an_admin_listener_the_public_port_serves_oauth_only_and_the_admin_
         (M::GET, "/api/v1/apps"),
         (M::POST, "/api/v1/apps"),
         (M::GET, "/api/v1/audit"),
+        (M::GET, "/api/v1/backup"),
         (M::GET, "/api/v1/scopes"),
         (M::GET, "/api/v1/authorization/roles"),
         (M::GET, "/api/openapi.json"),

@@ -32,6 +32,9 @@ pub mod perm {
     /// Register `private_key_jwt` keys on an application: a credential that
     /// survives whoever granted it, so System administrators only.
     pub const APPS_KEYS: &str = "apps:keys";
+    /// Take a backup of the whole store (every application's secret hash,
+    /// the audit log): System administrators only.
+    pub const STORE_BACKUP: &str = "store:backup";
 }
 
 pub const SYSTEM_ADMINISTRATOR: &str = "system-administrator";
@@ -54,6 +57,7 @@ const ADMIN_ALL: &[&str] = &[
     "projects:read",
     "projects:write",
     "apps:keys",
+    "store:backup",
 ];
 
 pub const ROLES: &[Role] = &[

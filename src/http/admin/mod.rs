@@ -5,6 +5,7 @@
 pub mod access_rules;
 pub mod apps;
 pub mod audit;
+pub mod backup;
 pub mod console;
 pub mod extract;
 pub mod federated;
@@ -23,6 +24,7 @@ pub fn router(config: &crate::config::Config) -> Router<SharedState> {
         .merge(access_rules::router())
         .merge(scopes::router())
         .merge(audit::router())
+        .merge(backup::router())
         .merge(openapi::router(config))
         .merge(console::router())
         .merge(metrics::router())

@@ -139,7 +139,7 @@ impl Modify for StandardResponses {
         admin::federated::list, admin::federated::add, admin::federated::remove,
         admin::access_rules::list, admin::access_rules::create, admin::access_rules::read, admin::access_rules::remove, admin::access_rules::roles,
         admin::scopes::list, admin::scopes::create, admin::scopes::read, admin::scopes::remove,
-        admin::audit::list,
+        admin::audit::list, admin::backup::backup,
     ),
     components(schemas(ApiErrorBody, OAuthErrorBody, TokenForm, TokenResponse, CompatResponse, RevokeForm)),
     modifiers(&BearerAuth, &StandardResponses),
