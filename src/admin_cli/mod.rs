@@ -47,7 +47,8 @@ pub struct Connection {
 /// Filters, search, sort and paging, as the list endpoints take them.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ListArgs {
-    /// A filter, e.g. `name=@ci` or `createdAt>=2026-01-01` (repeatable; all must hold)
+    /// A filter FIELD<OP>VALUE on a column of this list, OP one of == != <= >= =@
+    /// (contains) !@ =^ (starts with) =$ (ends with); repeatable, all must hold
     #[arg(long = "filter", value_name = "EXPR")]
     filters: Vec<String>,
     /// Case-insensitive text search over the visible columns
@@ -227,7 +228,7 @@ impl PolicyArgs {
 
 #[derive(Subcommand, Debug)]
 #[command(after_help = "Examples:
-  appauth rules list --filter \"subjectId=$APP_ID\"
+  appauth rules list --filter \"subjectId==$APP_ID\"
   appauth rules create --app ci-pipeline-prod --role l1-researcher --scope $CLUSTER_ID
   appauth rules delete $RULE_ID")]
 pub enum RulesCommand {
@@ -283,7 +284,7 @@ pub enum RolesCommand {
 
 #[derive(Subcommand, Debug)]
 #[command(after_help = "Examples:
-  appauth audit list --filter action==app.regenerate --limit 20")]
+  appauth audit list --filter action==app.regenerate-secret --limit 20")]
 pub enum AuditCommand {
     /// List audit records, newest first
     List(ListArgs),

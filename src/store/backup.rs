@@ -158,7 +158,7 @@ pub fn restore(snapshot: &Snapshot, path: &Path) -> Result<Option<PathBuf>, Stri
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let stamp = crate::domain::now_ms() / 1000;
-    let staging = path.with_file_name(format!("{name}.restoring-{stamp}"));
+    let staging = unused(path, &format!("{name}.restoring-{stamp}"));
     {
         let fresh = SledStore::open(&staging).map_err(|e| e.to_string())?;
         for chunk in snapshot.records.chunks(10_000) {
@@ -178,7 +178,7 @@ pub fn restore(snapshot: &Snapshot, path: &Path) -> Result<Option<PathBuf>, Stri
         fresh.close().map_err(|e| e.to_string())?;
     }
     let kept = if existing {
-        let kept = path.with_file_name(format!("{name}.before-restore-{stamp}"));
+        let kept = unused(path, &format!("{name}.before-restore-{stamp}"));
         std::fs::rename(path, &kept).map_err(|e| format!("cannot move {} aside: {e}", path.display()))?;
         Some(kept)
     } else {
@@ -191,6 +191,18 @@ pub fn restore(snapshot: &Snapshot, path: &Path) -> Result<Option<PathBuf>, Stri
     std::fs::rename(&staging, path).map_err(|e| format!("cannot move the restored store into place: {e}"))?;
     drop(held);
     Ok(kept)
+}
+
+/// A sibling of `path` named `base`, or `base-2`, `base-3`… when taken
+/// (two restores in one second must not meet).
+fn unused(path: &Path, base: &str) -> PathBuf {
+    let mut candidate = path.with_file_name(base);
+    let mut n = 2;
+    while candidate.exists() {
+        candidate = path.with_file_name(format!("{base}-{n}"));
+        n += 1;
+    }
+    candidate
 }
 
 /// Why `appauth restore` did not restore, and whether the fix is in its

@@ -17,6 +17,7 @@ mod durability;
 mod faults;
 mod federation;
 mod gitops;
+mod help_examples;
 mod helpers;
 mod layout;
 mod listing;
