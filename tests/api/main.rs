@@ -14,6 +14,7 @@ mod cluster;
 mod console;
 mod dpop;
 mod durability;
+mod failover;
 mod faults;
 mod federation;
 mod gitops;
