@@ -119,6 +119,11 @@ pub struct ServerConfig {
     /// The header in which a trusted proxy passes the client certificate it
     /// verified the possession of (lower case); from anyone else it is ignored.
     pub client_cert_header: Option<axum::http::HeaderName>,
+    /// Whether a separate admin listener (`admin_listen`) reads
+    /// `client_cert_header` too. Off by default: a proxy in front of the
+    /// admin plane that does not strip the header would let anyone name
+    /// any certificate (certificates are public).
+    pub client_cert_header_on_admin: bool,
 }
 
 impl ServerConfig {
@@ -275,6 +280,7 @@ impl Default for Config {
                 client_ca_file: None,
                 self_signed_client_certs: false,
                 client_cert_header: None,
+                client_cert_header_on_admin: false,
             },
             issuer: IssuerConfig {
                 url: None,
@@ -342,6 +348,7 @@ pub const KEYS: &[&str] = &[
     "server.client_ca_file",
     "server.self_signed_client_certs",
     "server.client_cert_header",
+    "server.client_cert_header_on_admin",
     "issuer.url",
     "issuer.audiences",
     "issuer.token_ttl_seconds",
@@ -546,6 +553,7 @@ impl Config {
             "server.max_connections" => self.server.max_connections = integer(s, 1, 1_000_000)? as usize,
             "server.client_ca_file" => self.server.client_ca_file = optional_path(s)?,
             "server.self_signed_client_certs" => self.server.self_signed_client_certs = boolean(s)?,
+            "server.client_cert_header_on_admin" => self.server.client_cert_header_on_admin = boolean(s)?,
             "server.client_cert_header" => {
                 let v = string(s)?;
                 self.server.client_cert_header = if v.is_empty() {

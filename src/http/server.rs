@@ -107,7 +107,8 @@ impl Conn {
     /// The connection's request handler. The peer address rides on every
     /// request (abuse limits and the audit log need it), and so does the
     /// client certificate: the one of this TLS connection, or the one a
-    /// trusted proxy names in `server.client_cert_header`.
+    /// trusted proxy names in `server.client_cert_header` (on a separate
+    /// admin listener only with `server.client_cert_header_on_admin`).
     fn service(
         self,
         tls_cert: Option<PresentedCertificate>,
@@ -119,8 +120,10 @@ impl Conn {
     > + Clone {
         hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let client = PeerAddr(forwarded_client(&self.trusted, self.peer, req.headers()));
-            let cert = match &self.state.config.server.client_cert_header {
-                Some(name) if self.trusted.contains(&self.peer.ip()) => req
+            let server = &self.state.config.server;
+            let header_here = self.plane != Plane::Admin || server.client_cert_header_on_admin;
+            let cert = match &server.client_cert_header {
+                Some(name) if header_here && self.trusted.contains(&self.peer.ip()) => req
                     .headers()
                     .get(name)
                     .and_then(|v| ClientCertificate::from_header(v.as_bytes()))

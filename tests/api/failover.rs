@@ -137,14 +137,16 @@ async fn a_promoted_standby_takes_over_with_tokens_flowing_and_no_acknowledged_w
         port: free_port(),
         running: false,
     };
-    must(
-        as_postgres(&bin.join("initdb"))
-            .arg("-D")
-            .arg(&primary.data)
-            .args(["-U", "postgres", "-A", "trust", "--no-sync"]),
-    );
+    must(as_postgres(&bin.join("initdb")).arg("-D").arg(&primary.data).args([
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "--no-sync",
+    ]));
     // Synchronous: a commit is acknowledged once the standby has it on disk.
-    primary.start("-c wal_level=replica -c max_wal_senders=4 -c synchronous_standby_names='*' -c synchronous_commit=on");
+    primary
+        .start("-c wal_level=replica -c max_wal_senders=4 -c synchronous_standby_names='*' -c synchronous_commit=on");
     let mut standby = Server {
         bin: bin.clone(),
         data: root.path().join("standby"),
@@ -153,7 +155,15 @@ async fn a_promoted_standby_takes_over_with_tokens_flowing_and_no_acknowledged_w
     };
     must(
         as_postgres(&bin.join("pg_basebackup"))
-            .args(["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", "postgres", "-D"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+            ])
             .arg(&standby.data)
             .args(["-R", "-X", "stream"]),
     );
@@ -184,7 +194,13 @@ async fn a_promoted_standby_takes_over_with_tokens_flowing_and_no_acknowledged_w
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut load = Vec::new();
     for _ in 0..2 {
-        let (seen, stop, base, cid, secret) = (seen.clone(), stop.clone(), app.base.clone(), cid.clone(), secret.clone());
+        let (seen, stop, base, cid, secret) = (
+            seen.clone(),
+            stop.clone(),
+            app.base.clone(),
+            cid.clone(),
+            secret.clone(),
+        );
         load.push(tokio::spawn(async move {
             let client = http_client();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -196,11 +212,7 @@ async fn a_promoted_standby_takes_over_with_tokens_flowing_and_no_acknowledged_w
                     .await
                     .is_ok_and(|r| r.status() == 200);
                 let mut s = seen.lock().unwrap();
-                if ok {
-                    s.tokens_ok += 1
-                } else {
-                    s.tokens_failed += 1
-                }
+                if ok { s.tokens_ok += 1 } else { s.tokens_failed += 1 }
             }
         }));
     }
@@ -242,7 +254,12 @@ async fn a_promoted_standby_takes_over_with_tokens_flowing_and_no_acknowledged_w
     let killed = Instant::now();
     primary.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    must(as_postgres(&bin.join("pg_ctl")).arg("-D").arg(&standby.data).args(["-w", "promote"]));
+    must(
+        as_postgres(&bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&standby.data)
+            .args(["-w", "promote"]),
+    );
     let promoted = Instant::now();
     // Admin writes resume on the promoted standby without restarting appauth.
     let resumed = loop {
@@ -306,10 +323,7 @@ async fn a_promoted_standby_takes_over_with_tokens_flowing_and_no_acknowledged_w
             break;
         }
     }
-    let names: std::collections::HashSet<&str> = listed
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let names: std::collections::HashSet<&str> = listed.iter().map(|a| a["name"].as_str().unwrap()).collect();
     let lost: Vec<&String> = seen
         .acked
         .iter()

@@ -626,3 +626,63 @@ async fn the_verifier_accepts_a_certificate_bound_token_only_with_its_certificat
         assert_eq!(resp.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
     }
 }
+
+#[tokio::test]
+async fn a_separate_admin_listener_ignores_the_proxy_certificate_header_unless_told_to_read_it() {
+    // A proxy in front of the admin plane that does not strip the header
+    // (the review's finding on deploy/haproxy.cfg) must not let a forged
+    // header, certificates being public, authenticate as an mTLS client.
+    for on_admin in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ClientCa::new("proxy-verified CA");
+        let ca_path = dir.path().join("ca.pem");
+        std::fs::write(&ca_path, &ca.pem).unwrap();
+        let settings = [
+            format!("server.client_ca_file={}", ca_path.display()),
+            "server.client_cert_header=X-SSL-Client-Cert".into(),
+            "server.trusted_proxies=127.0.0.2".into(),
+            format!("server.client_cert_header_on_admin={on_admin}"),
+        ];
+        let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+        let (public, admin) = crate::planes::spawn_split(&settings).await;
+        let resp = admin
+            .api()
+            .await
+            .post(
+                "/api/v1/apps",
+                json!({"name": "behind-lb", "tlsClientAuth": {"subjectDn": "CN=lb,O=Acme"}}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        let created: Value = resp.json().await.unwrap();
+        let client_id = created["clientId"].as_str().unwrap().to_owned();
+        use base64::Engine;
+        let header = base64::engine::general_purpose::STANDARD.encode(ca.issue("lb", &[]).der);
+        let proxy = reqwest::Client::builder()
+            .no_proxy()
+            .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        let ask = |base: String| {
+            let (proxy, header, client_id) = (proxy.clone(), header.clone(), client_id.clone());
+            async move {
+                proxy
+                    .post(format!("{base}/oauth/token"))
+                    .header("X-SSL-Client-Cert", header)
+                    .form(&[("grant_type", "client_credentials"), ("client_id", client_id.as_str())])
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let public_url = format!("http://127.0.0.1:{}", public.port);
+        assert_eq!(ask(public_url).await.status(), 200, "the public listener reads it");
+        let through_admin = ask(admin.base.clone()).await;
+        if on_admin {
+            assert_eq!(through_admin.status(), 200, "told to read it on the admin listener");
+        } else {
+            assert_oauth_error(through_admin, 401, "invalid_client").await;
+        }
+        public.stop().await;
+    }
+}

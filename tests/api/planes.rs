@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 /// A server with an admin listener: (the public plane, the admin plane).
 /// Dropping the first stops the server.
-async fn spawn_split(extra: &[&str]) -> (TestApp, TestApp) {
+pub async fn spawn_split(extra: &[&str]) -> (TestApp, TestApp) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = vec!["server.admin_listen=127.0.0.1:0".to_string()];
     settings.extend(extra.iter().map(|s| s.to_string()));
