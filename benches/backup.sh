@@ -26,6 +26,7 @@ for i in $(seq "$REPS"); do
   "$BIN" backup "b$i.backup" >/dev/null
   echo "backup $i: $(echo "$(date +%s.%N) - $t0" | bc) s, $(stat -c %s "b$i.backup") bytes"
 done
+echo "store held for the copy (server log): $(grep -o 'held_ms=[0-9]*' server.log | tr '\n' ' ')"
 cp data/initial-admin.json admin.json
 kill $APPAUTH_PID; wait $APPAUTH_PID 2>/dev/null || true; APPAUTH_PID=
 t0=$(date +%s.%N)

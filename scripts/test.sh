@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs what the tests
 # need when it is missing (redis-server for the revocation tests, chromium and
-# chromium-driver for the console tests, postgresql for the shared-store
-# tests), starts a throw-away PostgreSQL cluster on an ephemeral port, then
-# runs every test target.
+# chromium-driver for the console tests, postgresql for the shared-store,
+# backup and failover tests, haproxy for the deploy config), starts a
+# throw-away PostgreSQL cluster on an ephemeral port, then runs every test
+# target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# The shipped deploy/haproxy.cfg is run by a real HAProxy (tests/api/haproxy.rs).
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)
 # The Debian package test: help2man (the man page), dpkg-dev (cargo-deb's dependency lookup).
 command -v help2man >/dev/null 2>&1 || need+=(help2man)
 command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)

@@ -20,9 +20,16 @@ impl Directory {
             "took a backup of the store".into(),
         );
         self.store.apply(&[record])?;
+        let started = std::time::Instant::now();
         let Some(snapshot) = self.store.snapshot()? else {
             return Ok(None);
         };
+        // How long writes waited: the copy is taken under the store's lock.
+        tracing::info!(
+            records = snapshot.records.len(),
+            held_ms = started.elapsed().as_millis() as u64,
+            "took a snapshot of the store for a backup"
+        );
         let pepper = crate::store::backup::pepper_fingerprint(self.derive_key(crate::store::backup::PEPPER_LABEL));
         Ok(Some(crate::store::backup::encode(
             &snapshot,

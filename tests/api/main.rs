@@ -18,6 +18,7 @@ mod failover;
 mod faults;
 mod federation;
 mod gitops;
+mod haproxy;
 mod help_examples;
 mod helpers;
 mod layout;
