@@ -15,6 +15,8 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
+# The README's walk-through (tests/api/readme.rs) uses jq, as a reader would.
+command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The shipped deploy/haproxy.cfg is run by a real HAProxy (tests/api/haproxy.rs).
 [ -x /usr/sbin/haproxy ] || need+=(haproxy)

@@ -31,6 +31,7 @@ mod package;
 mod planes;
 mod private_key_jwt;
 mod query_prop;
+mod readme;
 mod revocation;
 mod rotation;
 mod rs256;
