@@ -251,9 +251,21 @@ async fn every_instance_says(instances: &[TestApp], path: &str, want: u16) {
     }
 }
 
-#[tokio::test]
-async fn instances_notice_a_postgres_restore_to_an_earlier_dump_and_reload() {
-    let (db, _kek, instances) = crate::cluster::cluster(2).await;
+/// Two instances on one database, dumped with one application ("kept-job")
+/// and changed after the dump ("later-job", seen by both instances).
+struct Dumped {
+    db: PostgresDb,
+    _kek: tempfile::TempDir,
+    instances: Vec<TestApp>,
+    kept: Value,
+    later: Value,
+    later_path: String,
+    work: tempfile::TempDir,
+    dump: std::path::PathBuf,
+}
+
+async fn dumped_cluster() -> Dumped {
+    let (db, kek, instances) = crate::cluster::cluster(2).await;
     let api = instances[0].api().await;
     let kept = api.create_app("kept-job").await;
     let work = tempfile::tempdir().unwrap();
@@ -262,11 +274,35 @@ async fn instances_notice_a_postgres_restore_to_an_earlier_dump_and_reload() {
         &pg_program("pg_dump"),
         &["--format=custom", "--file", dump.to_str().unwrap(), &db.url],
     );
-
-    // Changes after the dump, seen by both instances.
     let later = api.create_app("later-job").await;
     let later_path = format!("/api/v1/apps/{}", later["id"].as_str().unwrap());
     every_instance_says(&instances, &later_path, 200).await;
+    drop(api);
+    Dumped {
+        db,
+        _kek: kek,
+        instances,
+        kept,
+        later,
+        later_path,
+        work,
+        dump,
+    }
+}
+
+#[tokio::test]
+async fn instances_notice_a_postgres_restore_to_an_earlier_dump_and_reload() {
+    let Dumped {
+        db,
+        instances,
+        kept,
+        later,
+        later_path,
+        work: _work,
+        dump,
+        ..
+    } = dumped_cluster().await;
+    let api = instances[0].api().await;
     let resp = api
         .patch(
             &format!("/api/v1/apps/{}", kept["id"].as_str().unwrap()),
@@ -345,18 +381,15 @@ async fn a_restore_followed_at_once_by_more_changes_than_were_rewound_is_still_n
     // no instance polls in between: the change log's head is then past what
     // every instance has seen again, and only the changes' identity shows
     // that the log it saw is gone.
-    let (db, _kek, instances) = crate::cluster::cluster(2).await;
-    let api = instances[0].api().await;
-    let kept = api.create_app("kept-job").await;
-    let work = tempfile::tempdir().unwrap();
-    let dump = work.path().join("appauth.dump");
-    run(
-        &pg_program("pg_dump"),
-        &["--format=custom", "--file", dump.to_str().unwrap(), &db.url],
-    );
-    let later = api.create_app("later-job").await;
-    let later_path = format!("/api/v1/apps/{}", later["id"].as_str().unwrap());
-    every_instance_says(&instances, &later_path, 200).await;
+    let Dumped {
+        db,
+        instances,
+        kept,
+        later_path,
+        work,
+        dump,
+        ..
+    } = dumped_cluster().await;
     let seen: i64 = psql(&db.url, "SELECT max(seq) FROM appauth_changes").parse().unwrap();
 
     let script = work.path().join("restore.sql");

@@ -154,14 +154,7 @@ async fn every_help_example_runs_as_written_against_a_real_server() {
             .arg("-c")
             .arg(format!("{prelude}{}", substitute(example)))
             .current_dir(&work)
-            .env(
-                "PATH",
-                format!(
-                    "{}:{}",
-                    binary.parent().unwrap().display(),
-                    std::env::var("PATH").unwrap_or_default()
-                ),
-            )
+            .env("PATH", path_with_appauth())
             .env("APPAUTH_URL", &base)
             .env("APPAUTH_CREDENTIALS", &creds)
             .env("APP_ID", &app_id)

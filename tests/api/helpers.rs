@@ -412,6 +412,17 @@ pub struct RedisServer {
     persistence: Vec<String>,
 }
 
+/// `PATH` with the directory of the appauth binary under test first, so a
+/// shell script's `appauth` is this build.
+pub fn path_with_appauth() -> String {
+    let binary = Path::new(env!("CARGO_BIN_EXE_appauth"));
+    format!(
+        "{}:{}",
+        binary.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -39,19 +39,11 @@ async fn the_readme_walk_through_runs_as_written() {
     let prelude =
         "set -e\ncurl() { command curl --fail-with-body \"$@\" || { echo \"FAILED: curl $*\" >&2; return 22; }; }\n";
     let body = script.join("\n").replace("http://127.0.0.1:8080", &app.base);
-    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_appauth"));
     let out = tokio::process::Command::new("bash")
         .arg("-c")
         .arg(format!("{prelude}{body}\necho WALK-THROUGH-DONE"))
         .current_dir(app.dir.path())
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                binary.parent().unwrap().display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
+        .env("PATH", path_with_appauth())
         .env_remove("RUST_LOG")
         .output()
         .await
