@@ -20,8 +20,7 @@ command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # The shipped deploy/haproxy.cfg is run by a real HAProxy (tests/api/haproxy.rs).
 [ -x /usr/sbin/haproxy ] || need+=(haproxy)
-# The Debian package test: help2man (the man page), dpkg-dev (cargo-deb's dependency lookup).
-command -v help2man >/dev/null 2>&1 || need+=(help2man)
+# The Debian package test: dpkg-dev (cargo-deb's dependency lookup).
 command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 # Independent clients for RS256 and private_key_jwt: PyJWT and authlib
 # (Debian's, under /usr/bin/python3), node openid-client (npm, below).

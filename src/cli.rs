@@ -136,6 +136,12 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Write the man pages (appauth.1, appauth-apps.1, appauth-apps-create.1, …) into DIR
+    #[command(hide = true)]
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Print a shell completion script: appauth completion bash > /etc/bash_completion.d/appauth
     Completion {
         #[arg(value_enum)]
@@ -317,6 +323,12 @@ pub fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { config },
         } => config_check(&config),
+        Command::Man { dir } => {
+            use clap::CommandFactory;
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .map_err(|e| Failure::Other(format!("cannot write man pages to {}: {e}", dir.display())))
+        }
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "appauth", &mut std::io::stdout());

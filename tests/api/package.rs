@@ -59,6 +59,8 @@ async fn the_debian_package_installs_serves_a_token_as_appauth_and_purges_cleanl
         "/etc/appauth/appauth.toml",
         "/lib/systemd/system/appauth.service",
         "/usr/share/man/man1/appauth.1.gz",
+        "/usr/share/man/man1/appauth-apps-create.1.gz",
+        "/usr/share/man/man1/appauth-restore.1.gz",
         "/usr/share/bash-completion/completions/appauth",
         "/usr/share/zsh/vendor-completions/_appauth",
         "/usr/share/fish/vendor_completions.d/appauth.fish",
