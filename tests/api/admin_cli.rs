@@ -247,12 +247,15 @@ async fn the_admin_cli_reads_credentials_from_stdin_and_exits_1_on_refusal_and_2
     let out = stdin_call(args(&["apps", "list", "-o", "yaml"]), creds.clone()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let listed: serde_json::Value = serde_yaml_ng::from_str(&out.stdout).unwrap();
-    assert_eq!(
-        listed["applications"][0]["clientId"],
-        app.admin_id.as_str(),
-        "{}",
-        out.stdout
-    );
+    // Listed in `id` order (random UUIDs): find the administrator by its client ID.
+    let names: Vec<&str> = listed["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["clientId"] == app.admin_id.as_str())
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, ["admin"], "{}", out.stdout);
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_appauth"));
     cmd.args([
         "apps",
