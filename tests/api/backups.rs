@@ -85,29 +85,24 @@ async fn a_backup_under_write_load_restores_every_write_acknowledged_before_it_b
     // Restore refuses while a server holds the store.
     let set_store = format!("store.path={}", data.display());
     let set_keys = format!("keys.dir={}", keys.display());
-    let busy = appauth(&[
-        "restore",
-        file.to_str().unwrap(),
-        "--set",
-        &set_store,
-        "--set",
-        &set_keys,
-    ])
-    .await;
+    let restore = || async {
+        appauth(&[
+            "restore",
+            file.to_str().unwrap(),
+            "--set",
+            &set_store,
+            "--set",
+            &set_keys,
+        ])
+        .await
+    };
+    let busy = restore().await;
     assert_eq!(busy.code, 1, "{}", busy.stderr);
     assert!(busy.stderr.contains("in use by another process"), "{}", busy.stderr);
 
     let creds = std::fs::read(data.join("initial-admin.json")).unwrap();
     let dir = app.stop().await;
-    let restored = appauth(&[
-        "restore",
-        file.to_str().unwrap(),
-        "--set",
-        &set_store,
-        "--set",
-        &set_keys,
-    ])
-    .await;
+    let restored = restore().await;
     assert_eq!(restored.code, 0, "{}", restored.stderr);
     assert!(
         restored.stdout.contains("the previous store is kept at"),
