@@ -39,6 +39,8 @@ echo "applications stored: $(curl -s -H "Authorization: Bearer $(token)" "$BASE/
 kill $APPAUTH_PID; wait $APPAUTH_PID 2>/dev/null || true
 start
 echo "restart with 100,001 applications: $STARTUP_S s to ready"
+sleep 2
+echo "resident memory at rest after the restart: $(grep VmRSS /proc/$APPAUTH_PID/status | awk '{print $2/1024 " MB"}')"
 
 for i in $(seq "$REPS"); do
   for n in 1 10000; do

@@ -29,6 +29,11 @@ impl<'a> AppRecord<'a> {
         cat.apps.rows().map(move |(name, row)| Self { row, cat, name })
     }
 
+    /// A row whose name was read from the catalog's arena.
+    pub fn named(row: &'a AppRow, cat: &'a Catalog, name: &'a str) -> Self {
+        Self { row, cat, name }
+    }
+
     /// The "Access rule(s)" column: `Role (Scope name)`, `; `-separated, as
     /// the console's table shows it (the scope's type is in the API's JSON).
     pub fn rules_text(&self) -> String {

@@ -79,7 +79,7 @@ impl Directory {
                 .map_err(DirectoryError::from)
                 .and_then(|_| cat.check_token_policy(actor, &policy, &self.audiences, self.token_ttl))
                 .and_then(|_| {
-                    if cat.names.contains_key(name.as_str()) {
+                    if cat.apps.by_name(name.as_str()).is_some() {
                         Err(DirectoryError::Conflict(format!(
                             "an application named \"{name}\" already exists"
                         )))
@@ -100,8 +100,8 @@ impl Directory {
         if let Some(t) = &keys.tls_client_auth {
             keys_note.push_str(&format!("; mutual TLS: {}", t.describe()));
         }
-        app.jwks = keys.jwks;
-        app.tls_client_auth = keys.tls_client_auth;
+        app.jwks = keys.jwks.map(Box::new);
+        app.tls_client_auth = keys.tls_client_auth.map(Box::new);
         app.policy = policy;
         let audit = Self::success(
             actor,
@@ -123,11 +123,10 @@ impl Directory {
         )
         .await?;
         let mut cat = self.write_catalog();
-        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps
             .insert(app.id.clone(), AppRow::new(app.clone(), Arc::default()));
         cat.note_creator(&app.created_by);
-        self.refresh_hot(&cat, &[&app.id]);
+        self.forget_hot(&cat, &[&app.id]);
         Ok((app, secret))
     }
 
@@ -241,7 +240,7 @@ impl Directory {
                 row.credential = Arc::default();
             }
         });
-        self.refresh_hot(&cat, &[id]);
+        self.forget_hot(&cat, &[id]);
         Ok(app)
     }
 
@@ -266,9 +265,13 @@ impl Directory {
         actor: &Actor,
     ) -> Result<Application, DirectoryError> {
         let change = |app: &mut Application| {
-            let describe = |k: &Option<ClientKeys>| k.as_ref().map_or("none".to_owned(), ClientKeys::describe);
-            let summary = format!("private_key_jwt keys: {} -> {}", describe(&app.jwks), describe(&jwks));
-            app.jwks = jwks.clone();
+            let describe = |k: Option<&ClientKeys>| k.map_or("none".to_owned(), ClientKeys::describe);
+            let summary = format!(
+                "private_key_jwt keys: {} -> {}",
+                describe(app.jwks.as_deref()),
+                describe(jwks.as_ref())
+            );
+            app.jwks = jwks.clone().map(Box::new);
             summary
         };
         self.replace_key_credential(
@@ -330,7 +333,7 @@ impl Directory {
             row.app = app.clone();
             row.credential = Arc::default();
         });
-        self.refresh_hot(&cat, &[id]);
+        self.forget_hot(&cat, &[id]);
         Ok(app)
     }
 
@@ -381,7 +384,7 @@ impl Directory {
         .await?;
         let mut cat = self.write_catalog();
         cat.apps.update(id, |row| row.app = app.clone());
-        self.refresh_hot(&cat, &[id]);
+        self.forget_hot(&cat, &[id]);
         Ok(app)
     }
 
@@ -491,12 +494,12 @@ impl Directory {
                 None => (None, String::new()),
             };
             let until = pending.before + grace.seconds();
-            app.previous_secret = Some(RetiringSecret {
+            app.previous_secret = Some(Box::new(RetiringSecret {
                 hash: old.0,
                 created_at: old.1,
                 before: pending.before,
                 until,
-            });
+            }));
             let summary = format!(
                 "client secret replaced (new secret {new_id}) with an overlap of {} s: the old one ({}) works until {}, when tokens issued before {} are revoked{ended_note}",
                 grace.seconds(),
@@ -525,7 +528,7 @@ impl Directory {
                 row.credential = Arc::default();
             }
         });
-        self.refresh_hot(&cat, &[id]);
+        self.forget_hot(&cat, &[id]);
         Ok((app, secret))
     }
 
@@ -597,7 +600,7 @@ impl Directory {
             cat.cutoffs.insert(client_id.clone(), cutoff);
         }
         cat.apps.update(id, |row| row.app = app.clone());
-        self.refresh_hot(&cat, &[id]);
+        self.forget_hot(&cat, &[id]);
         Ok(Some(client_id))
     }
 
@@ -653,7 +656,6 @@ impl Directory {
         if let Some(row) = cat.apps.remove(id) {
             cat.forget_creator(row.app.client_id.as_str());
         }
-        cat.names.remove(app.name.as_str());
         cat.rules_by_app.remove(id);
         for r in &rule_ids {
             cat.rules.remove(r);

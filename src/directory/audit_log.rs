@@ -49,10 +49,9 @@ impl Directory {
         provenance: &crate::domain::federated::Provenance,
         via: &str,
     ) {
-        let app_id = self.entry(client_id).map(|e| e.app_id.clone());
         let (app_id, name) = {
             let cat = self.read();
-            match app_id.as_deref().and_then(|id| cat.apps.get(id)) {
+            match cat.apps.by_client(client_id) {
                 Some(r) => (r.app.id.clone(), r.app.name.as_str().to_owned()),
                 None => ("-".to_owned(), "-".to_owned()),
             }

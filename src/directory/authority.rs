@@ -284,7 +284,8 @@ impl Catalog {
                 .apps
                 .get(current)
                 .and_then(|row| self.creator_name(&row.app.created_by))
-                .and_then(|name| self.names.get(name))
+                .and_then(|name| self.apps.by_name(name))
+                .map(|row| &row.app.id)
             else {
                 return Ok(());
             };

@@ -95,11 +95,12 @@ pub struct HotEntry {
     pub(super) secret_hash: SecretHash,
     /// The replaced secret during a rotation's overlap: it authenticates
     /// until the overlap's end, for tokens expiring by then.
-    pub(super) previous_secret: Option<RetiringSecret>,
+    pub(super) previous_secret: Option<Box<RetiringSecret>>,
     pub enabled: bool,
     rules: Vec<RuleClaim>,
-    /// The full `access_rules` claim, serialised once per write.
-    pub rules_json: String,
+    /// The full `access_rules` claim, serialised once per entry (boxed:
+    /// exactly its length, where a `String` kept serde's 128-byte buffer).
+    pub rules_json: Box<str>,
     /// Distinct role ids, space-separated: the `scope` of an unnarrowed token.
     pub all_roles: Option<String>,
     /// Earliest `iat` a new token may carry (see `Cutoff`).
@@ -113,7 +114,7 @@ pub struct HotEntry {
     /// External identities that may stand in for its secret.
     pub federated: Arc<[crate::domain::federated::FederatedCredential]>,
     /// The client certificate that may stand in for its secret (RFC 8705).
-    pub tls_client_auth: Option<crate::domain::tls_client::TlsClientAuth>,
+    pub tls_client_auth: Option<Box<crate::domain::tls_client::TlsClientAuth>>,
 }
 
 impl HotEntry {
@@ -152,7 +153,6 @@ pub struct Catalog {
     /// not scan 100,000 rows again for each record such a creator made.
     creators: HashMap<String, Option<Box<str>>>,
     pub apps: super::apps::Apps,
-    pub(super) names: HashMap<String, String>,
     pub rules: HashMap<String, AccessRule>,
     pub(super) rules_by_app: HashMap<String, Vec<String>>,
     pub scopes: HashMap<String, Scope>,
@@ -219,7 +219,7 @@ impl Catalog {
     }
 
     pub fn app_by_name(&self, name: &str) -> Option<&AppRow> {
-        self.names.get(name).and_then(|id| self.apps.get(id))
+        self.apps.by_name(name)
     }
 
     pub(super) fn claim(&self, r: &AccessRule) -> RuleClaim {
@@ -248,7 +248,9 @@ impl Catalog {
             secret_hash: row.app.secret_hash,
             previous_secret: row.app.previous_secret.clone(),
             enabled: row.app.enabled,
-            rules_json: serde_json::to_string(&rules).unwrap_or_else(|_| "[]".into()),
+            rules_json: serde_json::to_string(&rules)
+                .unwrap_or_else(|_| "[]".into())
+                .into_boxed_str(),
             rules,
             all_roles,
             // A rotation's pending cut-off counts already: tokens issued

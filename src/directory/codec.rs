@@ -1,9 +1,8 @@
 //! Records to and from their stored JSON, and reading the whole store into
-//! a fresh catalog and hot index (at start and on a full reload).
+//! a fresh catalog (at start and on a full reload).
 
 use super::*;
 
-/// Reads every record into a fresh catalog and hot index.
 /// Reads a prefix on a thread of its own. The allocator gives each thread
 /// its own pages, so what the backend allocates while reading (sled's page
 /// cache, the copies) never shares a page with the long-lived catalogue
@@ -17,7 +16,9 @@ fn scan_apart(store: &dyn Store, prefix: &str) -> Result<Vec<(String, Vec<u8>)>,
     })
 }
 
-pub(super) fn read_catalog(store: &dyn Store) -> Result<(Catalog, HotIndex), StoreError> {
+/// Reads every record into a fresh catalog (the hot index fills itself
+/// from it on demand).
+pub(super) fn read_catalog(store: &dyn Store) -> Result<Catalog, StoreError> {
     let mut cat = Catalog::default();
     for (k, v) in scan_apart(store, keys::SCOPE)? {
         let s: Scope = decode(&k, &v)?;
@@ -42,7 +43,6 @@ pub(super) fn read_catalog(store: &dyn Store) -> Result<(Catalog, HotIndex), Sto
             login.seen.store(t, Ordering::Relaxed);
             login.saved.store(t, Ordering::Relaxed);
         }
-        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps.insert(app.id.clone(), AppRow::new(app, login));
     }
     for (k, v) in scan_apart(store, keys::RULE)? {
@@ -53,12 +53,8 @@ pub(super) fn read_catalog(store: &dyn Store) -> Result<(Catalog, HotIndex), Sto
     for (k, v) in scan_apart(store, keys::CUTOFF)? {
         cat.cutoffs.insert(k[keys::CUTOFF.len()..].to_owned(), decode(&k, &v)?);
     }
-    let hot: HotIndex = cat
-        .apps
-        .values()
-        .map(|row| (Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row))))
-        .collect();
-    Ok((cat, hot))
+    cat.apps.build_order();
+    Ok(cat)
 }
 
 pub(super) fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {

@@ -113,7 +113,7 @@ impl Directory {
                 row.credential = Arc::default();
             }
         });
-        self.refresh_hot(&cat, &[id]);
+        self.forget_hot(&cat, &[id]);
         Ok((app, added))
     }
 }

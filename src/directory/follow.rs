@@ -89,7 +89,7 @@ impl Directory {
     async fn reload(&self) -> Result<(), StoreError> {
         tracing::warn!("the change log was purged past what this instance has seen; reloading the directory");
         let store = self.store.clone();
-        let (head, (cat, hot)) = tokio::task::spawn_blocking(move || {
+        let (head, cat) = tokio::task::spawn_blocking(move || {
             let head = store.feed().map_or(Ok(0), |f| f.head())?;
             Ok::<_, StoreError>((head, read_catalog(store.as_ref())?))
         })
@@ -107,7 +107,7 @@ impl Directory {
             }
         }
         *current = cat;
-        *self.hot.write().unwrap_or_else(|p| p.into_inner()) = hot;
+        self.hot.write().unwrap_or_else(|p| p.into_inner()).clear();
         self.seen.store(head, Ordering::Release);
         self.reloaded.store(true, Ordering::Release);
         Ok(())
@@ -158,9 +158,7 @@ impl Directory {
                         cat.cutoffs.remove(client);
                     }
                 }
-                if let Some(entry) = hot.get(client) {
-                    touched.apps.insert(entry.app_id.clone());
-                }
+                hot.remove(client);
             } else {
                 others.push(change);
             }
@@ -168,13 +166,13 @@ impl Directory {
         if rules_changed {
             cat.sort_rules();
         }
-        let rebuild: Vec<&AppRow> = if touched.all {
-            cat.apps.values().collect()
-        } else {
-            touched.apps.iter().filter_map(|id| cat.apps.get(id)).collect()
-        };
-        for row in rebuild {
-            hot.insert(Box::from(row.app.client_id.as_str()), Arc::new(cat.hot_entry(row)));
+        // Entries these changes made stale are dropped, and rebuilt from
+        // the changed catalog on their client's next request.
+        if touched.all {
+            hot.clear();
+        }
+        for row in touched.apps.iter().filter_map(|id| cat.apps.get(id)) {
+            hot.remove(row.app.client_id.as_str());
         }
         others
     }
@@ -211,20 +209,14 @@ fn withdraws_credentials(old: &Application, new: &Application) -> bool {
 fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Application>) {
     match app {
         Some(app) => {
-            let old_name = cat.apps.update(id, |row| {
+            let updated = cat.apps.update(id, |row| {
                 if withdraws_credentials(&row.app, &app) {
                     row.credential.retire();
                     row.credential = Arc::default();
                 }
-                std::mem::replace(&mut row.app, app.clone()).name
+                row.app = app.clone();
             });
-            if let Some(old_name) = old_name {
-                if old_name != app.name {
-                    cat.names.remove(old_name.as_str());
-                }
-                cat.names.insert(app.name.as_str().to_owned(), id.to_owned());
-            } else {
-                cat.names.insert(app.name.as_str().to_owned(), id.to_owned());
+            if updated.is_none() {
                 let creator = app.created_by.clone();
                 cat.apps
                     .insert(id.to_owned(), AppRow::new(app, Arc::new(LoginClock::default())));
@@ -235,7 +227,6 @@ fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Applic
             if let Some(row) = cat.apps.remove(id) {
                 row.credential.retire();
                 cat.forget_creator(row.app.client_id.as_str());
-                cat.names.remove(row.app.name.as_str());
                 hot.remove(row.app.client_id.as_str());
                 for rule in cat.rules_by_app.remove(id).unwrap_or_default() {
                     cat.rules.remove(&rule);
@@ -298,7 +289,7 @@ mod tests {
             created_by: "t".into(),
             created_at: 0,
             updated_at: 0,
-            jwks,
+            jwks: jwks.map(Box::new),
             secret_created_at: None,
             previous_secret: None,
             policy: Default::default(),

@@ -133,7 +133,7 @@ impl Directory {
             Some(feed) => feed.head()?,
             None => 0,
         };
-        let (cat, hot) = read_catalog(store.as_ref())?;
+        let cat = read_catalog(store.as_ref())?;
         Ok(Self {
             store,
             pepper,
@@ -142,7 +142,7 @@ impl Directory {
             audiences: Vec::new(),
             token_ttl,
             catalog: RwLock::new(cat),
-            hot: RwLock::new(hot),
+            hot: RwLock::default(),
             writes: tokio::sync::Mutex::new(()),
             seen: std::sync::atomic::AtomicU64::new(seen),
             pending: std::sync::Mutex::default(),

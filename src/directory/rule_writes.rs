@@ -89,7 +89,7 @@ impl Directory {
         let mut cat = self.write_catalog();
         cat.insert_rule(rule.clone());
         cat.note_creator(&rule.created_by);
-        self.refresh_hot(&cat, &[&rule.subject_id]);
+        self.forget_hot(&cat, &[&rule.subject_id]);
         Ok(rule)
     }
 
@@ -134,7 +134,7 @@ impl Directory {
         if let Some(ids) = cat.rules_by_app.get_mut(&rule.subject_id) {
             ids.retain(|r| r != id);
         }
-        self.refresh_hot(&cat, &[&rule.subject_id]);
+        self.forget_hot(&cat, &[&rule.subject_id]);
         Ok(rule)
     }
 }

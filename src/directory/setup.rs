@@ -84,11 +84,10 @@ impl Directory {
         let mut cat = self.write_catalog();
         cat.tenant_id = Some(tenant.id.clone());
         cat.scopes.insert(tenant.id.clone(), tenant);
-        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps
             .insert(app.id.clone(), AppRow::new(app.clone(), Arc::default()));
         cat.insert_rule(rule);
-        self.refresh_hot(&cat, &[&app.id]);
+        self.forget_hot(&cat, &[&app.id]);
         Ok(Some((app, secret)))
     }
 
@@ -133,11 +132,10 @@ impl Directory {
         ])
         .await?;
         let mut cat = self.write_catalog();
-        cat.names.insert(app.name.as_str().to_owned(), app.id.clone());
         cat.apps
             .insert(app.id.clone(), AppRow::new(app.clone(), Arc::default()));
         cat.insert_rule(rule);
-        self.refresh_hot(&cat, &[&app.id]);
+        self.forget_hot(&cat, &[&app.id]);
         Ok((app, secret))
     }
 }

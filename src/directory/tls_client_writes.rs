@@ -26,9 +26,13 @@ impl Directory {
         actor: &Actor,
     ) -> Result<Application, DirectoryError> {
         let change = |app: &mut Application| {
-            let describe = |a: &Option<TlsClientAuth>| a.as_ref().map_or("none".to_owned(), TlsClientAuth::describe);
-            let summary = format!("mutual TLS: {} -> {}", describe(&app.tls_client_auth), describe(&auth));
-            app.tls_client_auth = auth;
+            let describe = |a: Option<&TlsClientAuth>| a.map_or("none".to_owned(), TlsClientAuth::describe);
+            let summary = format!(
+                "mutual TLS: {} -> {}",
+                describe(app.tls_client_auth.as_deref()),
+                describe(auth.as_ref())
+            );
+            app.tls_client_auth = auth.map(Box::new);
             summary
         };
         self.replace_key_credential(

@@ -174,11 +174,11 @@ impl Catalog {
             created_at: format_ms(app.created_at),
             updated_at: format_ms(app.updated_at),
             last_login: last_login.map(format_ms),
-            jwks: app.jwks.clone().map(Into::into),
+            jwks: app.jwks.as_deref().cloned().map(Into::into),
             allowed_audiences: app.policy.allowed_audiences.clone(),
             token_ttl_seconds: app.policy.token_ttl_seconds,
             dpop_bound_access_tokens: app.policy.dpop_bound_access_tokens,
-            tls_client_auth: app.tls_client_auth.clone(),
+            tls_client_auth: app.tls_client_auth.as_deref().cloned(),
             certificate_bound_access_tokens: app.policy.certificate_bound_access_tokens,
             federated_credentials: app.federated_credentials.iter().map(Into::into).collect(),
             secrets: std::iter::once(SecretView {

@@ -92,14 +92,14 @@ pub struct Application {
     pub updated_at: i64,
     /// Public keys for `private_key_jwt` (RFC 7523); absent: secret only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwks: Option<super::client_keys::ClientKeys>,
+    pub jwks: Option<Box<super::client_keys::ClientKeys>>,
     /// When the current secret was made (Unix ms); absent on records
     /// written before rotation with overlap existed: then `created_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_created_at: Option<i64>,
     /// The secret a rotation with overlap replaced, while it still works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_secret: Option<super::rotation::RetiringSecret>,
+    pub previous_secret: Option<Box<super::rotation::RetiringSecret>>,
     #[serde(flatten)]
     pub policy: TokenPolicy,
     /// External identities that may stand in for the secret (see
@@ -108,7 +108,7 @@ pub struct Application {
     pub federated_credentials: Vec<super::federated::FederatedCredential>,
     /// The client certificate that may stand in for the secret (RFC 8705).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_client_auth: Option<super::tls_client::TlsClientAuth>,
+    pub tls_client_auth: Option<Box<super::tls_client::TlsClientAuth>>,
 }
 
 /// What tokens an application may get besides its rules: for which

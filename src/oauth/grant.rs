@@ -349,7 +349,7 @@ impl Grants {
         let audience = self.audience(resource, audience, &entry.policy)?;
         let narrowed;
         let (scope, rules_json) = match scope_param {
-            None => (entry.all_roles.clone(), entry.rules_json.as_str()),
+            None => (entry.all_roles.clone(), &*entry.rules_json),
             Some(requested) => {
                 let mut roles: Vec<&str> = Vec::new();
                 for r in requested.split(' ').filter(|s| !s.is_empty()) {
@@ -364,7 +364,7 @@ impl Grants {
                     }
                 }
                 if roles.is_empty() {
-                    (entry.all_roles.clone(), entry.rules_json.as_str())
+                    (entry.all_roles.clone(), &*entry.rules_json)
                 } else {
                     narrowed = entry.rules_json_for(&roles);
                     (Some(roles.join(" ")), narrowed.as_str())

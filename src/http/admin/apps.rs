@@ -220,6 +220,18 @@ pub struct AppList {
 
 /// Ids of the matching applications, in order, for one window.
 fn run(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
+    let by_name = q
+        .sort
+        .is_some_and(|(c, _)| query::column_index::<AppRecord<'_>>("name") == Ok(c));
+    if let (true, Some(order)) = (by_name, cat.apps.name_order()) {
+        let rows = cat
+            .apps
+            .slotted_rows()
+            .map(|(slot, name, row)| (slot, AppRecord::named(row, cat, name)));
+        let at = |slot| cat.apps.at(slot).map(|(name, row)| AppRecord::named(row, cat, name));
+        let (total, page) = q.run_in_order(rows, order, at);
+        return (total, page.into_iter().map(|r| r.row.app.id.clone()).collect());
+    }
     let records: Vec<AppRecord<'_>> = AppRecord::all(cat).collect();
     let (total, page) = q.run(records.iter());
     (total, page.into_iter().map(|r| r.row.app.id.clone()).collect())
