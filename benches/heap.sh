@@ -17,7 +17,9 @@ cargo build --release --quiet --example seed_store --example catalog_heap
 (cd "$WORK" && heaptrack -o "$WORK/heap" "$ROOT/target/release/examples/catalog_heap" "$WORK/data" >/dev/null)
 heaptrack_print -f "$WORK"/heap.*zst 2>/dev/null | grep -E "^(peak heap memory consumption|total memory leaked)" \
   | sed 's/total memory leaked/held after loading (never freed before exit)/'
-echo "largest holders after loading:"
+echo "largest holders after loading (size, allocations, the first frame in this crate):"
 heaptrack_print --print-leaks 1 --print-peaks 0 --print-allocators 0 --print-temporary 0 -f "$WORK"/heap.*zst 2>/dev/null \
-  | awk '/leaked over .* calls from:$/ {hdr=$0; n=0; next} hdr && /^ +(appauth|sled)::/ && n<2 {sub(/::h[0-9a-f]+$/, ""); line[n++]=$1} hdr && n==2 {print hdr " " line[0] " <- " line[1]; hdr=""}' \
-  | sort -t' ' -k1,1 -h -r | head -n "$TOP"
+  | awk '/leaked over .* calls from:$/ {size=$1; calls=$4; want=1; prev=""; next}
+         want && /^ +at (src|crates)\// {sub(/^ +at /, ""); print size "\t" calls "\t" $0 " (" prev ")"; want=0; next}
+         want && /^    [^ ]/ {prev=$1}' \
+  | sort -h -r | head -n "$TOP"
