@@ -1,10 +1,10 @@
 //! The admin API's collections as queryable rows (see [`crate::query`]) and
 //! the CSV export of applications (RFC 4180, formula-injection safe).
 
-use crate::directory::{AppRow, AuditEvent, Catalog};
+use crate::directory::{AppRow, AuditEvent, By, Catalog};
 use crate::domain::access_rule::AccessRule;
 use crate::domain::{format_ms, role};
-use crate::query::{Cell, Column, Kind, Row};
+use crate::query::{Cell, Column, Kind, ListQuery, Row};
 use std::borrow::Cow;
 
 pub struct AppRecord<'a> {
@@ -48,6 +48,32 @@ impl<'a> AppRecord<'a> {
         }
         out
     }
+}
+
+/// Runs a list query over the applications: (matching count, the page's
+/// ids). Sorted by name or id, or not at all (id order), it walks the
+/// catalog's kept order (see `directory::apps`) instead of sorting every
+/// match.
+pub fn run_app_query(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
+    let column = |name| crate::query::column_index::<AppRecord<'_>>(name).ok();
+    let by = match q.sort {
+        None => Some(By::Id),
+        Some((c, _)) if Some(c) == column("id") => Some(By::Id),
+        Some((c, _)) if Some(c) == column("name") => Some(By::Name),
+        Some(_) => None,
+    };
+    if let Some(order) = by.and_then(|by| cat.apps.order(by)) {
+        let rows = cat
+            .apps
+            .slotted_rows()
+            .map(|(slot, name, row)| (slot, AppRecord::named(row, cat, name)));
+        let at = |slot| cat.apps.at(slot).map(|(name, row)| AppRecord::named(row, cat, name));
+        let (total, page) = q.run_in_order(rows, order, at);
+        return (total, page.into_iter().map(|r| r.row.app.id.clone()).collect());
+    }
+    let records: Vec<AppRecord<'_>> = AppRecord::all(cat).collect();
+    let (total, page) = q.run(records.iter());
+    (total, page.into_iter().map(|r| r.row.app.id.clone()).collect())
 }
 
 pub const APP_COLUMNS: &[Column] = &[

@@ -542,7 +542,7 @@ impl Directory {
         let due: Vec<String> = self
             .read()
             .apps
-            .values()
+            .overlapping()
             .filter(|r| r.app.previous_secret.as_ref().is_some_and(|p| p.until <= now_s))
             .map(|r| r.app.id.clone())
             .collect();

@@ -12,12 +12,13 @@
 //! a second copy of every key (~90 bytes an application with the map's own
 //! overhead, ~9 MB per index at 100,000); these cost ~5 bytes each.
 //!
-//! The slots in name order (then id, as a list sorts ties) are kept too,
-//! once [`Apps::build_order`] has made the order after loading: a list
-//! sorted by name then marks its matches in one sequential pass and walks
-//! the order only as far as its page, where sorting the matches cost most
-//! of a query over 100,000 rows. A write moves one entry (a binary search
-//! and a 400 KB `memmove` at 100,000).
+//! The slots in name order (then id, as a list sorts ties) and in id order
+//! (a list's default) are kept too, once [`Apps::build_order`] has made
+//! them after loading: a list sorted either way then marks its matches in
+//! one sequential pass and walks the order only as far as its page, where
+//! sorting the matches cost most of a query over 100,000 rows. A write
+//! moves one entry in each (a binary search and a 400 KB `memmove` at
+//! 100,000); the two cost 800 KB at 100,000.
 //!
 //! Names change only through [`Apps::insert`], [`Apps::update`] and
 //! [`Apps::remove`], which keep the arena and the order in step; the arena
@@ -43,8 +44,14 @@ pub struct Apps {
     spans: Vec<(u32, u32)>,
     /// Bytes of `arena` no slot points at any more.
     garbage: usize,
-    /// Occupied slots by (name, id); `None` until [`Apps::build_order`].
-    order: Option<Vec<u32>>,
+    /// Occupied slots by (name, id) and by id; `None` until
+    /// [`Apps::build_order`].
+    orders: Option<[Vec<u32>; 2]>,
+    /// Slots whose row is in a secret rotation's overlap: the job that ends
+    /// overlaps runs four times a second, and a scan of every row there
+    /// read 28 MB at 100,000 applications each time, on a runtime thread
+    /// that also serves tokens.
+    overlapping: std::collections::HashSet<u32>,
 }
 
 /// Which key of a row an index reads.
@@ -69,9 +76,24 @@ fn row_at(slots: &[Option<AppRow>], slot: u32) -> Option<&AppRow> {
     slots.get(slot as usize)?.as_ref()
 }
 
-/// A row's place in name order: (name, id), as a list sorts by name.
-fn order_key(row: &AppRow) -> (&str, &str) {
-    (row.app.name.as_str(), row.app.id.as_str())
+/// An order the table keeps its slots in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum By {
+    /// (name, id), as a list sorts by name.
+    Name,
+    /// id, a list's order when it names none.
+    Id,
+}
+
+impl By {
+    const ALL: [By; 2] = [By::Name, By::Id];
+
+    fn key(self, row: &AppRow) -> (&str, &str) {
+        match self {
+            By::Name => (row.app.name.as_str(), row.app.id.as_str()),
+            By::Id => (row.app.id.as_str(), ""),
+        }
+    }
 }
 
 impl Apps {
@@ -162,6 +184,19 @@ impl Apps {
         })
     }
 
+    /// The applications in a rotation's overlap (any order).
+    pub fn overlapping(&self) -> impl Iterator<Item = &AppRow> {
+        self.overlapping.iter().filter_map(|&s| row_at(&self.slots, s))
+    }
+
+    fn track_overlap(&mut self, slot: u32) {
+        if row_at(&self.slots, slot).is_some_and(|r| r.app.previous_secret.is_some()) {
+            self.overlapping.insert(slot);
+        } else {
+            self.overlapping.remove(&slot);
+        }
+    }
+
     /// Every application with its slot and name, in slot order.
     pub fn slotted_rows(&self) -> impl Iterator<Item = (u32, &str, &AppRow)> {
         self.rows_with_slots()
@@ -185,39 +220,50 @@ impl Apps {
         Some((name, row_at(&self.slots, slot)?))
     }
 
-    /// Occupied slots in (name, id) order, once built.
-    pub fn name_order(&self) -> Option<&[u32]> {
-        self.order.as_deref()
+    /// Occupied slots in that order, once built.
+    pub fn order(&self, by: By) -> Option<&[u32]> {
+        Some(&self.orders.as_ref()?[by as usize])
     }
 
-    /// Sorts the slots by name; from then on every write keeps the order.
+    /// Sorts the slots both ways; from then on every write keeps them.
     pub fn build_order(&mut self) {
-        let mut order: Vec<u32> = self.rows_with_slots().map(|(slot, _, _)| slot).collect();
         let slots = &self.slots;
-        order.sort_unstable_by(|&a, &b| row_at(slots, a).map(order_key).cmp(&row_at(slots, b).map(order_key)));
-        self.order = Some(order);
+        let occupied: Vec<u32> = self.rows_with_slots().map(|(slot, _, _)| slot).collect();
+        self.orders = Some(By::ALL.map(|by| {
+            let mut order = occupied.clone();
+            order.sort_unstable_by(|&a, &b| {
+                row_at(slots, a)
+                    .map(|r| by.key(r))
+                    .cmp(&row_at(slots, b).map(|r| by.key(r)))
+            });
+            order
+        }));
     }
 
-    /// Where `slot` (holding its row) goes in, or is in, the order.
-    fn order_position(&self, slot: u32) -> Option<Result<usize, usize>> {
-        let order = self.order.as_ref()?;
-        let key = row_at(&self.slots, slot).map(order_key)?;
-        Some(order.binary_search_by(|&s| row_at(&self.slots, s).map(order_key).cmp(&Some(key))))
+    /// Where `slot` (holding its row) goes in, or is in, one order.
+    fn order_position(&self, by: By, slot: u32) -> Option<Result<usize, usize>> {
+        let order = &self.orders.as_ref()?[by as usize];
+        let key = row_at(&self.slots, slot).map(|r| by.key(r))?;
+        Some(order.binary_search_by(|&s| row_at(&self.slots, s).map(|r| by.key(r)).cmp(&Some(key))))
     }
 
     fn order_add(&mut self, slot: u32) {
-        if let Some(Err(at)) = self.order_position(slot)
-            && let Some(order) = self.order.as_mut()
-        {
-            order.insert(at, slot);
+        for by in By::ALL {
+            if let Some(Err(at)) = self.order_position(by, slot)
+                && let Some(orders) = self.orders.as_mut()
+            {
+                orders[by as usize].insert(at, slot);
+            }
         }
     }
 
     fn order_drop(&mut self, slot: u32) {
-        if let Some(Ok(at)) = self.order_position(slot)
-            && let Some(order) = self.order.as_mut()
-        {
-            order.remove(at);
+        for by in By::ALL {
+            if let Some(Ok(at)) = self.order_position(by, slot)
+                && let Some(orders) = self.orders.as_mut()
+            {
+                orders[by as usize].remove(at);
+            }
         }
     }
 
@@ -232,6 +278,7 @@ impl Apps {
             self.link(Key::Client, slot);
             self.link(Key::Name, slot);
             self.order_add(slot);
+            self.track_overlap(slot);
             return;
         }
         let slot = match self.free.pop() {
@@ -248,6 +295,7 @@ impl Apps {
         self.link(Key::Client, slot);
         self.link(Key::Name, slot);
         self.order_add(slot);
+        self.track_overlap(slot);
     }
 
     /// Changes one application in place; a changed name or client ID is
@@ -264,6 +312,7 @@ impl Apps {
         self.link(Key::Client, slot);
         self.link(Key::Name, slot);
         self.order_add(slot);
+        self.track_overlap(slot);
         if let Some(name) = renamed {
             self.place_name(slot, &name);
         }
@@ -276,6 +325,7 @@ impl Apps {
         self.unlink(Key::Client, slot);
         self.unlink(Key::Name, slot);
         self.order_drop(slot);
+        self.overlapping.remove(&slot);
         let row = self.slots.get_mut(slot as usize)?.take();
         self.garbage += self.spans.get(slot as usize).map_or(0, |s| s.1 as usize);
         if let Some(span) = self.spans.get_mut(slot as usize) {
@@ -374,7 +424,19 @@ mod tests {
                     1 if model.contains_key(&id) => {
                         let name = format!("renamed-{round}-{i}");
                         let n = AppName::parse(&name).unwrap();
-                        apps.update(&id, |r| r.app.name = n).unwrap();
+                        let overlap = (i % 2 == 0).then(|| {
+                            Box::new(crate::domain::rotation::RetiringSecret {
+                                hash: crate::domain::secret::SecretHash([1; 32]),
+                                created_at: 0,
+                                before: 0,
+                                until: 0,
+                            })
+                        });
+                        apps.update(&id, |r| {
+                            r.app.name = n;
+                            r.app.previous_secret = overlap;
+                        })
+                        .unwrap();
                         model.insert(id, name);
                     }
                     _ => {
@@ -401,8 +463,20 @@ mod tests {
         assert_eq!(apps.by_id.len(), model.len());
         assert_eq!(apps.by_client.len(), model.len());
         assert_eq!(apps.by_name.len(), model.len());
+        let mut overlapping: Vec<&str> = apps.overlapping().map(|r| r.app.id.as_str()).collect();
+        overlapping.sort_unstable();
+        let mut want_overlapping: Vec<&str> = apps
+            .values()
+            .filter(|r| r.app.previous_secret.is_some())
+            .map(|r| r.app.id.as_str())
+            .collect();
+        want_overlapping.sort_unstable();
+        assert_eq!(
+            overlapping, want_overlapping,
+            "exactly the rows in an overlap are tracked"
+        );
         let ordered: Vec<(String, String)> = apps
-            .name_order()
+            .order(By::Name)
             .expect("built")
             .iter()
             .filter_map(|&s| apps.at(s))
@@ -411,6 +485,15 @@ mod tests {
         let mut sorted: Vec<(String, String)> = model.iter().map(|(id, n)| (n.clone(), id.clone())).collect();
         sorted.sort();
         assert_eq!(ordered, sorted, "the name order holds every row once, sorted");
+        let ids: Vec<&str> = apps
+            .order(By::Id)
+            .expect("built")
+            .iter()
+            .filter_map(|&s| apps.at(s))
+            .map(|(_, r)| r.app.id.as_str())
+            .collect();
+        let model_ids: Vec<&str> = model.keys().map(String::as_str).collect();
+        assert_eq!(ids, model_ids, "the id order holds every row once, sorted");
         assert!(apps.by_name("renamed-0-1").is_none() || model.values().any(|n| n == "renamed-0-1"));
     }
 }

@@ -36,7 +36,7 @@ pub mod views;
 mod writer;
 
 pub use app_writes::KeyCredentials;
-pub use apps::Apps;
+pub use apps::{Apps, By};
 pub use audit::{AuditActor, AuditEvent, AuditView, Outcome, RequestInfo, Target};
 pub use authority::{Actor, Denied};
 pub use catalog::{AppRow, Catalog, Credential, Cutoff, HotEntry, LoginClock};

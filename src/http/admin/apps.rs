@@ -4,7 +4,7 @@
 use super::extract::{
     ApiJson, IdPath, OptionalJson, QueryPairs, allow, off_runtime, uncancellable, wants_csv, written,
 };
-use crate::directory::{AppView, Catalog, KeyCredentials};
+use crate::directory::{AppView, KeyCredentials};
 use crate::domain::application::{AppName, PolicyChange, TokenPolicy};
 use crate::domain::client_keys::ClientKeys;
 use crate::domain::role::perm;
@@ -15,7 +15,7 @@ use crate::error::no_store;
 use crate::http::SharedState;
 use crate::http::bearer::Admin;
 use crate::listing::{AppRecord, CSV_COLUMNS, CSV_DEFAULT_COLUMNS, MAX_CSV_ROWS, csv_line, csv_value};
-use crate::query::{self, ListQuery};
+use crate::query;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -218,25 +218,6 @@ pub struct AppList {
     applications: Vec<AppView>,
 }
 
-/// Ids of the matching applications, in order, for one window.
-fn run(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
-    let by_name = q
-        .sort
-        .is_some_and(|(c, _)| query::column_index::<AppRecord<'_>>("name") == Ok(c));
-    if let (true, Some(order)) = (by_name, cat.apps.name_order()) {
-        let rows = cat
-            .apps
-            .slotted_rows()
-            .map(|(slot, name, row)| (slot, AppRecord::named(row, cat, name)));
-        let at = |slot| cat.apps.at(slot).map(|(name, row)| AppRecord::named(row, cat, name));
-        let (total, page) = q.run_in_order(rows, order, at);
-        return (total, page.into_iter().map(|r| r.row.app.id.clone()).collect());
-    }
-    let records: Vec<AppRecord<'_>> = AppRecord::all(cat).collect();
-    let (total, page) = q.run(records.iter());
-    (total, page.into_iter().map(|r| r.row.app.id.clone()).collect())
-}
-
 /// List applications (JSON), or export them as CSV with `Accept: text/csv` or `format=csv`.
 #[utoipa::path(get, path = "/api/v1/apps", operation_id = "listApps", tag = "Applications", security(("bearer" = [])),
     params(
@@ -269,7 +250,7 @@ async fn list(
     // connection runtimes, which also serve the token endpoint.
     let list = off_runtime(&state, move || {
         let cat = directory.read();
-        let (total, ids) = run(&cat, &q);
+        let (total, ids) = crate::listing::run_app_query(&cat, &q);
         let applications = ids
             .iter()
             .filter_map(|id| cat.apps.get(id))
@@ -309,7 +290,7 @@ async fn export_csv(state: &SharedState, pairs: &[(String, String)]) -> Result<R
     };
     let directory = state.directory.clone();
     let offset = q.offset;
-    let (total, ids) = off_runtime(state, move || run(&directory.read(), &q)).await?;
+    let (total, ids) = off_runtime(state, move || crate::listing::run_app_query(&directory.read(), &q)).await?;
     let exported = ids.len();
     let mut head = String::from("\u{feff}");
     csv_line(&mut head, columns.iter().map(|(_, h)| h.to_string()));
