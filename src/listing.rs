@@ -63,12 +63,16 @@ pub fn run_app_query(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
         Some(_) => None,
     };
     if let Some(order) = by.and_then(|by| cat.apps.order(by)) {
-        let rows = cat
-            .apps
-            .slotted_rows()
-            .map(|(slot, name, row)| (slot, AppRecord::named(row, cat, name)));
         let at = |slot| cat.apps.at(slot).map(|(name, row)| AppRecord::named(row, cat, name));
-        let (total, page) = q.run_in_order(rows, order, at);
+        let marks = match column("name") {
+            Some(name) => q.mark_by(name, cat.apps.names(), at),
+            None => q.mark(
+                cat.apps
+                    .slotted_rows()
+                    .map(|(slot, name, row)| (slot, AppRecord::named(row, cat, name))),
+            ),
+        };
+        let (total, page) = q.page_in_order(&marks, order, at);
         return (total, page.into_iter().map(|r| r.row.app.id.clone()).collect());
     }
     let records: Vec<AppRecord<'_>> = AppRecord::all(cat).collect();

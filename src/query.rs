@@ -409,30 +409,77 @@ impl<R: Row> Row for &R {
     }
 }
 
+/// The rows a query matched, by slot (see [`ListQuery::run_in_order`]).
+#[derive(Default)]
+pub struct Marks {
+    bits: Vec<u64>,
+    total: usize,
+}
+
+impl Marks {
+    fn set(&mut self, slot: u32) {
+        let (word, bit) = (slot as usize / 64, slot % 64);
+        if self.bits.len() <= word {
+            self.bits.resize(word + 1, 0);
+        }
+        self.bits[word] |= 1 << bit;
+        self.total += 1;
+    }
+
+    fn has(&self, slot: u32) -> bool {
+        self.bits
+            .get(slot as usize / 64)
+            .is_some_and(|w| (w >> (slot % 64)) & 1 == 1)
+    }
+}
+
 impl ListQuery {
+    /// Marks the matching rows of `(slot, row)`.
+    pub fn mark<R: Row>(&self, rows: impl Iterator<Item = (u32, R)>) -> Marks {
+        let mut marks = Marks::default();
+        for (slot, _) in rows.filter(|(_, r)| self.matches(r)) {
+            marks.set(slot);
+        }
+        marks
+    }
+
+    /// Marks the matching rows, testing the filters on one text column
+    /// from `texts` (that column's value of every row, by slot) first and
+    /// reading a row through `at` only when those pass and more is asked
+    /// (other filters, a search). Rows kept in one table but named from a
+    /// dense column are then decided without touching most of them. Marks
+    /// exactly what [`Self::mark`] does: a text cell is tested the same way.
+    pub fn mark_by<'t, R: Row>(
+        &self,
+        column: usize,
+        texts: impl Iterator<Item = (u32, &'t str)>,
+        at: impl Fn(u32) -> Option<R>,
+    ) -> Marks {
+        let on_column: Vec<&Filter> = self.filters.iter().filter(|f| f.column == column).collect();
+        let rest = self.search.is_some() || on_column.len() < self.filters.len();
+        let mut marks = Marks::default();
+        for (slot, text) in texts {
+            if on_column.iter().all(|f| text_matches(text, f.op, &f.value, &f.lower))
+                && (!rest || at(slot).is_some_and(|r| self.matches(&r)))
+            {
+                marks.set(slot);
+            }
+        }
+        marks
+    }
+
     /// [`Self::run`] for a query sorted by a column whose order (then id,
-    /// ascending) an index keeps: `rows` are `(slot, row)` in any order,
-    /// `order` the slots in that column's order and `at` reads one slot.
-    /// One sequential pass marks and counts the matches; the order is then
+    /// ascending) an index keeps: `marks` the matching slots, `order` the
+    /// slots in that column's order and `at` reads one slot. The order is
     /// walked only until the page is full, instead of sorting every match.
     /// The result is exactly [`Self::run`]'s.
-    pub fn run_in_order<R: Row>(
+    pub fn page_in_order<R: Row>(
         &self,
-        rows: impl Iterator<Item = (u32, R)>,
+        marks: &Marks,
         order: &[u32],
         at: impl Fn(u32) -> Option<R>,
     ) -> (usize, Vec<R>) {
-        let mut marks: Vec<u64> = Vec::new();
-        let mut total = 0;
-        for (slot, _) in rows.filter(|(_, r)| self.matches(r)) {
-            let (word, bit) = (slot as usize / 64, slot % 64);
-            if marks.len() <= word {
-                marks.resize(word + 1, 0);
-            }
-            marks[word] |= 1 << bit;
-            total += 1;
-        }
-        let marked = |s: &u32| marks.get(*s as usize / 64).is_some_and(|w| (w >> (s % 64)) & 1 == 1);
+        let total = marks.total;
         let end = self.offset.saturating_add(self.limit).min(total);
         if self.offset >= end {
             return (total, Vec::new());
@@ -444,7 +491,7 @@ impl ListQuery {
             Box::new(order.iter())
         };
         let mut page: Vec<R> = Vec::with_capacity(end + 1);
-        for row in walk.filter(|s| marked(s)).filter_map(|&s| at(s)) {
+        for row in walk.filter(|&&s| marks.has(s)).filter_map(|&s| at(s)) {
             // Past the page's end only rows tying with its last one matter:
             // descending walks ties in descending id, which `run` orders
             // ascending, so the whole run of ties is taken and sorted.
@@ -461,6 +508,16 @@ impl ListQuery {
         page.sort_by(|a, b| self.compare(a, b));
         page.truncate(end);
         (total, page.into_iter().skip(self.offset).collect())
+    }
+
+    /// [`Self::mark`] then [`Self::page_in_order`].
+    pub fn run_in_order<R: Row>(
+        &self,
+        rows: impl Iterator<Item = (u32, R)>,
+        order: &[u32],
+        at: impl Fn(u32) -> Option<R>,
+    ) -> (usize, Vec<R>) {
+        self.page_in_order(&self.mark(rows), order, at)
     }
 }
 
@@ -632,6 +689,8 @@ mod tests {
             offset in 0usize..70,
             limit in 1usize..20,
             by in 0u8..3,
+            search in proptest::option::of("[ab]{1,2}"),
+            id_filter in proptest::option::of("[0-9]"),
         ) {
             let rows: Vec<T> = names
                 .iter()
@@ -654,6 +713,14 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
+            // A search and a filter on another column make the marking
+            // read rows, not only the name column.
+            if let Some(search) = search {
+                pairs.push(("search".into(), search));
+            }
+            if let Some(digit) = id_filter {
+                pairs.push(("filterBy".into(), format!("id=@{digit}")));
+            }
             match by {
                 0 => pairs.push(("sortBy".into(), "name".into())),
                 1 => pairs.push(("sortBy".into(), "id".into())),
@@ -666,6 +733,12 @@ mod tests {
                 q.run_in_order(rows.iter().enumerate().map(|(i, r)| (i as u32, r)), &order, |s| rows.get(s as usize));
             let got: Vec<&str> = page_in_order.iter().map(|r| r.id.as_str()).collect();
             prop_assert_eq!(total_in_order, total);
+            prop_assert_eq!(&got, &want);
+            // The same, marked from the name column first.
+            let marks = q.mark_by(1, rows.iter().enumerate().map(|(i, r)| (i as u32, r.name.as_str())), |s| rows.get(s as usize));
+            let (total_by_text, page_by_text) = q.page_in_order(&marks, &order, |s| rows.get(s as usize));
+            let got: Vec<&str> = page_by_text.iter().map(|r| r.id.as_str()).collect();
+            prop_assert_eq!(total_by_text, total);
             prop_assert_eq!(got, want);
         }
     }

@@ -213,6 +213,17 @@ impl Apps {
             })
     }
 
+    /// Every occupied slot's name, read from the arena alone (a name is
+    /// never empty, so an empty span is a free slot): a list filtering on
+    /// names only scans 2 MB of sequential memory at 100,000, where
+    /// touching every row read a cache line per 280-byte row.
+    pub fn names(&self) -> impl Iterator<Item = (u32, &str)> {
+        self.spans.iter().enumerate().filter_map(|(slot, &(start, len))| {
+            let name = self.arena.get(start as usize..(start + len) as usize)?;
+            Some((u32::try_from(slot).ok()?, name)).filter(|_| len > 0)
+        })
+    }
+
     /// The application in `slot`, with its name from the arena.
     pub fn at(&self, slot: u32) -> Option<(&str, &AppRow)> {
         let &(start, len) = self.spans.get(slot as usize)?;
@@ -463,6 +474,12 @@ mod tests {
         assert_eq!(apps.by_id.len(), model.len());
         assert_eq!(apps.by_client.len(), model.len());
         assert_eq!(apps.by_name.len(), model.len());
+        let from_arena: Vec<(u32, &str)> = apps.names().collect();
+        let from_rows: Vec<(u32, &str)> = apps.slotted_rows().map(|(s, n, _)| (s, n)).collect();
+        assert_eq!(
+            from_arena, from_rows,
+            "the arena alone names exactly the occupied slots"
+        );
         let mut overlapping: Vec<&str> = apps.overlapping().map(|r| r.app.id.as_str()).collect();
         overlapping.sort_unstable();
         let mut want_overlapping: Vec<&str> = apps
