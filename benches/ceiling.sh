@@ -8,19 +8,8 @@
 # binary, e.g. an older commit's release build, run as "base" in the same rounds for an A/B)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 DUR=${DUR:-10}; CONC=${CONC:-32}; REPS=${REPS:-3}
-PEERS=$(cd "${PEERS:-../shared/peers}" && pwd)
-WORK=$(mktemp -d /tmp/appauth-ceiling.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
-cargo build --release --quiet --bin appauth
-# The shared folder is read-only: build the ceiling from it into a target dir of ours.
-LIMIT_BIN="$ROOT/target/limit-server/release/limit-server"
-cargo build --release --quiet --locked --manifest-path "$PEERS/limit-server/Cargo.toml" --target-dir "$ROOT/target/limit-server"
+source benches/lib.sh ceiling
 
 for port in 18095 18096 18097; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "port $port is in use; stop what runs there first" >&2; exit 2; fi

@@ -9,18 +9,8 @@
 # env: MINUTES (10), CEIL (30), CONC (32), PEERS (../shared/peers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 MINUTES=${MINUTES:-10}; CEIL=${CEIL:-30}; CONC=${CONC:-32}
-PEERS=$(cd "${PEERS:-../shared/peers}" && pwd)
-WORK=$(mktemp -d /tmp/appauth-soak.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
-cargo build --release --quiet --bin appauth
-LIMIT_BIN="$ROOT/target/limit-server/release/limit-server"
-cargo build --release --quiet --locked --manifest-path "$PEERS/limit-server/Cargo.toml" --target-dir "$ROOT/target/limit-server"
+source benches/lib.sh soak
 for port in 18095 18096; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "port $port is in use; stop what runs there first" >&2; exit 2; fi
 done

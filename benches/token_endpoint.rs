@@ -74,54 +74,46 @@ fn admin_list_query(c: &mut Criterion) {
         .collect();
     store.apply(&writes).unwrap();
     let dir = Directory::load(store, Pepper::from_bytes(&[1; 32]), 3600).unwrap();
-    let pairs: Vec<(String, String)> = [
-        ("filterBy", "name=@ci"),
-        ("filterBy", "enabled==true"),
-        ("sortBy", "name"),
-        ("sortOrder", "desc"),
-        ("offset", "100"),
-        ("limit", "50"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    c.bench_function("admin_list_query/100k_apps_filter_sort_page", |b| {
-        b.iter(|| {
-            let q = appauth::query::parse_query::<AppRecord<'_>>(&pairs, &[]).unwrap();
-            let cat = dir.read();
-            let (total, ids) = appauth::listing::run_app_query(&cat, &q);
-            let views: Vec<_> = ids
-                .iter()
-                .filter_map(|id| cat.apps.get(id))
-                .map(|r| cat.app_view(&r.app))
-                .collect();
-            assert!(total > 20_000 && views.len() == 50);
-        })
-    });
-    // The shape benches/scale.sh asks over HTTP: 90 % of the rows match.
-    let wide: Vec<(String, String)> = [
-        ("filterBy", "name=@app-"),
-        ("sortBy", "name"),
-        ("sortOrder", "desc"),
-        ("offset", "100"),
-        ("limit", "50"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    c.bench_function("admin_list_query/100k_apps_wide_filter_sort_page", |b| {
-        b.iter(|| {
-            let q = appauth::query::parse_query::<AppRecord<'_>>(&wide, &[]).unwrap();
-            let cat = dir.read();
-            let (total, ids) = appauth::listing::run_app_query(&cat, &q);
-            let views: Vec<_> = ids
-                .iter()
-                .filter_map(|id| cat.apps.get(id))
-                .map(|r| cat.app_view(&r.app))
-                .collect();
-            assert!(total == 100_000 && views.len() == 50);
-        })
-    });
+    // A page of a third of the rows, filtered on two columns; and the shape
+    // benches/scale.sh asks over HTTP, where all rows match the name filter.
+    let queries: [(&str, &[(&str, &str)], usize); 2] = [
+        (
+            "admin_list_query/100k_apps_filter_sort_page",
+            &[("filterBy", "name=@ci"), ("filterBy", "enabled==true")],
+            20_000,
+        ),
+        (
+            "admin_list_query/100k_apps_wide_filter_sort_page",
+            &[("filterBy", "name=@app-")],
+            100_000,
+        ),
+    ];
+    for (name, filters, at_least) in queries {
+        let page = [
+            ("sortBy", "name"),
+            ("sortOrder", "desc"),
+            ("offset", "100"),
+            ("limit", "50"),
+        ];
+        let pairs: Vec<(String, String)> = filters
+            .iter()
+            .chain(&page)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let q = appauth::query::parse_query::<AppRecord<'_>>(&pairs, &[]).unwrap();
+                let cat = dir.read();
+                let (total, ids) = appauth::listing::run_app_query(&cat, &q);
+                let views: Vec<_> = ids
+                    .iter()
+                    .filter_map(|id| cat.apps.get(id))
+                    .map(|r| cat.app_view(&r.app))
+                    .collect();
+                assert!(total >= at_least && views.len() == 50);
+            })
+        });
+    }
 }
 
 criterion_group! {

@@ -647,18 +647,8 @@ mod tests {
     }
 
     impl Row for T {
-        const COLUMNS: &'static [Column] = &[
-            Column {
-                name: "id",
-                kind: Kind::Text,
-                searchable: false,
-            },
-            Column {
-                name: "name",
-                kind: Kind::Text,
-                searchable: true,
-            },
-        ];
+        // The applications' first two columns: id, then name (searchable).
+        const COLUMNS: &'static [Column] = crate::listing::APP_COLUMNS.split_at(2).0;
         fn id(&self) -> &str {
             &self.id
         }
