@@ -76,7 +76,8 @@ fn admin_list_query(c: &mut Criterion) {
     let dir = Directory::load(store, Pepper::from_bytes(&[1; 32]), 3600).unwrap();
     // A page of a third of the rows, filtered on two columns; and the shape
     // benches/scale.sh asks over HTTP, where all rows match the name filter.
-    let queries: [(&str, &[(&str, &str)], usize); 2] = [
+    type Filters = &'static [(&'static str, &'static str)];
+    let queries: [(&str, Filters, usize); 2] = [
         (
             "admin_list_query/100k_apps_filter_sort_page",
             &[("filterBy", "name=@ci"), ("filterBy", "enabled==true")],
