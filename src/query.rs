@@ -509,16 +509,6 @@ impl ListQuery {
         page.truncate(end);
         (total, page.into_iter().skip(self.offset).collect())
     }
-
-    /// [`Self::mark`] then [`Self::page_in_order`].
-    pub fn run_in_order<R: Row>(
-        &self,
-        rows: impl Iterator<Item = (u32, R)>,
-        order: &[u32],
-        at: impl Fn(u32) -> Option<R>,
-    ) -> (usize, Vec<R>) {
-        self.page_in_order(&self.mark(rows), order, at)
-    }
 }
 
 /// Parses the common query parameters from raw `(name, value)` pairs.
@@ -719,8 +709,8 @@ mod tests {
             let q = parse_query::<T>(&pairs, &[]).expect("valid query");
             let (total, page) = q.run(rows.iter());
             let want: Vec<&str> = page.iter().map(|r| r.id.as_str()).collect();
-            let (total_in_order, page_in_order) =
-                q.run_in_order(rows.iter().enumerate().map(|(i, r)| (i as u32, r)), &order, |s| rows.get(s as usize));
+            let marks = q.mark(rows.iter().enumerate().map(|(i, r)| (i as u32, r)));
+            let (total_in_order, page_in_order) = q.page_in_order(&marks, &order, |s| rows.get(s as usize));
             let got: Vec<&str> = page_in_order.iter().map(|r| r.id.as_str()).collect();
             prop_assert_eq!(total_in_order, total);
             prop_assert_eq!(&got, &want);

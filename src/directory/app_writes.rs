@@ -660,10 +660,7 @@ impl Directory {
         for r in &rule_ids {
             cat.rules.remove(r);
         }
-        self.hot
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(app.client_id.as_str());
+        self.forget_client(&cat, app.client_id.as_str());
         Ok(app)
     }
 }

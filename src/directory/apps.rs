@@ -199,10 +199,6 @@ impl Apps {
 
     /// Every application with its slot and name, in slot order.
     pub fn slotted_rows(&self) -> impl Iterator<Item = (u32, &str, &AppRow)> {
-        self.rows_with_slots()
-    }
-
-    fn rows_with_slots(&self) -> impl Iterator<Item = (u32, &str, &AppRow)> {
         self.slots
             .iter()
             .zip(&self.spans)
@@ -239,7 +235,7 @@ impl Apps {
     /// Sorts the slots both ways; from then on every write keeps them.
     pub fn build_order(&mut self) {
         let slots = &self.slots;
-        let occupied: Vec<u32> = self.rows_with_slots().map(|(slot, _, _)| slot).collect();
+        let occupied: Vec<u32> = self.slotted_rows().map(|(slot, _, _)| slot).collect();
         self.orders = Some(By::ALL.map(|by| {
             let mut order = occupied.clone();
             order.sort_unstable_by(|&a, &b| {

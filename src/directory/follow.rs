@@ -106,8 +106,12 @@ impl Directory {
                 row.credential.retire();
             }
         }
+        // Under both guards, so no reader sees the new catalog with the old
+        // set of known clients.
+        let mut hot = self.hot.write().unwrap_or_else(|p| p.into_inner());
         *current = cat;
-        self.hot.write().unwrap_or_else(|p| p.into_inner()).clear();
+        hot.rebuild(&current);
+        drop(hot);
         self.seen.store(head, Ordering::Release);
         self.reloaded.store(true, Ordering::Release);
         Ok(())
@@ -173,6 +177,7 @@ impl Directory {
         }
         for row in touched.apps.iter().filter_map(|id| cat.apps.get(id)) {
             hot.remove(row.app.client_id.as_str());
+            hot.learn(row.app.client_id.as_str());
         }
         others
     }
@@ -218,6 +223,7 @@ fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Applic
             });
             if updated.is_none() {
                 let creator = app.created_by.clone();
+                hot.learn(app.client_id.as_str());
                 cat.apps
                     .insert(id.to_owned(), AppRow::new(app, Arc::new(LoginClock::default())));
                 cat.note_creator(&creator);
@@ -227,10 +233,10 @@ fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Applic
             if let Some(row) = cat.apps.remove(id) {
                 row.credential.retire();
                 cat.forget_creator(row.app.client_id.as_str());
-                hot.remove(row.app.client_id.as_str());
                 for rule in cat.rules_by_app.remove(id).unwrap_or_default() {
                     cat.rules.remove(&rule);
                 }
+                hot.forget_client(row.app.client_id.as_str(), cat);
             }
         }
     }

@@ -134,6 +134,7 @@ impl Directory {
             None => 0,
         };
         let cat = read_catalog(store.as_ref())?;
+        let hot = HotIndex::of(&cat);
         Ok(Self {
             store,
             pepper,
@@ -142,7 +143,7 @@ impl Directory {
             audiences: Vec::new(),
             token_ttl,
             catalog: RwLock::new(cat),
-            hot: RwLock::default(),
+            hot: RwLock::new(hot),
             writes: tokio::sync::Mutex::new(()),
             seen: std::sync::atomic::AtomicU64::new(seen),
             pending: std::sync::Mutex::default(),

@@ -435,7 +435,12 @@ async fn a_full_disk_gets_503_loses_nothing_keeps_tokens_flowing_and_recovers_by
     let ready = t.client.get(t.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let ready: Value = ready.json().await.unwrap();
-    assert_eq!(ready["checks"]["store"], "writes failing");
+    // "failing" while the probe's reopen of the database cannot open it
+    // on the full disk either (it then holds no handle, and reads fail too).
+    assert!(
+        ["writes failing", "failing"].contains(&ready["checks"]["store"].as_str().unwrap_or_default()),
+        "{ready}"
+    );
     // Tokens keep flowing from memory.
     t.token_for(before["clientId"].as_str().unwrap(), before["secret"].as_str().unwrap())
         .await;
