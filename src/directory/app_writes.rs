@@ -123,10 +123,8 @@ impl Directory {
         )
         .await?;
         let mut cat = self.write_catalog();
-        cat.apps
-            .insert(app.id.clone(), AppRow::new(app.clone(), Arc::default()));
+        self.add_app(&mut cat, app.clone());
         cat.note_creator(&app.created_by);
-        self.forget_hot(&cat, &[&app.id]);
         Ok((app, secret))
     }
 
@@ -660,7 +658,7 @@ impl Directory {
         for r in &rule_ids {
             cat.rules.remove(r);
         }
-        self.forget_client(&cat, app.client_id.as_str());
+        self.forget_client(app.client_id.as_str());
         Ok(app)
     }
 }

@@ -95,6 +95,7 @@ impl Directory {
         })
         .await
         .map_err(|e| StoreError::Io(format!("store task failed: {e}")))??;
+        let fresh = HotIndex::of(&cat);
         let mut current = self.write_catalog();
         // Whatever changed meanwhile may have retired credentials.
         for row in current.apps.values() {
@@ -106,12 +107,10 @@ impl Directory {
                 row.credential.retire();
             }
         }
-        // Under both guards, so no reader sees the new catalog with the old
-        // set of known clients.
-        let mut hot = self.hot.write().unwrap_or_else(|p| p.into_inner());
+        // Both swapped under the catalog's guard: a reader that finds a
+        // client known waits for it and then reads the new catalog.
+        *self.hot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         *current = cat;
-        hot.rebuild(&current);
-        drop(hot);
         self.seen.store(head, Ordering::Release);
         self.reloaded.store(true, Ordering::Release);
         Ok(())
@@ -177,7 +176,6 @@ impl Directory {
         }
         for row in touched.apps.iter().filter_map(|id| cat.apps.get(id)) {
             hot.remove(row.app.client_id.as_str());
-            hot.learn(row.app.client_id.as_str());
         }
         others
     }
@@ -215,6 +213,12 @@ fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Applic
     match app {
         Some(app) => {
             let updated = cat.apps.update(id, |row| {
+                // Never changed by this server's writes; a record that says
+                // otherwise must not leave the new ID unknown.
+                if row.app.client_id != app.client_id {
+                    hot.forget_client(row.app.client_id.as_str());
+                    hot.learn(app.client_id.as_str());
+                }
                 if withdraws_credentials(&row.app, &app) {
                     row.credential.retire();
                     row.credential = Arc::default();
@@ -236,7 +240,7 @@ fn apply_app(cat: &mut Catalog, hot: &mut HotIndex, id: &str, app: Option<Applic
                 for rule in cat.rules_by_app.remove(id).unwrap_or_default() {
                     cat.rules.remove(&rule);
                 }
-                hot.forget_client(row.app.client_id.as_str(), cat);
+                hot.forget_client(row.app.client_id.as_str());
             }
         }
     }
@@ -310,6 +314,20 @@ mod tests {
         use ring::signature::KeyPair;
         let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(p.public_key().as_ref());
         ClientKeys::parse(&serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k"}]})).unwrap()
+    }
+
+    #[test]
+    fn clients_created_or_deleted_on_another_instance_are_known_or_forgotten_here() {
+        let mut cat = Catalog::default();
+        let mut hot = HotIndex::default();
+        let created = app(None);
+        let client = created.client_id.as_str().to_owned();
+        apply_app(&mut cat, &mut hot, "a1", Some(created.clone()));
+        assert!(hot.may_know(&client));
+        // Updated: still known, once.
+        apply_app(&mut cat, &mut hot, "a1", Some(created));
+        apply_app(&mut cat, &mut hot, "a1", None);
+        assert!(!hot.may_know(&client));
     }
 
     #[test]

@@ -34,7 +34,9 @@ impl HotIndex {
     /// An index that knows every client of `cat` and caches none.
     pub(super) fn of(cat: &Catalog) -> Self {
         let mut index = Self::default();
-        index.known.rebuild(cat);
+        for row in cat.apps.values() {
+            index.known.add(row.app.client_id.as_str());
+        }
         index
     }
 
@@ -48,69 +50,60 @@ impl HotIndex {
         self.entries.clear();
     }
 
-    /// A client now in the catalog.
+    /// A client just added to the catalog (exactly once per addition).
     pub(super) fn learn(&mut self, client_id: &str) {
-        self.known.insert(client_id);
-    }
-
-    /// A client no longer in the catalog; `cat` is the catalog after the
-    /// deletion, from which the known set is rebuilt now and then.
-    pub(super) fn forget_client(&mut self, client_id: &str, cat: &Catalog) {
         self.entries.remove(client_id);
-        self.known.retire(cat);
+        self.known.add(client_id);
     }
 
-    /// Everything again from a catalog that replaced the old one.
-    pub(super) fn rebuild(&mut self, cat: &Catalog) {
-        self.entries.clear();
-        self.known.rebuild(cat);
+    #[cfg(test)]
+    pub(super) fn may_know(&self, client_id: &str) -> bool {
+        self.known.may_contain(client_id)
+    }
+
+    /// A client just removed from the catalog (exactly once per removal).
+    pub(super) fn forget_client(&mut self, client_id: &str) {
+        self.entries.remove(client_id);
+        self.known.remove(client_id);
     }
 }
 
-/// A superset of the catalog's client IDs, as keyed hashes. A deleted
-/// client's hash stays until the next rebuild (a hash cannot be removed:
-/// two IDs may share one, and the survivor must stay known), which runs
-/// once the lingering ones outnumber half the live ones; a stale or
-/// colliding hash only sends a request to the catalog, which answers
-/// exactly. The key is random per process, so which IDs collide cannot
-/// be chosen from outside.
+/// The catalog's client IDs, as keyed 64-bit hashes with how many IDs
+/// share each (two may; removing one must not forget the other). Exact,
+/// so an ID deleted long ago is as cheap to refuse as one never issued;
+/// only a collision sends a made-up ID on to the catalog, which answers
+/// exactly, and the key is random per process, so which IDs collide
+/// cannot be chosen from outside.
 #[derive(Default)]
-pub(super) struct KnownClients {
-    hashes: hashbrown::HashTable<u64>,
+struct KnownClients {
+    counts: hashbrown::HashTable<(u64, u32)>,
     keys: std::hash::RandomState,
-    lingering: usize,
 }
 
 impl KnownClients {
-    fn hash(&self, client_id: &str) -> u64 {
-        self.keys.hash_one(client_id)
+    fn may_contain(&self, client_id: &str) -> bool {
+        let h = self.keys.hash_one(client_id);
+        self.counts.find(h, |e| e.0 == h).is_some()
     }
 
-    pub(super) fn may_contain(&self, client_id: &str) -> bool {
-        let h = self.hash(client_id);
-        self.hashes.find(h, |&x| x == h).is_some()
-    }
-
-    fn insert(&mut self, client_id: &str) {
-        let h = self.hash(client_id);
-        if self.hashes.find(h, |&x| x == h).is_none() {
-            self.hashes.insert_unique(h, h, |&x| x);
+    fn add(&mut self, client_id: &str) {
+        let h = self.keys.hash_one(client_id);
+        match self.counts.find_mut(h, |e| e.0 == h) {
+            Some(e) => e.1 += 1,
+            None => {
+                self.counts.insert_unique(h, (h, 1), |e| e.0);
+            }
         }
     }
 
-    fn retire(&mut self, cat: &Catalog) {
-        self.lingering += 1;
-        let live = self.hashes.len().saturating_sub(self.lingering);
-        if self.lingering > 1024 + live / 2 {
-            self.rebuild(cat);
-        }
-    }
-
-    fn rebuild(&mut self, cat: &Catalog) {
-        self.hashes.clear();
-        self.lingering = 0;
-        for row in cat.apps.values() {
-            self.insert(row.app.client_id.as_str());
+    fn remove(&mut self, client_id: &str) {
+        let h = self.keys.hash_one(client_id);
+        if let Ok(mut e) = self.counts.find_entry(h, |e| e.0 == h) {
+            if e.get().1 > 1 {
+                e.get_mut().1 -= 1;
+            } else {
+                e.remove();
+            }
         }
     }
 }
@@ -206,25 +199,33 @@ impl Directory {
         Some(entry)
     }
 
-    /// Drops the cached entries of these applications (and learns their
-    /// client IDs, for one just created); called with the catalog's write
-    /// guard, after the change, before the guard is released.
+    /// Drops the cached entries of these applications; called with the
+    /// catalog's write guard, after the change, before the guard is released.
     pub(super) fn forget_hot(&self, cat: &Catalog, app_ids: &[&str]) {
         let mut hot = self.hot.write().unwrap_or_else(|p| p.into_inner());
         for id in app_ids {
             if let Some(row) = cat.apps.get(id) {
                 hot.remove(row.app.client_id.as_str());
-                hot.learn(row.app.client_id.as_str());
             }
         }
     }
 
-    /// Forgets a deleted application's client; called like [`Self::forget_hot`].
-    pub(super) fn forget_client(&self, cat: &Catalog, client_id: &str) {
+    /// Adds a new application to the catalog and its client to the known
+    /// ones, under the catalog's write guard.
+    pub(super) fn add_app(&self, cat: &mut Catalog, app: Application) {
         self.hot
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .forget_client(client_id, cat);
+            .learn(app.client_id.as_str());
+        cat.apps.insert(app.id.clone(), AppRow::new(app, Arc::default()));
+    }
+
+    /// Forgets a deleted application's client; called like [`Self::forget_hot`].
+    pub(super) fn forget_client(&self, client_id: &str) {
+        self.hot
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget_client(client_id);
     }
 }
 
@@ -293,34 +294,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn created_clients_are_known_and_deleted_ones_are_not_even_after_many_deletions() {
-        let names: Vec<String> = (0..1200).map(|i| format!("app-{i:04}")).collect();
+    async fn created_clients_are_known_and_deleted_ones_are_forgotten() {
+        let names: Vec<String> = (0..50).map(|i| format!("app-{i:02}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let (dir, apps) = directory_with(&refs).await;
-        for app in &apps {
-            assert!(dir.entry(app.client_id.as_str()).is_some());
-        }
-        // Enough deletions to rebuild the known set at least once.
-        let (gone, kept) = apps.split_at(1150);
+        let (gone, kept) = apps.split_at(30);
         for app in gone {
             dir.delete_app(&app.id, &Actor::system()).await.unwrap();
         }
         let hot = dir.hot.read().unwrap();
-        assert!(hot.known.lingering < gone.len(), "the known set was never rebuilt");
-        drop(hot);
+        for app in kept {
+            assert!(hot.may_know(app.client_id.as_str()), "{} was kept", app.name.as_str());
+        }
         for app in gone {
             assert!(
-                dir.entry(app.client_id.as_str()).is_none(),
+                !hot.may_know(app.client_id.as_str()),
                 "{} was deleted",
                 app.name.as_str()
             );
         }
-        for app in kept {
-            assert!(
-                dir.entry(app.client_id.as_str()).is_some(),
-                "{} was kept",
-                app.name.as_str()
-            );
-        }
+        assert!(!hot.may_know("never-issued"));
+        drop(hot);
+        // And a reload knows the same.
+        let reloaded = HotIndex::of(&dir.read());
+        assert!(kept.iter().all(|a| reloaded.may_know(a.client_id.as_str())));
+        assert!(!gone.iter().any(|a| reloaded.may_know(a.client_id.as_str())));
+    }
+
+    #[test]
+    fn a_client_sharing_a_hash_with_a_deleted_one_stays_known() {
+        // The same ID added twice stands for two IDs with one hash.
+        let mut index = HotIndex::default();
+        index.learn("c1");
+        index.learn("c1");
+        index.forget_client("c1");
+        assert!(index.may_know("c1"));
+        index.forget_client("c1");
+        assert!(!index.may_know("c1"));
     }
 }

@@ -84,10 +84,8 @@ impl Directory {
         let mut cat = self.write_catalog();
         cat.tenant_id = Some(tenant.id.clone());
         cat.scopes.insert(tenant.id.clone(), tenant);
-        cat.apps
-            .insert(app.id.clone(), AppRow::new(app.clone(), Arc::default()));
+        self.add_app(&mut cat, app.clone());
         cat.insert_rule(rule);
-        self.forget_hot(&cat, &[&app.id]);
         Ok(Some((app, secret)))
     }
 
@@ -132,10 +130,8 @@ impl Directory {
         ])
         .await?;
         let mut cat = self.write_catalog();
-        cat.apps
-            .insert(app.id.clone(), AppRow::new(app.clone(), Arc::default()));
+        self.add_app(&mut cat, app.clone());
         cat.insert_rule(rule);
-        self.forget_hot(&cat, &[&app.id]);
         Ok((app, secret))
     }
 }
