@@ -4,7 +4,7 @@
 use crate::directory::{AppRow, AuditEvent, By, Catalog};
 use crate::domain::access_rule::AccessRule;
 use crate::domain::{format_ms, role};
-use crate::query::{Cell, Column, Kind, ListQuery, Row};
+use crate::query::{Cell, Column, Kind, ListQuery, Marks, Row};
 use std::borrow::Cow;
 
 pub struct AppRecord<'a> {
@@ -65,7 +65,16 @@ pub fn run_app_query(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
     if let Some(order) = by.and_then(|by| cat.apps.order(by)) {
         let at = |slot| cat.apps.at(slot).map(|(name, row)| AppRecord::named(row, cat, name));
         let marks = match column("name") {
-            Some(name) => q.mark_by(name, cat.apps.names(), at),
+            // The console's first view: the order itself is the answer.
+            _ if !Marks::needed(q) => Marks::every(cat.apps.len()),
+            // `name=@…`, the console's filter box: one search of the arena.
+            Some(name) => match q
+                .split_contains(name)
+                .filter(|(needle, _)| cat.apps.rarely_named(needle))
+            {
+                Some((needle, rest)) => rest.mark_by(name, cat.apps.names_containing(&needle), at),
+                None => q.mark_by(name, cat.apps.names(), at),
+            },
             None => q.mark(
                 cat.apps
                     .slotted_rows()
