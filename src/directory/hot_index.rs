@@ -16,7 +16,7 @@
 //! behind it makes every new reader wait (the lock prefers writers), and
 //! a flood of made-up client IDs, which needs no credential, would park
 //! the runtime's threads there. So the index also keeps a keyed 64-bit
-//! hash of every client ID in the catalog ([`KnownClients`], ~1.6 MB at
+//! hash of every client ID in the catalog ([`KnownClients`], ~2 MB at
 //! 100,000), and only an ID whose hash is present goes on to the catalog.
 
 use super::*;
