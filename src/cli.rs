@@ -208,7 +208,9 @@ enum KeysCommand {
     Retire {
         #[command(flatten)]
         config: ConfigArgs,
-        /// The key's kid (see `appauth keys list`)
+        /// The key's kid (see `appauth keys list`); base64url, so it may
+        /// start with `-`
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Key compromise: withdraw it immediately
         #[arg(long)]
@@ -602,4 +604,24 @@ fn keys_list(args: &ConfigArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kid_starting_with_a_hyphen_is_a_kid_before_or_after_the_flag() {
+        // base64url kids start with `-` one time in 64.
+        for args in [["-_kid", "--now"], ["--now", "-_kid"]] {
+            let cli = Cli::try_parse_from(["appauth", "keys", "retire", args[0], args[1]]).unwrap();
+            let Command::Keys {
+                command: KeysCommand::Retire { kid, now, .. },
+            } = cli.command
+            else {
+                panic!("not keys retire");
+            };
+            assert_eq!((kid.as_str(), now), ("-_kid", true));
+        }
+    }
 }
