@@ -68,10 +68,7 @@ pub fn run_app_query(cat: &Catalog, q: &ListQuery) -> (usize, Vec<String>) {
             // The console's first view: the order itself is the answer.
             _ if !Marks::needed(q) => Marks::every(cat.apps.len()),
             // `name=@…`, the console's filter box: one search of the arena.
-            Some(name) => match q
-                .split_contains(name)
-                .filter(|(needle, _)| cat.apps.rarely_named(needle))
-            {
+            Some(name) => match q.split_contains(name) {
                 Some((needle, rest)) => rest.mark_by(name, cat.apps.names_containing(&needle), at),
                 None => q.mark_by(name, cat.apps.names(), at),
             },
