@@ -32,6 +32,7 @@
 //! query's time.
 
 use super::catalog::AppRow;
+use crate::domain::application::AppName;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
@@ -51,7 +52,7 @@ fn read_slot(code: &[u8]) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-/// Whether `name` contains `needle` (both non-empty, compared as bytes).
+/// Whether `name` contains `needle`, compared as bytes (names are lowercase).
 fn holds(name: &[u8], needle: &[u8]) -> bool {
     let Some((&first, rest)) = needle.split_first() else {
         return true;
@@ -60,11 +61,6 @@ fn holds(name: &[u8], needle: &[u8]) -> bool {
         return false;
     };
     (0..=last_start).any(|i| name[i] == first && name[i + 1..i + needle.len()].iter().zip(rest).all(|(a, b)| a == b))
-}
-
-/// Whether a byte can be part of an application name.
-fn name_byte(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
 }
 
 #[derive(Default)]
@@ -282,7 +278,7 @@ impl Apps {
         if needle.is_empty() {
             return Box::new(self.names());
         }
-        if !needle.bytes().all(name_byte) {
+        if !needle.bytes().all(AppName::allows) {
             return Box::new(std::iter::empty());
         }
         if !self.rarely_named(needle) {
@@ -479,7 +475,7 @@ impl Apps {
 mod tests {
     use super::*;
     use crate::directory::catalog::LoginClock;
-    use crate::domain::application::{AppName, Application, ClientId};
+    use crate::domain::application::{Application, ClientId};
     use std::sync::Arc;
 
     fn row(id: &str, name: &str) -> AppRow {
@@ -515,7 +511,7 @@ mod tests {
             push_name(&mut arena, "ab", slot);
             let code = &arena.as_bytes()[2..];
             assert_eq!(code.len(), SLOT_CODE);
-            assert!(code.iter().all(|&b| b < 0x20 && !name_byte(b)));
+            assert!(code.iter().all(|&b| b < 0x20 && !AppName::allows(b)));
             assert_eq!(read_slot(code), slot);
         }
     }

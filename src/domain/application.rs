@@ -14,12 +14,17 @@ pub struct AppName(String);
 pub const APP_NAME_RULE: &str = "a name is 2–63 characters of lowercase letters, digits, `-` and `_`, starting with a letter and ending with a letter or digit";
 
 impl AppName {
+    /// Whether a byte may appear in a name (anywhere: the first and last
+    /// have narrower rules). The list query's name search relies on it.
+    pub fn allows(c: u8) -> bool {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_'
+    }
+
     pub fn parse(s: &str) -> Result<Self, String> {
         let b = s.as_bytes();
         let ok = (2..=63).contains(&b.len())
             && b[0].is_ascii_lowercase()
-            && b.iter()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
+            && b.iter().all(|&c| Self::allows(c))
             && b.last().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if ok {
             Ok(Self(s.to_owned()))
