@@ -25,6 +25,13 @@ impl FormError {
 
 /// Form-decodes one component: `+` is a space, then percent-decoding.
 pub fn decode_component(raw: &[u8]) -> Result<Cow<'_, str>, FormError> {
+    // Most components (`grant_type=client_credentials`) need no decoding:
+    // borrowed, they cost no allocation.
+    if !raw.iter().any(|&b| b == b'+' || b == b'%') {
+        return std::str::from_utf8(raw)
+            .map(Cow::Borrowed)
+            .map_err(|_| FormError::NotUtf8);
+    }
     let plus_free: Cow<'_, [u8]> = if raw.contains(&b'+') {
         Cow::Owned(raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect())
     } else {
