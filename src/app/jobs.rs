@@ -156,7 +156,7 @@ pub(super) async fn background_tasks(state: SharedState, mut stop: tokio::sync::
                 state.admin_limiter.sweep(now * 1000);
                 state.admin_failures.sweep(now * 1000);
             }
-            _ = access_flush.tick() => state.access_log.flush(),
+            _ = access_flush.tick() => state.access_log.flush(&state.metrics),
             _ = token_audit.tick() => {
                 if let Err(e) = state.directory.flush_token_audit().await {
                     tracing::error!(error = %e, "could not append federated-token audit records");

@@ -21,7 +21,7 @@ impl App {
         let _ = background.await;
         let _ = overlaps.await;
         let _ = follower.await;
-        self.state.access_log.flush();
+        self.state.access_log.flush(&self.state.metrics);
         if let Err(e) = self.state.directory.flush_logins().await {
             tracing::error!(error = %e, "could not save last-login times at shutdown");
         }

@@ -100,8 +100,9 @@ impl AccessLog {
     }
 
     /// Hands the buffered lines to the writer (the background task calls
-    /// this every 100 ms, and once more at shutdown).
-    pub fn flush(&self) {
+    /// this every 100 ms, and once more at shutdown); lines the writer
+    /// drops are counted in `metrics`.
+    pub fn flush(&self, metrics: &super::Metrics) {
         let Some((writer, _)) = self.sink.get() else { return };
         let mut out = self.spare.lock().unwrap_or_else(|p| p.into_inner());
         {
@@ -115,10 +116,17 @@ impl AccessLog {
         // writer's own counter records it. The writer copies each piece, so
         // pieces of a bounded size keep its allocations reusable too.
         let mut writer = writer.clone();
+        let dropped = writer.error_counter();
         let mut rest = out.as_slice();
         while !rest.is_empty() {
             let (piece, tail) = rest.split_at(piece_end(rest, PIECE));
+            let before = dropped.dropped_lines();
             let _ = writer.write_all(piece);
+            if dropped.dropped_lines() != before {
+                // The writer counted the piece as one line.
+                let lines = memchr::memchr_iter(b'\n', piece).count() as u64;
+                metrics.access_lines_dropped(lines.saturating_sub(1));
+            }
             rest = tail;
         }
         out.clear();
@@ -421,7 +429,7 @@ mod tests {
                 l.write(LogFormat::Text, &mut want);
                 assert!(log.record(&l));
             }
-            log.flush();
+            log.flush(&crate::telemetry::Metrics::default());
             let kept = (log.buf.lock().unwrap().capacity(), log.spare.lock().unwrap().capacity());
             assert!(kept.1 > 100_000, "the written buffer keeps its capacity: {kept:?}");
         }
@@ -429,6 +437,47 @@ mod tests {
         drop(log);
         drop(guard);
         assert_eq!(*sink.0.lock().unwrap(), want);
+    }
+
+    #[test]
+    fn lines_the_writer_drops_are_counted_one_by_one() {
+        // The writer's worker blocks on `gate` and its channel holds one
+        // piece, so most pieces of one flush are dropped.
+        let gate = std::sync::Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let sink = SharedSink::default();
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(true)
+            .buffered_lines_limit(1)
+            .finish(Gated(gate.clone(), sink.clone()));
+        let metrics = crate::telemetry::Metrics::default();
+        metrics.count_log_drops(writer.error_counter());
+        let log = AccessLog::default();
+        log.enable(writer, LogFormat::Text);
+        for i in 0..3_000 {
+            assert!(log.record(&line(Some(&format!("c{i}")), "/oauth/token")));
+        }
+        log.flush(&metrics);
+        drop(held);
+        drop(log);
+        drop(guard);
+        let written = sink.0.lock().unwrap().iter().filter(|&&b| b == b'\n').count() as u64;
+        let dropped = metrics.log_lines_dropped();
+        assert!(dropped > 1_000, "most pieces were dropped: {dropped}");
+        assert_eq!(written + dropped, 3_000, "every line is written or counted");
+    }
+
+    /// A sink that waits for the test's gate before each write.
+    struct Gated(std::sync::Arc<Mutex<()>>, SharedSink);
+
+    impl std::io::Write for Gated {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let _open = self.0.lock().unwrap();
+            self.1.write(b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     /// A `Write` target the test reads back.

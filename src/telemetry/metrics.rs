@@ -145,7 +145,13 @@ impl Metrics {
 
     /// An access line dropped before reaching the writer (see `access`).
     pub fn access_line_dropped(&self) {
-        self.drops.access.fetch_add(1, Ordering::Relaxed);
+        self.access_lines_dropped(1);
+    }
+
+    /// Access lines dropped that the writer did not count itself (it
+    /// counts one per dropped piece, whatever the lines in it).
+    pub fn access_lines_dropped(&self, n: u64) {
+        self.drops.access.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn log_lines_dropped(&self) -> u64 {
