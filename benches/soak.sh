@@ -2,9 +2,8 @@
 # A sustained load on shipped defaults (access log on): MINUTES one-minute windows of wrk c=32
 # against appauth, one server, no restart. Per window: tokens/s (and against the first window),
 # p50/p99/max, the most steal time in any one second, server CPU per token, resident memory, and
-# the access log's bytes per token. The
-# ceiling (../shared/peers/limit-server, SIGN=1) runs CEIL seconds before and after, for the p99
-# reference of the same sitting. Then one more window with log.token_success_sample=100, the
+# the access log's bytes per token. The ceiling (../shared/peers/limit-server, SIGN=1) runs CEIL
+# seconds before and after, for the p99 reference of the same sitting. Then one more window with log.token_success_sample=100, the
 # documented way to keep the log's volume down at high rates (failures are always logged).
 #
 # env: MINUTES (10), CEIL (30), CONC (32), PEERS (../shared/peers)
@@ -31,7 +30,6 @@ load() { # name url creds seconds pid
   SERVER_PIDS=$5 "$PEERS/load.sh" "$2" "$3" grant_type=client_credentials "$4" "$CONC" \
     | grep '^RESULT' | sed "s/^RESULT/RESULT name=$1/"
 }
-steal() { awk '/^cpu /{print $9}' /proc/stat; }
 window() { # name seconds
   local before after sampler
   before=$(stat -c %s "$WORK/appauth/server.log")

@@ -31,7 +31,6 @@ if [[ -n "${BASE_BIN:-}" ]]; then start base "$BASE_BIN" 18097; NAMES=(appauth b
 for _ in $(seq 100); do curl -s -o /dev/null -X POST http://127.0.0.1:18096/token && break; sleep 0.05; done
 CREDS_limit=a:b
 url() { case $1 in appauth) echo http://127.0.0.1:18095/oauth/token ;; base) echo http://127.0.0.1:18097/oauth/token ;; limit) echo http://127.0.0.1:18096/token ;; esac; }
-steal() { awk '/^cpu /{print $9}' /proc/stat; }
 
 window() { # name
   local creds="CREDS_$1" pid="PID_$1" s0 s1 purged tracer=
