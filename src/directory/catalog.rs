@@ -91,7 +91,8 @@ impl AppRow {
 /// What the token endpoint needs about one application.
 pub struct HotEntry {
     pub app_id: String,
-    pub client_id: String,
+    /// Shared with every grant (no copy per token).
+    pub client_id: Arc<str>,
     pub(super) secret_hash: SecretHash,
     /// The replaced secret during a rotation's overlap: it authenticates
     /// until the overlap's end, for tokens expiring by then.
@@ -102,7 +103,8 @@ pub struct HotEntry {
     /// exactly its length, where a `String` kept serde's 128-byte buffer).
     pub rules_json: Box<str>,
     /// Distinct role ids, space-separated: the `scope` of an unnarrowed token.
-    pub all_roles: Option<String>,
+    /// Shared with every grant that uses it whole (no copy per token).
+    pub all_roles: Option<Arc<str>>,
     /// Earliest `iat` a new token may carry (see `Cutoff`).
     pub min_iat: i64,
     pub login: Arc<LoginClock>,
@@ -241,10 +243,10 @@ impl Catalog {
                 roles.push(&r.role_id);
             }
         }
-        let all_roles = (!roles.is_empty()).then(|| roles.join(" "));
+        let all_roles = (!roles.is_empty()).then(|| Arc::from(roles.join(" ")));
         HotEntry {
             app_id: row.app.id.clone(),
-            client_id: row.app.client_id.as_str().to_owned(),
+            client_id: Arc::from(row.app.client_id.as_str()),
             secret_hash: row.app.secret_hash,
             previous_secret: row.app.previous_secret.clone(),
             enabled: row.app.enabled,

@@ -54,8 +54,8 @@ pub struct Asked<'a> {
 pub struct Granted {
     pub access_token: String,
     pub expires_in: i64,
-    pub scope: Option<String>,
-    pub client_id: String,
+    pub scope: Option<Arc<str>>,
+    pub client_id: Arc<str>,
     /// Set when a federated credential authenticated the client.
     pub federated: Option<crate::domain::federated::Provenance>,
     /// Bound to a DPoP key: `token_type` is `DPoP` (RFC 9449 §5).
@@ -82,7 +82,7 @@ pub fn authenticate(
     now_ms: i64,
 ) -> Result<Authenticated, OAuthError> {
     let challenge = method == AuthMethod::Basic;
-    ClientSecret::parse(secret)
+    ClientSecret::check_format(secret)
         .map_err(|e| OAuthError::invalid_client(format!("client authentication failed: {e}"), challenge))?;
     directory
         .authenticate(client_id, secret, now_ms.div_euclid(1000))
@@ -367,7 +367,7 @@ impl Grants {
                     (entry.all_roles.clone(), &*entry.rules_json)
                 } else {
                     narrowed = entry.rules_json_for(&roles);
-                    (Some(roles.join(" ")), narrowed.as_str())
+                    (Some(Arc::from(roles.join(" "))), narrowed.as_str())
                 }
             }
         };

@@ -346,8 +346,23 @@ impl Started {
     }
 
     /// Records the latency, sets `X-Request-Id` and writes the access line
-    /// (when the access log is on).
-    pub fn finish(self, state: &impl super::Observed, method: &str, path: &str, mut resp: Response) -> Response {
+    /// (when the access log is on), naming the client the response's
+    /// [`LoggedClient`] extension names.
+    pub fn finish(self, state: &impl super::Observed, method: &str, path: &str, resp: Response) -> Response {
+        self.finish_for(state, method, path, resp, None)
+    }
+
+    /// As [`Self::finish`], with the client ID given directly (`None`: the
+    /// extension's): the token endpoint's path, which skips the
+    /// extension's four allocations a request.
+    pub fn finish_for(
+        self,
+        state: &impl super::Observed,
+        method: &str,
+        path: &str,
+        mut resp: Response,
+        client: Option<&str>,
+    ) -> Response {
         let route = RouteClass::of(path);
         let (latency_us, hex) = self.stamp(state, route, &mut resp);
         if !state.access_log().enabled()
@@ -364,7 +379,7 @@ impl Started {
             path,
             status: resp.status().as_u16(),
             latency_us,
-            client: resp.extensions().get::<LoggedClient>().map(|c| c.0.as_str()),
+            client: client.or_else(|| resp.extensions().get::<LoggedClient>().map(|c| c.0.as_str())),
             federated: resp.extensions().get::<LoggedFederation>(),
             request_id: &hex,
         });

@@ -83,8 +83,16 @@ pub struct IssueRequest<'a> {
 #[derive(Debug)]
 pub struct IssuedToken {
     pub access_token: String,
-    pub jti: String,
+    /// The `jti`: 16 random bytes in base64url.
+    jti: [u8; 22],
     pub expires_in: i64,
+}
+
+impl IssuedToken {
+    pub fn jti(&self) -> &str {
+        // Base64url output is ASCII.
+        std::str::from_utf8(&self.jti).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,26 +174,61 @@ impl TokenIssuer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take(&self.rng, &mut jti_raw)?;
-        let mut jti = String::with_capacity(22);
-        URL_SAFE_NO_PAD.encode_string(jti_raw, &mut jti);
+        let mut jti = [0u8; 22];
+        URL_SAFE_NO_PAD
+            .encode_slice(jti_raw, &mut jti)
+            .map_err(|_| IssueError::Sign)?;
+        let jti_str = std::str::from_utf8(&jti).map_err(|_| IssueError::Sign)?;
 
-        let mut payload = String::with_capacity(256 + req.access_rules_json.len());
         let aud = self.audiences_json.get(req.audience).map_or("\"\"", String::as_str);
+        let fed_json = req.federated.map(|(iss, sub)| {
+            // External values: escaped as JSON.
+            let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+            (json(iss), json(sub))
+        });
+        let (mut iat_buf, mut exp_buf) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let (iat_str, exp_str) = (iat_buf.format(iat), exp_buf.format(exp));
+        // Sized once from its parts, so it never grows (this runs per token).
+        let variable = self.issuer_json.len()
+            + 2 * req.client_id.len()
+            + aud.len()
+            + 2 * iat_str.len()
+            + exp_str.len()
+            + req.scope.map_or(0, str::len)
+            + fed_json.as_ref().map_or(0, |(i, s)| i.len() + s.len())
+            + req.dpop_jkt.map_or(0, str::len)
+            + req.x5t.map_or(0, str::len)
+            + req.access_rules_json.len();
+        let capacity = 224 + variable;
+        let mut payload = String::with_capacity(capacity);
         // client IDs are server-generated UUIDs and scope values are role ids
         // (checked slugs), so neither needs escaping.
-        let _ = write!(
-            payload,
-            r#"{{"iss":{},"sub":"{id}","client_id":"{id}","aud":{aud},"iat":{iat},"nbf":{iat},"exp":{exp},"jti":"{jti}""#,
-            self.issuer_json,
-            id = req.client_id,
-        );
+        for part in [
+            r#"{"iss":"#,
+            &self.issuer_json,
+            r#","sub":""#,
+            req.client_id,
+            r#"","client_id":""#,
+            req.client_id,
+            r#"","aud":"#,
+            aud,
+            r#","iat":"#,
+            iat_str,
+            r#","nbf":"#,
+            iat_str,
+            r#","exp":"#,
+            exp_str,
+            r#","jti":""#,
+            jti_str,
+            "\"",
+        ] {
+            payload.push_str(part);
+        }
         if let Some(scope) = req.scope {
             let _ = write!(payload, r#","scope":"{scope}""#);
         }
-        if let Some((iss, sub)) = req.federated {
-            // External values: escaped as JSON.
-            let json = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-            let _ = write!(payload, r#","fed":{{"iss":{},"sub":{}}}"#, json(iss), json(sub));
+        if let Some((iss, sub)) = &fed_json {
+            let _ = write!(payload, r#","fed":{{"iss":{iss},"sub":{sub}}}"#);
         }
         // Base64url thumbprints: nothing to escape.
         match (req.dpop_jkt, req.x5t) {
@@ -200,9 +243,13 @@ impl TokenIssuer {
                 let _ = write!(payload, r#","cnf":{{"jkt":"{jkt}","x5t#S256":"{x5t}"}}"#);
             }
         }
-        let _ = write!(payload, r#","access_rules":{}}}"#, req.access_rules_json);
+        payload.push_str(r#","access_rules":"#);
+        payload.push_str(req.access_rules_json);
+        payload.push('}');
+        debug_assert!(payload.len() <= capacity, "the payload outgrew its estimate");
 
-        let mut token = String::with_capacity(key.header_b64.len() + payload.len() * 4 / 3 + 100);
+        // Header, payload and the longest signature (RS256's 342 characters).
+        let mut token = String::with_capacity(key.header_b64.len() + payload.len().div_ceil(3) * 4 + 344);
         token.push_str(&key.header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload.as_bytes(), &mut token);
@@ -285,7 +332,7 @@ mod tests {
             assert_eq!((c.sub.as_str(), c.client_id.as_str()), ("c1", "c1"));
             assert_eq!(c.aud, crate::token::claims::Audience::One("urn:b".into()));
             assert_eq!((c.iat, c.nbf, c.exp), (1_000, 1_000, 4_600));
-            assert_eq!(c.jti, t.jti);
+            assert_eq!(c.jti, t.jti());
             assert_eq!(c.scope.as_deref(), Some("viewer"));
             assert_eq!(c.access_rules[0].scope_name, "T");
         }

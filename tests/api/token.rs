@@ -294,6 +294,14 @@ async fn token_request_with_fully_percent_encoded_credentials_succeeds() {
         .post_form("/oauth/token", "grant_type=client_credentials", Some(auth))
         .await;
     assert_eq!(resp.status(), 200);
+    // Every character escaped: longer than the 256 bytes decoded on the stack.
+    let escape_all = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    let long = basic_plain(&escape_all(&app.admin_id), &escape_all(&app.admin_secret));
+    assert!(long.len() > 4 * 256 / 3 + "Basic ".len(), "{}", long.len());
+    let resp = app
+        .post_form("/oauth/token", "grant_type=client_credentials", Some(long))
+        .await;
+    assert_eq!(resp.status(), 200);
     let body = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
         app.admin_id.replace('-', "%2D"),

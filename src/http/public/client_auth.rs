@@ -159,7 +159,19 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
             true,
         ));
     }
-    let decoded = BASIC_B64.decode(encoded.trim()).map_err(|_| bad("not valid base64"))?;
+    // Decoded on the stack: a client ID and secret fit many times over, and
+    // this runs for every Basic-authenticated request.
+    let encoded = encoded.trim();
+    let mut on_stack = [0u8; 256];
+    let on_heap;
+    let decoded: &[u8] = match BASIC_B64.decode_slice(encoded, &mut on_stack) {
+        Ok(n) => &on_stack[..n],
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            on_heap = BASIC_B64.decode(encoded).map_err(|_| bad("not valid base64"))?;
+            &on_heap
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => return Err(bad("not valid base64")),
+    };
     let (id, secret) = match decoded.iter().position(|&b| b == b':') {
         Some(i) => (&decoded[..i], &decoded[i + 1..]),
         None => return Err(bad("expected client_id:client_secret")),

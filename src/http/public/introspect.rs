@@ -154,7 +154,7 @@ async fn introspect(
         let Ok(claims) = state.issuer.verify_own(&token, now) else {
             return Ok(None);
         };
-        if own_only.is_some_and(|me| me != claims.client_id) || state.is_revoked(&claims).await {
+        if own_only.is_some_and(|me| *me != *claims.client_id) || state.is_revoked(&claims).await {
             return Ok(None);
         }
         let token_type = if claims.dpop_jkt().is_some() { "DPoP" } else { "Bearer" };

@@ -56,10 +56,15 @@ pub async fn method_not_allowed(uri: axum::http::Uri) -> OAuthError {
 }
 
 pub fn with_client(mut resp: Response, client_id: Option<&str>) -> Response {
-    // Only something shaped like a client ID is logged: a secret pasted
-    // into the wrong field must not reach the log.
-    if let Some(id) = client_id.filter(|id| crate::domain::is_id(id)) {
+    if let Some(id) = loggable_client(client_id) {
         resp.extensions_mut().insert(LoggedClient(id.to_owned()));
     }
     resp
+}
+
+/// The client ID, when it may go to the access log: only something shaped
+/// like a client ID is logged, as a secret pasted into the wrong field must
+/// not reach the log.
+pub fn loggable_client(client_id: Option<&str>) -> Option<&str> {
+    client_id.filter(|id| crate::domain::is_id(id))
 }

@@ -66,7 +66,7 @@ async fn revoke(
             // Unknown, malformed, foreign or expired: nothing to revoke.
             return Ok(());
         };
-        if claims.client_id != client.client_id {
+        if *claims.client_id != *client.client_id {
             return Err(OAuthError::UnauthorizedClient(
                 "this token was not issued to the authenticated client".into(),
             ));

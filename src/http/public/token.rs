@@ -2,7 +2,7 @@
 //! compatibility form `POST /api/v1/token` for existing API clients.
 
 use super::client_auth::{ClientCredentials, TlsClient, credentials, no_credentials_in_url};
-use super::oauth::{method_not_allowed, oauth_body, oauth_form, with_client};
+use super::oauth::{loggable_client, method_not_allowed, oauth_body, oauth_form, with_client};
 use crate::error::{OAuthError, no_store};
 use crate::http::SharedState;
 use crate::http::body::has_media_type;
@@ -14,10 +14,11 @@ use crate::telemetry::{LoggedFederation, PeerAddr};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
+use std::sync::Arc;
 
 pub fn router() -> Router<SharedState> {
     Router::new()
@@ -105,26 +106,36 @@ async fn dpop_jkt(state: &SharedState, proof: Option<&str>, client_id: &str) -> 
     Ok(Some(state.grants.dpop.check(proof, &expected, client_id).await?.jkt))
 }
 
+/// The RFC 6749 §5.1 answer, built at its exact length in one buffer (one
+/// allocation, which the body then owns) with its headers reserved at
+/// once: this runs for every token.
 fn granted_response(g: &Granted, exchanged: bool) -> Response {
-    let mut body = format!(
-        r#"{{"access_token":"{}","token_type":"{}","expires_in":{}"#,
-        g.access_token,
-        if g.dpop { "DPoP" } else { "Bearer" },
-        g.expires_in
-    );
-    if exchanged {
-        body.push_str(&format!(r#","issued_token_type":"{TYPE_ACCESS_TOKEN}""#));
-    }
-    if let Some(scope) = &g.scope {
-        body.push_str(&format!(r#","scope":"{scope}""#));
-    }
-    body.push('}');
-    let mut resp = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        body,
-    )
-        .into_response();
+    let token_type = if g.dpop { "DPoP" } else { "Bearer" };
+    let mut expires = itoa::Buffer::new();
+    let expires = expires.format(g.expires_in);
+    let issued_type = if exchanged { TYPE_ACCESS_TOKEN } else { "" };
+    let scope = g.scope.as_deref().unwrap_or_default();
+    let parts: [&str; 12] = [
+        r#"{"access_token":""#,
+        &g.access_token,
+        r#"","token_type":""#,
+        token_type,
+        r#"","expires_in":"#,
+        expires,
+        if exchanged { r#","issued_token_type":""# } else { "" },
+        issued_type,
+        if exchanged { "\"" } else { "" },
+        if g.scope.is_some() { r#","scope":""# } else { "" },
+        scope,
+        if g.scope.is_some() { "\"}" } else { "}" },
+    ];
+    let mut body = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|p| body.push_str(p));
+    let mut resp = Response::new(Body::from(body));
+    // content-type, cache-control, pragma, x-request-id, and maybe dpop-nonce.
+    resp.headers_mut().reserve(5);
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     no_store(&mut resp);
     resp
 }
@@ -138,8 +149,8 @@ pub async fn direct(state: SharedState, peer: Option<PeerAddr>, req: axum::http:
     let origin = Origin::of(peer, started.id);
     let (mut parts, body) = req.into_parts();
     let tls = TlsClient(parts.extensions.remove());
-    let resp = token(State(state.clone()), origin, tls, parts.uri, parts.headers, body).await;
-    started.finish(&*state, "POST", TOKEN_PATH, resp)
+    let (resp, client) = answer(&state, origin, tls, parts.uri, parts.headers, body).await;
+    started.finish_for(&*state, "POST", TOKEN_PATH, resp, loggable_client(client.as_deref()))
 }
 
 /// RFC 6749 §4.4 client-credentials grant.
@@ -151,11 +162,25 @@ pub async fn direct(state: SharedState, peer: Option<PeerAddr>, req: axum::http:
 async fn token(
     State(state): State<SharedState>,
     origin: Origin,
-    TlsClient(cert): TlsClient,
+    tls: TlsClient,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let (resp, client) = answer(&state, origin, tls, uri, headers, body).await;
+    with_client(resp, client.as_deref())
+}
+
+/// The token endpoint's answer, and the client ID it names (the one
+/// authenticated, or on a refusal the one claimed) for the access line.
+async fn answer(
+    state: &SharedState,
+    origin: Origin,
+    TlsClient(cert): TlsClient,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> (Response, Option<Arc<str>>) {
     let mut claimed: Option<String> = None;
     let mut exchanged = false;
     let x5t = cert.as_ref().map(|c| c.thumbprint.as_str());
@@ -176,7 +201,7 @@ async fn token(
             actor_token_type,
             requested_token_type,
         ] = oauth_form(
-            &state,
+            state,
             &headers,
             body,
             [
@@ -221,7 +246,7 @@ async fn token(
                 .grants
                 .authenticate_federated(origin.source, &client_id, token, FederatedVia::TokenExchange)
                 .await?;
-            let jkt = dpop_jkt(&state, dpop, &entry.client_id).await?;
+            let jkt = dpop_jkt(state, dpop, &entry.client_id).await?;
             return state.grants.grant_to(
                 &entry,
                 false,
@@ -245,45 +270,52 @@ async fn token(
             [client_id, client_secret, assertion_type, assertion].into(),
             cert.as_ref(),
         )?;
-        claimed = creds.claimed_id();
-        match &creds {
-            // The hot path stays synchronous: no future for a secret check.
-            ClientCredentials::Secret(c) if dpop.is_none() => state.grants.client_credentials(&GrantRequest {
-                source: origin.source,
-                client_id: &c.id,
-                client_secret: &c.secret,
-                method: c.method,
-                scope: scope.as_deref(),
-                resource: resource.as_deref(),
-                audience: audience.as_deref(),
-                dpop_jkt: None,
-                x5t,
-            }),
-            // The proof is checked (and its jti recorded) only once the
-            // client has authenticated: nobody else can fill the ledger.
-            _ => {
-                let entry = creds.authenticate(&state, origin.source, "/oauth/token").await?;
-                let jkt = dpop_jkt(&state, dpop, &entry.client_id).await?;
-                state.grants.grant_to(
-                    &entry,
-                    creds.challenge(),
-                    &Asked {
-                        scope: scope.as_deref(),
-                        resource: resource.as_deref(),
-                        audience: audience.as_deref(),
-                        dpop_jkt: jkt.as_deref(),
-                        x5t,
-                    },
-                    crate::domain::now_ms(),
-                )
+        let granted = async {
+            match &creds {
+                // The hot path stays synchronous: no future for a secret check.
+                ClientCredentials::Secret(c) if dpop.is_none() => state.grants.client_credentials(&GrantRequest {
+                    source: origin.source,
+                    client_id: &c.id,
+                    client_secret: &c.secret,
+                    method: c.method,
+                    scope: scope.as_deref(),
+                    resource: resource.as_deref(),
+                    audience: audience.as_deref(),
+                    dpop_jkt: None,
+                    x5t,
+                }),
+                // The proof is checked (and its jti recorded) only once the
+                // client has authenticated: nobody else can fill the ledger.
+                _ => {
+                    let entry = creds.authenticate(state, origin.source, "/oauth/token").await?;
+                    let jkt = dpop_jkt(state, dpop, &entry.client_id).await?;
+                    state.grants.grant_to(
+                        &entry,
+                        creds.challenge(),
+                        &Asked {
+                            scope: scope.as_deref(),
+                            resource: resource.as_deref(),
+                            audience: audience.as_deref(),
+                            dpop_jkt: jkt.as_deref(),
+                            x5t,
+                        },
+                        crate::domain::now_ms(),
+                    )
+                }
             }
         }
+        .await;
+        // Only a refusal names the claimed client: a grant names its own.
+        if granted.is_err() {
+            claimed = creds.claimed_id();
+        }
+        granted
     }
     .await;
     state.metrics.count_token(result.as_ref().map(|_| ()));
     match result {
         Ok(g) => {
-            let mut resp = with_client(granted_response(&g, exchanged), Some(&g.client_id));
+            let mut resp = granted_response(&g, exchanged);
             if g.dpop
                 && let Some(nonces) = &state.grants.dpop.nonces
                 && let Ok(v) = HeaderValue::from_str(&nonces.current(crate::domain::now_ms() / 1000))
@@ -305,9 +337,9 @@ async fn token(
                     sub: p.sub.clone(),
                 });
             }
-            resp
+            (resp, Some(g.client_id))
         }
-        Err(e) => with_client(e.into_response(), claimed.as_deref()),
+        Err(e) => (e.into_response(), claimed.map(Arc::from)),
     }
 }
 
