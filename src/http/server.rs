@@ -290,9 +290,12 @@ pub fn dispatch(
     }
     if plane.serves_token() && req.method() == axum::http::Method::POST && req.uri().path() == TOKEN_PATH {
         let state = state.clone();
-        return Either::Left(Either::Left(async move {
+        // Boxed: hyper moves the request's future a few times before polling
+        // it, and this one is kilobytes (the form's parameters, the body's
+        // timer); a pointer moves for the price of one allocation.
+        return Either::Left(Either::Left(Box::pin(async move {
             Ok(crate::http::public::token::direct(state, peer, req).await)
-        }));
+        })));
     }
     if let Some(peer) = peer {
         req.extensions_mut().insert(peer);

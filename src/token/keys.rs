@@ -97,21 +97,19 @@ enum Signer {
 /// Key sizes `keys generate --alg RS256 --bits` accepts.
 pub const RSA_BITS: [usize; 2] = [2048, 3072];
 
-/// A signature, kept on the stack: signing runs once per token. The
-/// longest this server makes is RSA-4096's 512 bytes (ring signs with 2048-
-/// to 4096-bit keys).
-pub struct Signature {
-    buf: [u8; Signature::MAX],
-    len: usize,
-}
-
-impl Signature {
-    const MAX: usize = 512;
+/// A signature: ES256 and EdDSA ones (64 bytes) stay on the stack, as
+/// signing runs once per token; RSA ones are on the heap.
+pub enum Signature {
+    Short([u8; 64]),
+    Long(Vec<u8>),
 }
 
 impl AsRef<[u8]> for Signature {
     fn as_ref(&self) -> &[u8] {
-        &self.buf[..self.len]
+        match self {
+            Self::Short(b) => b,
+            Self::Long(v) => v,
+        }
     }
 }
 
@@ -200,41 +198,21 @@ impl SigningKey {
     }
 
     pub fn sign(&self, rng: &SystemRandom, msg: &[u8]) -> Result<Signature, ring::error::Unspecified> {
-        let mut out = Signature {
-            buf: [0; Signature::MAX],
-            len: 0,
-        };
+        let short = |sig: &[u8]| <[u8; 64]>::try_from(sig).map_err(|_| ring::error::Unspecified);
         match &self.signer {
             Signer::Ecdsa(k) => {
-                let sig = k.sign(rng, msg)?;
-                let sig = sig.as_ref();
-                let dst = out.buf.get_mut(..sig.len()).ok_or(ring::error::Unspecified)?;
-                dst.copy_from_slice(sig);
+                let mut sig = short(k.sign(rng, msg)?.as_ref())?;
                 // Canonical low-S: verifiers refuse the other form (see jws).
-                appauth_verify::jws::normalize_s(dst);
-                out.len = sig.len();
+                appauth_verify::jws::normalize_s(&mut sig);
+                Ok(Signature::Short(sig))
             }
-            Signer::Ed25519(k) => {
-                let sig = k.sign(msg);
-                let sig = sig.as_ref();
-                out.buf
-                    .get_mut(..sig.len())
-                    .ok_or(ring::error::Unspecified)?
-                    .copy_from_slice(sig);
-                out.len = sig.len();
-            }
+            Signer::Ed25519(k) => Ok(Signature::Short(short(k.sign(msg).as_ref())?)),
             Signer::Rsa(k) => {
-                let len = k.public().modulus_len();
-                k.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    rng,
-                    msg,
-                    out.buf.get_mut(..len).ok_or(ring::error::Unspecified)?,
-                )?;
-                out.len = len;
+                let mut sig = vec![0; k.public().modulus_len()];
+                k.sign(&signature::RSA_PKCS1_SHA256, rng, msg, &mut sig)?;
+                Ok(Signature::Long(sig))
             }
         }
-        Ok(out)
     }
 
     pub fn verifying_key(&self) -> crate::token::jwt::PublicKey {
