@@ -283,7 +283,9 @@ impl App {
     pub fn log_to(&self, logging: &telemetry::Logging) {
         self.state.metrics.count_log_drops(logging.dropped.clone());
         if logging.access {
-            self.state.access_log.enable(logging.writer.clone(), logging.format);
+            self.state
+                .access_log
+                .enable(logging.access_writer.clone(), logging.format);
             self.state
                 .access_log
                 .sample_token_successes(self.state.config.log.token_success_sample);

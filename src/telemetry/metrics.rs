@@ -148,8 +148,8 @@ impl Metrics {
         self.access_lines_dropped(1);
     }
 
-    /// Access lines dropped that the writer did not count itself (it
-    /// counts one per dropped piece, whatever the lines in it).
+    /// Access lines dropped: by the access log, before its writer, or by
+    /// its writer (whose own counter is not connected here).
     pub fn access_lines_dropped(&self, n: u64) {
         self.drops.access.fetch_add(n, Ordering::Relaxed);
     }

@@ -19,13 +19,23 @@ pub use self::request_id::{RequestId, RequestIdValue, RequestIds};
 use crate::config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-/// What `init` hands back: the guard that flushes the log writer on drop,
-/// the count of lines the writer dropped, and the writer itself (the access
-/// log hands it whole batches of lines).
+/// How many pieces (up to 64 KiB of whole lines each) may wait for stdout
+/// in the access log's own writer: 32 MiB at most, ~3 s of lines at
+/// 40,000 tokens/s. Past that, pieces are dropped and every line in them is
+/// counted.
+pub const ACCESS_PIECES_QUEUED: usize = 512;
+
+/// What `init` hands back: the guards that flush the log writers on drop,
+/// the count of lines the event writer dropped, and the access log's own
+/// writer (it hands that one whole batches of lines).
 pub struct Logging {
     pub guard: tracing_appender::non_blocking::WorkerGuard,
     pub dropped: tracing_appender::non_blocking::ErrorCounter,
-    pub writer: tracing_appender::non_blocking::NonBlocking,
+    /// The access log's writer, to the same stdout: its queue is bounded in
+    /// pieces, so in bytes, and nothing else shares its drop counter, so the
+    /// access log counts its dropped lines exactly.
+    pub access_writer: tracing_appender::non_blocking::NonBlocking,
+    pub access_guard: tracing_appender::non_blocking::WorkerGuard,
     pub format: LogFormat,
     /// Whether `log.level` lets access lines (target `appauth::access`, INFO) through.
     pub access: bool,
@@ -41,6 +51,13 @@ pub fn init(log: &LogConfig) -> Logging {
         .buffered_lines_limit(64 * 1024)
         .finish(std::io::stdout());
     let dropped = writer.error_counter();
+    // Each write to stdout is one piece of whole lines under stdout's lock,
+    // so the two writers' lines never mix within a line.
+    let (access_writer, access_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(ACCESS_PIECES_QUEUED)
+        .thread_name("appauth-access-log")
+        .finish(std::io::stdout());
     let filter = EnvFilter::new(format!("{},sled=warn,hyper=warn,rustls=warn,redis=warn", log.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -52,7 +69,8 @@ pub fn init(log: &LogConfig) -> Logging {
     Logging {
         guard,
         dropped,
-        writer,
+        access_writer,
+        access_guard,
         format: log.format,
         access: tracing::enabled!(target: "appauth::access", tracing::Level::INFO),
     }
