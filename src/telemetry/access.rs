@@ -10,11 +10,14 @@
 //! pieces, so no line is ever split (other log lines may fall between
 //! pieces) and a burst costs a few wake-ups. Lines are dropped and counted,
 //! never waited for, when that writer's queue is full (it holds
-//! [`super::ACCESS_PIECES_QUEUED`] pieces of up to 64 KiB: 32 MiB at most
-//! while stdout is stuck), and past [`MAX_BUFFERED`] bytes if the flushing
-//! task itself falls behind. Nothing else writes through that writer, so
-//! its drop counter tells exactly which pieces were dropped, and each of
-//! their lines is counted.
+//! [`super::ACCESS_PIECES_QUEUED`] pieces of up to 64 KiB, or of one longer
+//! line: 32 MiB while stdout is stuck, 96 MiB if every line were a hostile
+//! 64-KiB path), and past [`MAX_BUFFERED`] bytes if the flushing task itself
+//! falls behind. Nothing else writes through that writer, so its drop
+//! counter tells exactly which pieces were dropped, and each of their lines
+//! is counted. Not seen here, so not counted: a piece stdout refuses with an
+//! error (the writer discards it) and pieces still queued when shutdown's
+//! flush deadline passes.
 //!
 //! The two buffers are swapped and reused, never freed: at 30,000 tokens/s
 //! a fresh buffer per flush meant ~7 MB/s allocated, grown by doubling on

@@ -19,10 +19,10 @@ pub use self::request_id::{RequestId, RequestIdValue, RequestIds};
 use crate::config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
 
-/// How many pieces (up to 64 KiB of whole lines each) may wait for stdout
-/// in the access log's own writer: 32 MiB at most, ~3 s of lines at
-/// 40,000 tokens/s. Past that, pieces are dropped and every line in them is
-/// counted.
+/// How many pieces (up to 64 KiB of whole lines each, or one longer line)
+/// may wait for stdout in the access log's own writer: 32 MiB in normal
+/// traffic, ~3 s of lines at 40,000 tokens/s. Past that, pieces are dropped
+/// and every line in them is counted.
 pub const ACCESS_PIECES_QUEUED: usize = 512;
 
 /// What `init` hands back: the guards that flush the log writers on drop,

@@ -248,8 +248,9 @@ impl TokenIssuer {
         payload.push('}');
         debug_assert!(payload.len() <= capacity, "the payload outgrew its estimate");
 
-        // Header, payload and the longest signature (RS256's 342 characters).
-        let mut token = String::with_capacity(key.header_b64.len() + payload.len().div_ceil(3) * 4 + 344);
+        // Header, payload and signature in base64url, and the two dots.
+        let b64 = |n: usize| n.div_ceil(3) * 4;
+        let mut token = String::with_capacity(key.header_b64.len() + b64(payload.len()) + b64(key.signature_len()) + 2);
         token.push_str(&key.header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload.as_bytes(), &mut token);

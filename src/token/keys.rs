@@ -189,6 +189,14 @@ impl SigningKey {
         self.meta.alg
     }
 
+    /// The length of this key's signatures, in bytes.
+    pub fn signature_len(&self) -> usize {
+        match &self.signer {
+            Signer::Rsa(k) => k.public().modulus_len(),
+            Signer::Ecdsa(_) | Signer::Ed25519(_) => 64,
+        }
+    }
+
     /// The modulus size of an RSA key.
     pub fn rsa_bits(&self) -> Option<usize> {
         match &self.signer {
