@@ -223,6 +223,14 @@ async fn answer(
         .await?;
         let grant = check_grant_type(grant_type.as_deref())?;
         let dpop = crate::oauth::dpop::proof_header(&headers)?;
+        // What the request asks for; the DPoP key it proved is added once checked.
+        let asked = Asked {
+            scope: scope.as_deref(),
+            resource: resource.as_deref(),
+            audience: audience.as_deref(),
+            dpop_jkt: None,
+            x5t,
+        };
         if grant == GrantType::TokenExchange {
             exchanged = true;
             let exchange = Exchange {
@@ -251,11 +259,8 @@ async fn answer(
                 &entry,
                 false,
                 &Asked {
-                    scope: scope.as_deref(),
-                    resource: resource.as_deref(),
-                    audience: audience.as_deref(),
                     dpop_jkt: jkt.as_deref(),
-                    x5t,
+                    ..asked
                 },
                 crate::domain::now_ms(),
             );
@@ -293,11 +298,8 @@ async fn answer(
                         &entry,
                         creds.challenge(),
                         &Asked {
-                            scope: scope.as_deref(),
-                            resource: resource.as_deref(),
-                            audience: audience.as_deref(),
                             dpop_jkt: jkt.as_deref(),
-                            x5t,
+                            ..asked
                         },
                         crate::domain::now_ms(),
                     )
