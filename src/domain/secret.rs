@@ -48,7 +48,8 @@ impl ClientSecret {
         let mut s = String::with_capacity(SECRET_LEN);
         s.push_str(SECRET_PREFIX);
         s.push_str(&body);
-        s.push_str(&checksum(&body));
+        // Base64url output is ASCII.
+        s.extend(checksum(&body).map(char::from));
         Self(s)
     }
 
@@ -71,11 +72,7 @@ impl ClientSecret {
             return Err(SecretFormatError::Alphabet);
         }
         let (body, check) = rest.split_at(BODY_LEN);
-        let mut expected = [0u8; CHECK_LEN];
-        let written = URL_SAFE_NO_PAD
-            .encode_slice(crc32fast::hash(body.as_bytes()).to_be_bytes(), &mut expected)
-            .map_err(|_| SecretFormatError::Checksum)?;
-        if expected[..written] != *check.as_bytes() {
+        if checksum(body) != *check.as_bytes() {
             return Err(SecretFormatError::Checksum);
         }
         Ok(())
@@ -87,8 +84,13 @@ impl ClientSecret {
     }
 }
 
-fn checksum(body: &str) -> String {
-    URL_SAFE_NO_PAD.encode(crc32fast::hash(body.as_bytes()).to_be_bytes())
+/// The CRC-32 of the body in base64url: four bytes are always six
+/// characters, so it fits on the stack (checked once per token request).
+fn checksum(body: &str) -> [u8; CHECK_LEN] {
+    let mut out = [0u8; CHECK_LEN];
+    // Cannot fail: the output is exactly CHECK_LEN long.
+    let _ = URL_SAFE_NO_PAD.encode_slice(crc32fast::hash(body.as_bytes()).to_be_bytes(), &mut out);
+    out
 }
 
 impl fmt::Debug for ClientSecret {

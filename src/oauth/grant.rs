@@ -26,13 +26,8 @@ pub struct GrantRequest<'a> {
     pub client_id: &'a str,
     pub client_secret: &'a str,
     pub method: AuthMethod,
-    pub scope: Option<&'a str>,
-    pub resource: Option<&'a str>,
-    pub audience: Option<&'a str>,
-    /// The thumbprint of a checked DPoP proof's key (RFC 9449).
-    pub dpop_jkt: Option<&'a str>,
-    /// The thumbprint of the client certificate on the connection (RFC 8705).
-    pub x5t: Option<&'a str>,
+    /// What the request asks for.
+    pub asked: Asked<'a>,
 }
 
 /// What a token request asks for beyond authentication: narrowing
@@ -300,18 +295,7 @@ impl Grants {
     pub fn client_credentials(&self, req: &GrantRequest<'_>) -> Result<Granted, OAuthError> {
         let now_ms = crate::domain::now_ms();
         let entry = self.authenticate(req.source, req.client_id, req.client_secret, req.method, now_ms)?;
-        self.grant_to(
-            &entry,
-            req.method == AuthMethod::Basic,
-            &Asked {
-                scope: req.scope,
-                resource: req.resource,
-                audience: req.audience,
-                dpop_jkt: req.dpop_jkt,
-                x5t: req.x5t,
-            },
-            now_ms,
-        )
+        self.grant_to(&entry, req.method == AuthMethod::Basic, &req.asked, now_ms)
     }
 
     /// Issues a token to an authenticated client. `challenge`: it used HTTP

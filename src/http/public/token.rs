@@ -283,11 +283,7 @@ async fn answer(
                     client_id: &c.id,
                     client_secret: &c.secret,
                     method: c.method,
-                    scope: scope.as_deref(),
-                    resource: resource.as_deref(),
-                    audience: audience.as_deref(),
-                    dpop_jkt: None,
-                    x5t,
+                    asked,
                 }),
                 // The proof is checked (and its jti recorded) only once the
                 // client has authenticated: nobody else can fill the ledger.
@@ -386,11 +382,7 @@ async fn compat_token(
             client_id: &req.client_id,
             client_secret: &req.client_secret,
             method: AuthMethod::Body,
-            scope: None,
-            resource: None,
-            audience: None,
-            dpop_jkt: None,
-            x5t: None,
+            asked: Asked::default(),
         })
     }
     .await;
